@@ -1,0 +1,255 @@
+"""Customer accounts: passwords, emailed tokens, server-side sessions and the login lockout.
+
+A login session lives in the UserSession table; the cookie only carries its random token
+(Flask-Login's "alternative id"). Logout, a password change and the timeouts delete the row,
+so a replayed cookie is anonymous from then on.
+"""
+import re
+import secrets
+from datetime import timedelta
+from functools import lru_cache
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app, g, request, session
+from flask_babel import lazy_gettext as _l
+from flask_login import login_user, logout_user
+
+from extensions import login_manager
+from models import EmailToken, User, UserSession, token_digest, utcnow, write_transaction
+
+PASSWORD_MIN_LENGTH = 8
+PASSWORD_MAX_LENGTH = 128  # the policy wants at least 64 accepted; argon2 takes any length
+TOKEN_LIFETIME = timedelta(hours=1)
+MAX_FAILED_LOGINS = 10
+LOCK_DURATION = timedelta(minutes=15)
+SESSION_TOUCH_EVERY = timedelta(minutes=1)  # write last_seen_at at most this often
+
+hasher = PasswordHasher()  # argon2id with the library's (RFC 9106 low-memory) parameters
+# Verified against when the user does not exist, so both answers take the same time.
+_DUMMY_HASH = hasher.hash(secrets.token_hex(16))
+
+
+def init_app(app):
+    login_manager.user_loader(load_user)  # unauthorized_handler: views/auth.py
+    app.permanent_session_lifetime = timedelta(hours=app.config["SESSION_MAX_HOURS"])
+
+
+# --- passwords -------------------------------------------------------------------------
+
+def hash_password(password):
+    return hasher.hash(password)
+
+
+def check_password(user, password):
+    """True if `password` is the user's; with user None, spends the same time and says no."""
+    try:
+        if user is None:
+            hasher.verify(_DUMMY_HASH, password)
+            return False
+        hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+    if hasher.check_needs_rehash(user.password_hash):
+        User.update(password_hash=hash_password(password)).where(User.id == user.id).execute()
+    return True
+
+
+@lru_cache(maxsize=1)
+def common_passwords():
+    """The 30,000 most common passwords, from zxcvbn's frequency lists."""
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    return frozenset(FREQUENCY_LISTS["passwords"])
+
+
+def password_problems(password, personal=()):
+    """What the password lacks under the policy, as messages for the form ([] when fine).
+
+    Policy: at least 8 characters, a digit, a lower-case and an upper-case letter, a special
+    character; not a common password with digits and symbols stuck on; none of `personal`
+    (customer code, username, email's name) in it.
+    """
+    if len(password) > PASSWORD_MAX_LENGTH:
+        return [_l("Al massimo %(n)d caratteri.", n=PASSWORD_MAX_LENGTH)]
+    missing = []
+    if len(password) < PASSWORD_MIN_LENGTH:
+        missing.append(_l("almeno 8 caratteri"))
+    if not re.search(r"\d", password):
+        missing.append(_l("un numero"))
+    if not re.search(r"[a-zà-ÿ]", password):
+        missing.append(_l("una minuscola"))
+    if not re.search(r"[A-ZÀ-Þ]", password):
+        missing.append(_l("una maiuscola"))
+    if not re.search(r"[^\w\s]|_", password):
+        missing.append(_l("un carattere speciale"))
+    if missing:
+        return [_l("Manca: %(what)s.", what=", ".join(str(m) for m in missing))]
+    lowered = password.lower()
+    core = re.sub(r"^[\W\d_]+|[\W\d_]+$", "", lowered)
+    if lowered in common_passwords() or core in common_passwords():
+        return [_l("È una password troppo comune: scegline una meno prevedibile.")]
+    for item in personal:
+        if item and len(item) >= 4 and item.lower() in lowered:
+            return [_l("Non usare il codice cliente, lo username o l'email nella password.")]
+    return []
+
+
+def set_password(user, password):
+    """Change the password; every emailed token issued before now dies with the old one."""
+    user.password_hash = hash_password(password)
+    user.password_changed_at = utcnow()
+    user.failed_logins = 0
+    user.locked_until = None
+    user.save()
+    EmailToken.update(used_at=utcnow()).where(
+        EmailToken.user == user, EmailToken.used_at.is_null()
+    ).execute()
+
+
+# --- emailed tokens ----------------------------------------------------------------------
+
+def issue_token(user, purpose, new_email=None):
+    """A new single-use token; returns the secret for the link (only its digest is stored)."""
+    secret = secrets.token_urlsafe(32)
+    EmailToken.create(
+        token_hash=token_digest(secret),
+        user=user,
+        purpose=purpose,
+        new_email=new_email,
+        expires_at=utcnow() + TOKEN_LIFETIME,
+    )
+    return secret
+
+
+def find_token(secret, purpose):
+    """The valid, unused token for this secret, or None. Does not use it up."""
+    if not secret or len(secret) > 100:
+        return None
+    token = (
+        EmailToken.select(EmailToken, User)
+        .join(User)
+        .where(
+            EmailToken.token_hash == token_digest(secret),
+            EmailToken.purpose == purpose,
+            EmailToken.used_at.is_null(),
+            EmailToken.expires_at > utcnow(),
+        )
+        .first()
+    )
+    if token is None or token.created_at < token.user.password_changed_at:
+        return None
+    return token
+
+
+def use_token(token):
+    """Mark the token used; False if another request used it first."""
+    return bool(
+        EmailToken.update(used_at=utcnow())
+        .where(EmailToken.id == token.id, EmailToken.used_at.is_null())
+        .execute()
+    )
+
+
+# --- sessions ----------------------------------------------------------------------------
+
+def start_session(user, new_login=True):
+    """Log the user in with a brand-new session (the old cookie's content is dropped).
+    With new_login False (after a password change) the login times are left alone."""
+    language = session.get("lang")
+    session.clear()
+    if language:
+        session["lang"] = language
+    secret = secrets.token_urlsafe(32)
+    UserSession.create(
+        token_hash=token_digest(secret),
+        user=user,
+        ip=request.remote_addr,
+        user_agent=(request.user_agent.string or "")[:255],
+    )
+    user.session_token = secret
+    if new_login:
+        User.update(
+            previous_login_at=User.last_login_at, last_login_at=utcnow(), failed_logins=0, locked_until=None
+        ).where(User.id == user.id).execute()
+    session.permanent = True  # the cookie expires with the absolute session limit
+    login_user(user)
+
+
+def end_session(user):
+    """Logout: the session row goes, so the cookie is worthless even if replayed."""
+    if user.is_authenticated and user.session_token:
+        UserSession.delete().where(UserSession.token_hash == token_digest(user.session_token)).execute()
+    logout_user()
+    session.clear()
+
+
+def end_other_sessions(user):
+    keep = token_digest(user.session_token) if user.session_token else ""
+    UserSession.delete().where(UserSession.user == user, UserSession.token_hash != keep).execute()
+
+
+def end_all_sessions(user):
+    UserSession.delete().where(UserSession.user == user).execute()
+
+
+def load_user(secret):
+    """Flask-Login's user loader: the session's token → its user, if the session is alive."""
+    row = (
+        UserSession.select(UserSession, User)
+        .join(User)
+        .where(UserSession.token_hash == token_digest(secret))
+        .first()
+    )
+    if row is None:
+        return None
+    now = utcnow()
+    idle = timedelta(minutes=current_app.config["SESSION_IDLE_MINUTES"])
+    maximum = timedelta(hours=current_app.config["SESSION_MAX_HOURS"])
+    user = row.user
+    if now - row.last_seen_at > idle or now - row.created_at > maximum or not user.is_active:
+        row.delete_instance()
+        g.session_expired = True
+        return None
+    if now - row.last_seen_at > SESSION_TOUCH_EVERY:
+        UserSession.update(last_seen_at=now).where(UserSession.id == row.id).execute()
+    user.session_token = secret
+    return user
+
+
+# --- failed logins -----------------------------------------------------------------------
+
+def locked_until(user):
+    if user is not None and user.locked_until and user.locked_until > utcnow():
+        return user.locked_until
+    return None
+
+
+def record_failed_login(user):
+    """Count a wrong password; the tenth in a row locks the account for 15 minutes."""
+    with write_transaction():
+        User.update(failed_logins=User.failed_logins + 1).where(User.id == user.id).execute()
+        count = User.select(User.failed_logins).where(User.id == user.id).scalar()
+        if count >= MAX_FAILED_LOGINS:
+            until = utcnow() + LOCK_DURATION
+            User.update(locked_until=until, failed_logins=0).where(User.id == user.id).execute()
+            return until
+    return None
+
+
+def find_login(identifier):
+    """The user a login's "User" field names: a 6-digit customer code or a username."""
+    from models import Customer
+
+    identifier = identifier.strip()
+    if re.fullmatch(r"\d{6}", identifier):
+        return (
+            User.select(User, Customer)
+            .join(Customer)
+            .where(Customer.code == identifier, User.role == User.OWNER)
+            .first()
+        )
+    # Operators will log in here with their email once the back office has its second factor.
+    return User.select().where(
+        User.username == identifier.lower(), User.role.in_(User.CUSTOMER_ROLES)
+    ).first()

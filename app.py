@@ -1,0 +1,215 @@
+"""The application factory: configuration, extensions, blueprints, error pages, CLI."""
+import logging
+import os
+import re
+import secrets
+from pathlib import Path
+
+import click
+from flask import Flask
+from playhouse.db_url import connect as connect_database
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+import accounts
+import i18n
+import mailer
+import ratelimit
+from extensions import babel, csrf, login_manager, mail
+from models import db_wrapper
+
+# Every setting, its default, and how an environment variable's text becomes its value.
+# The README's configuration table lists the same names.
+SETTINGS = {
+    "PORTAL_ENV": ("production", str),  # "development" for the demo and tests
+    "SECRET_KEY": (None, str),
+    "DATABASE_URL": (None, str),  # default: SQLite file in instance/
+    "PORTAL_BASE_URL": (None, str),  # public address, used for links in mails
+    "PORTAL_NAME": ("Sportello", str),
+    "PORTAL_COLOR": ("#0b5cab", str),
+    "PORTAL_SUPPORT_EMAIL": (None, str),
+    "PORTAL_SUPPORT_PHONE": (None, str),
+    "REGISTRATION_PROOF": ("invoice_or_point", str),  # or "invoice", "point"
+    "REDIS_URL": (None, str),
+    "MAIL_SERVER": (None, str),
+    "MAIL_PORT": (25, int),
+    "MAIL_USE_TLS": (False, "bool"),
+    "MAIL_USE_SSL": (False, "bool"),
+    "MAIL_USERNAME": (None, str),
+    "MAIL_PASSWORD": (None, str),
+    "MAIL_DEFAULT_SENDER": ("Sportello <noreply@localhost>", str),
+    "MAIL_TIMEOUT": (10, int),
+    "MAIL_DELIVERY_THREAD": (True, "bool"),  # deliver the outbox from inside each process
+    "SESSION_IDLE_MINUTES": (30, int),
+    "SESSION_MAX_HOURS": (12, int),
+    "PROXY_COUNT": (0, int),  # reverse proxies in front of the app that set X-Forwarded-*
+    "MAX_CONTENT_LENGTH": (20 * 1024 * 1024, int),
+}
+
+
+class ConfigError(RuntimeError):
+    pass
+
+
+def create_app(config=None):
+    app = Flask(__name__, instance_relative_config=True)
+    load_config(app, config or {})
+    configure_logging(app)
+
+    if app.config["PROXY_COUNT"]:
+        n = app.config["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+
+    init_database(app)
+    babel.init_app(app, locale_selector=i18n.select_locale, default_timezone="Europe/Rome")
+    i18n.init_app(app)
+    csrf.init_app(app)
+    mail.init_app(app)
+    login_manager.init_app(app)
+    accounts.init_app(app)
+    ratelimit.init_app(app)
+    mailer.init_app(app)
+
+    from views import account, auth, errors, portal, rendering
+
+    rendering.init_app(app)
+    for blueprint in (errors.bp, auth.bp, portal.bp, account.bp, account.lang_bp):
+        app.register_blueprint(blueprint)
+
+    register_commands(app)
+    return app
+
+
+def load_config(app, overrides):
+    """Defaults, then instance/config.py, then the environment, then `overrides` (tests)."""
+    for name, (default, _) in SETTINGS.items():
+        app.config[name] = default
+    app.config.from_pyfile("config.py", silent=True)
+    for name, (_, kind) in SETTINGS.items():
+        if name in os.environ:
+            app.config[name] = parse_setting(name, os.environ[name], kind)
+    app.config.update(overrides)
+
+    development = app.config["PORTAL_ENV"] == "development"
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if not app.config["SECRET_KEY"]:
+        if not development:
+            raise ConfigError(
+                "SECRET_KEY is not set. Set it to a long random string (for example the output "
+                "of `python -c 'import secrets; print(secrets.token_hex(32))'`), or set "
+                "PORTAL_ENV=development to run the demo."
+            )
+        app.config["SECRET_KEY"] = development_secret_key(Path(app.instance_path))
+    if not app.config["PORTAL_BASE_URL"]:
+        if not development:
+            raise ConfigError(
+                "PORTAL_BASE_URL is not set: the public address of the portal, for example "
+                "https://clienti.example.it. Links in mails are built from it."
+            )
+        app.config["PORTAL_BASE_URL"] = "http://127.0.0.1:%s" % os.environ.get("PORT", "5000")
+    app.config["PORTAL_BASE_URL"] = app.config["PORTAL_BASE_URL"].rstrip("/")
+    if not re.fullmatch(r"#[0-9a-fA-F]{6}", app.config["PORTAL_COLOR"]):
+        raise ConfigError("PORTAL_COLOR must be a colour like #0b5cab.")
+    if app.config["REGISTRATION_PROOF"] not in ("invoice_or_point", "invoice", "point"):
+        raise ConfigError("REGISTRATION_PROOF must be invoice_or_point, invoice or point.")
+    if not app.config["DATABASE_URL"]:
+        app.config["DATABASE_URL"] = "sqlite:///" + os.path.join(app.instance_path, "sportello.db")
+
+    https = app.config["PORTAL_BASE_URL"].startswith("https://")
+    app.config.update(
+        SESSION_COOKIE_NAME="sportello_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=https,
+        REMEMBER_COOKIE_SECURE=https,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the (server-checked) session
+        BABEL_TRANSLATION_DIRECTORIES=os.path.join(app.root_path, "translations"),
+        MAIL_STORE_DIR=os.path.join(app.instance_path, "mail"),
+    )
+
+
+def parse_setting(name, text, kind):
+    if kind == "bool":
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError(f"{name} must be true or false, not {text!r}.")
+    try:
+        return kind(text)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {text!r}.") from None
+
+
+def development_secret_key(instance):
+    """The demo keeps one random key in instance/, so sessions survive a restart."""
+    path = instance / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def configure_logging(app):
+    if not app.debug and not app.testing:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def open_database(url):
+    if url.startswith("sqlite:"):
+        return connect_database(
+            url,
+            pragmas={
+                "journal_mode": "wal",
+                "synchronous": "normal",
+                "foreign_keys": 1,
+                "busy_timeout": 5000,
+            },
+            timeout=5,
+        )
+    if url.startswith(("postgres://", "postgresql://")):
+        # A connection per request was 6x slower than a pool (DESIGN §7).
+        url = url.replace("postgres://", "postgresql+pool://", 1).replace(
+            "postgresql://", "postgresql+pool://", 1
+        )
+        return connect_database(url, max_connections=20, stale_timeout=300, timeout=10)
+    return connect_database(url)
+
+
+def init_database(app):
+    app.config["DATABASE"] = open_database(app.config["DATABASE_URL"])
+    db_wrapper.init_app(app)
+
+
+def register_commands(app):
+    import demo
+    import schema
+
+    @app.cli.command("init-db")
+    def init_db_command():
+        """Create the database schema, or upgrade it to the current version."""
+        applied = schema.upgrade(db_wrapper.database)
+        click.echo(f"Database ready ({applied} migration(s) applied).")
+
+    @app.cli.command("make-migration")
+    @click.argument("name")
+    def make_migration_command(name):
+        """(Developers) write a migration for what models.py changed since the last one."""
+        click.echo(schema.make_migration(db_wrapper.database, name) or "No changes.")
+
+    @app.cli.command("demo")
+    @click.option("--reset", is_flag=True, help="Delete all data first.")
+    def demo_command(reset):
+        """Load the demo utility's data (deterministic), unless there is already data."""
+        schema.upgrade(db_wrapper.database)
+        demo.load(reset=reset, echo=click.echo)
+
+    @app.cli.command("send-mail")
+    @click.option("--loop", is_flag=True, help="Keep running: a separate mail worker.")
+    def send_mail_command(loop):
+        """Deliver the mails waiting in the outbox."""
+        if loop:
+            mailer.run_worker()
+        else:
+            sent = mailer.deliver_pending()
+            click.echo(f"{sent} mail(s) delivered.")

@@ -1,0 +1,183 @@
+"""One form per use. Validation of the domain's codes lives in identifiers.py and the password
+policy in accounts.py; the forms call them so that every message lands next to its field."""
+import re
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, PasswordField, RadioField, StringField
+from wtforms.validators import Email, EqualTo, InputRequired, Length, Optional, ValidationError
+
+import accounts
+import identifiers
+from models import User
+
+YES_NO = [("yes", _l("Acconsento")), ("no", _l("Non acconsento"))]
+
+
+def code_check(clean):
+    """A WTForms validator from an identifiers.clean_* function; stores the cleaned code."""
+
+    def validator(form, field):
+        if not field.data:
+            return
+        try:
+            field.data = clean(field.data)
+        except identifiers.InvalidCode as error:
+            raise ValidationError(str(error)) from None
+
+    return validator
+
+
+class EmptyForm(FlaskForm):
+    """The CSRF token, for buttons that change something (logout, resend...)."""
+
+
+class LoginForm(FlaskForm):
+    user = StringField(_l("User"), validators=[InputRequired(_l("Scrivi il codice cliente o lo username.")), Length(max=254)])
+    password = PasswordField(_l("Password"), validators=[InputRequired(_l("Scrivi la password.")), Length(max=accounts.PASSWORD_MAX_LENGTH)])
+
+
+class NewPasswordMixin:
+    """The new password and its repetition, checked against the policy."""
+
+    password = PasswordField(
+        _l("Password"),
+        validators=[InputRequired(_l("Scegli una password."))],
+        description=_l("Almeno 8 caratteri, un numero, una minuscola, una maiuscola, un carattere speciale."),
+    )
+    password_repeat = PasswordField(
+        _l("Ripeti password"),
+        validators=[InputRequired(_l("Ripeti la password.")), EqualTo("password", _l("Le due password non coincidono."))],
+    )
+
+    def personal_data(self):
+        return ()
+
+    def validate_password(self, field):
+        problems = accounts.password_problems(field.data or "", self.personal_data())
+        if problems:
+            raise ValidationError(str(problems[0]))
+
+
+class RegisterCustomerForm(FlaskForm):
+    """Step 1: who the customer is, and proof of holding one of their bills."""
+
+    customer_code = StringField(
+        _l("Codice cliente"),
+        validators=[InputRequired(_l("Scrivi il codice cliente.")), code_check(identifiers.clean_customer_code)],
+        description=_l("6 cifre, in alto sulla bolletta."),
+    )
+    tax_id = StringField(
+        _l("Codice fiscale o partita IVA"),
+        validators=[InputRequired(_l("Scrivi il codice fiscale o la partita IVA.")), code_check(identifiers.clean_tax_id)],
+        description=_l("Quello del titolare del contratto, come sulla bolletta."),
+    )
+    bill_proof = StringField(validators=[InputRequired(_l("Questo dato serve a verificare che la bolletta sia tua.")), Length(max=40)])
+
+    PROOF_LABELS = {
+        "invoice_or_point": (
+            _l("Numero di una fattura o POD/PDR"),
+            _l("Il numero di una fattura degli ultimi 24 mesi, oppure il POD o PDR di una tua fornitura."),
+        ),
+        "invoice": (_l("Numero di una fattura"), _l("Il numero di una fattura degli ultimi 24 mesi.")),
+        "point": (_l("POD o PDR"), _l("Il codice POD (luce) o PDR (gas) di una tua fornitura, sulla bolletta.")),
+    }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        label, description = self.PROOF_LABELS[current_app.config["REGISTRATION_PROOF"]]
+        self.bill_proof.label.text = label
+        self.bill_proof.description = description
+
+
+class RegisterUserForm(NewPasswordMixin, FlaskForm):
+    """Step 2: the person registering, their login and the consents."""
+
+    first_name = StringField(_l("Nome"), validators=[InputRequired(_l("Scrivi il nome.")), Length(max=80)])
+    last_name = StringField(_l("Cognome"), validators=[InputRequired(_l("Scrivi il cognome.")), Length(max=80)])
+    tax_code = StringField(
+        _l("Codice fiscale"),
+        validators=[InputRequired(_l("Scrivi il tuo codice fiscale.")), code_check(identifiers.clean_tax_code)],
+    )
+    email = StringField(
+        _l("Email"),
+        validators=[InputRequired(_l("Scrivi l'indirizzo email.")), Length(max=254), Email(_l("Questo indirizzo email non è valido."))],
+    )
+    email_repeat = StringField(
+        _l("Conferma email"),
+        validators=[InputRequired(_l("Ripeti l'indirizzo email.")), EqualTo("email", _l("I due indirizzi non coincidono."))],
+    )
+    mobile = StringField(_l("Cellulare (facoltativo)"), validators=[Optional(), Length(max=20)])
+    username = StringField(
+        _l("Username (facoltativo)"),
+        validators=[Optional(), Length(min=3, max=40, message=_l("Da 3 a 40 caratteri."))],
+        description=_l("Per accedere anche con un nome scelto da te, oltre che con il codice cliente."),
+    )
+    consent_privacy = BooleanField(
+        _l("Ho letto l'informativa e acconsento al trattamento dei dati per la gestione del contratto"),
+        validators=[InputRequired(_l("Senza questo consenso non possiamo attivare l'accesso."))],
+    )
+    consent_marketing = RadioField(_l("Comunicazioni commerciali"), choices=YES_NO, default="no")
+    consent_third_parties = RadioField(_l("Comunicazione dei dati a terzi"), choices=YES_NO, default="no")
+    consent_profiling = RadioField(_l("Profilazione"), choices=YES_NO, default="no")
+
+    customer_code = None  # set by the view: part of the password policy's personal data
+
+    def personal_data(self):
+        email_name = (self.email.data or "").split("@")[0]
+        return (self.customer_code, self.username.data, email_name)
+
+    def validate_email(self, field):
+        field.data = (field.data or "").strip().lower()
+
+    def validate_email_repeat(self, field):
+        field.data = (field.data or "").strip().lower()
+
+    def validate_mobile(self, field):
+        number = re.sub(r"[\s/.\-]", "", field.data or "")
+        if not re.fullmatch(r"\+?\d{6,15}", number):
+            raise ValidationError(_l("Scrivi solo cifre, con il prefisso +39 se vuoi."))
+        field.data = number
+
+    def validate_username(self, field):
+        name = (field.data or "").strip().lower()
+        if not re.fullmatch(r"[a-z0-9][a-z0-9._\-]*", name):
+            raise ValidationError(_l("Lettere, cifre, punto, trattino e trattino basso; inizia con una lettera o una cifra."))
+        if re.fullmatch(r"\d{6}", name):
+            raise ValidationError(_l("Sei cifre sembrano un codice cliente: scegli un altro username."))
+        if User.select().where(User.username == name).exists():
+            raise ValidationError(_l("Questo username è già in uso: scegline un altro."))
+        field.data = name
+
+
+class ForgotPasswordForm(FlaskForm):
+    user = StringField(_l("Codice cliente o username"), validators=[InputRequired(_l("Scrivi il codice cliente o lo username.")), Length(max=254)])
+
+
+class ForgotUsernameForm(FlaskForm):
+    email = StringField(
+        _l("Email"),
+        validators=[InputRequired(_l("Scrivi l'indirizzo email.")), Length(max=254), Email(_l("Questo indirizzo email non è valido."))],
+    )
+
+
+class ResetPasswordForm(NewPasswordMixin, FlaskForm):
+    user = None  # set by the view
+
+    def personal_data(self):
+        if self.user is None:
+            return ()
+        code = self.user.customer.code if self.user.customer_id else None
+        return (code, self.user.username, self.user.email.split("@")[0])
+
+
+class ChangePasswordForm(ResetPasswordForm):
+    current_password = PasswordField(
+        _l("Password attuale"),
+        validators=[InputRequired(_l("Scrivi la password attuale.")), Length(max=accounts.PASSWORD_MAX_LENGTH)],
+    )
+
+    def validate_current_password(self, field):
+        if not accounts.check_password(self.user, field.data):
+            raise ValidationError(_l("La password attuale non è giusta."))

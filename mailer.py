@@ -1,0 +1,248 @@
+"""Mail through an outbox in the database.
+
+`queue()` renders a mail (plain text and HTML, in the recipient's language) and writes it to
+OutboxMail inside the caller's transaction: the mail exists exactly when the change that
+causes it does. A thread in every app process delivers the outbox within seconds (woken at
+the end of the request that queued a mail, and every few seconds otherwise); `flask send-mail
+--loop` does the same as a separate worker for larger installs. A mail is claimed before it is
+sent, so several processes never send it twice; a failed delivery is retried with a growing
+delay, so a mail server that is down delays mail and loses none.
+
+Without MAIL_SERVER (the demo), delivery writes each mail as an .eml file under instance/mail
+and logs its links, so an operator can read it.
+"""
+import logging
+import os
+import re
+import smtplib
+import threading
+from datetime import timedelta
+from email.utils import parseaddr
+
+from flask import current_app, g, render_template
+from flask_babel import force_locale
+from flask_mail import Message
+
+from models import OutboxMail, db_wrapper, utcnow
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 5
+CLAIM_FOR = timedelta(minutes=2)  # a claim older than this was a crashed sender's: retake it
+MAX_RETRY_DELAY = timedelta(hours=1)
+BATCH = 50
+
+
+def init_app(app):
+    app.config.setdefault("MAIL_RETRY_SECONDS", 30)
+    app.extensions["mailer"] = None  # the delivery thread, started by the first request
+    app.before_request(_ensure_thread)
+    app.teardown_request(_wake_after_request)
+
+
+# --- queueing ------------------------------------------------------------------------------
+
+def queue(recipient, subject, template, language="it", **context):
+    """Write a mail to the outbox; `template` names mail/<template>.txt and .html."""
+    context.setdefault("portal_name", current_app.config["PORTAL_NAME"])
+    context.setdefault("base_url", current_app.config["PORTAL_BASE_URL"])
+    with force_locale(language):
+        subject = str(subject)
+        text = render_template(f"mail/{template}.txt", subject=subject, **context)
+        html = render_template(f"mail/{template}.html", subject=subject, **context)
+    mail = OutboxMail.create(recipient=recipient, subject=subject, body_text=text, body_html=html)
+    g.mail_queued = True
+    return mail
+
+
+# --- delivery ------------------------------------------------------------------------------
+
+class SmtpTransport:
+    """One SMTP connection for a round of deliveries, opened on first use, with a timeout
+    (Flask-Mail's own connection has none: a silent server would hang the sender)."""
+
+    def __init__(self, config):
+        self.config = config
+        self.smtp = None
+
+    def send(self, sender, mail, data):
+        if self.smtp is None:
+            c = self.config
+            cls = smtplib.SMTP_SSL if c["MAIL_USE_SSL"] else smtplib.SMTP
+            self.smtp = cls(c["MAIL_SERVER"], c["MAIL_PORT"], timeout=c["MAIL_TIMEOUT"])
+            if c["MAIL_USE_TLS"]:
+                self.smtp.starttls()
+            if c["MAIL_USERNAME"]:
+                self.smtp.login(c["MAIL_USERNAME"], c["MAIL_PASSWORD"] or "")
+        self.smtp.sendmail(sender, [mail.recipient], data)
+
+    def close(self, broken=False):
+        if self.smtp is not None:
+            try:
+                self.smtp.close() if broken else self.smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                pass
+            self.smtp = None
+
+
+class FileTransport:
+    """The demo's mail server: a folder of .eml files."""
+
+    def __init__(self, config):
+        self.folder = config["MAIL_STORE_DIR"]
+        os.makedirs(self.folder, exist_ok=True)
+
+    def send(self, sender, mail, data):
+        path = os.path.join(self.folder, f"{mail.id:06d}.eml")
+        with open(path, "wb") as f:
+            f.write(data)
+        links = re.findall(r"https?://\S+", mail.body_text)
+        log.info("mail to %s written to %s: %s %s", mail.recipient, path, mail.subject, " ".join(links))
+
+    def close(self, broken=False):
+        pass
+
+
+def compose(mail, sender):
+    message = Message(
+        subject=mail.subject,
+        recipients=[mail.recipient],
+        body=mail.body_text,
+        html=mail.body_html,
+        sender=sender,
+    )
+    return message.as_bytes()
+
+
+def _claim(mail_id, now):
+    return OutboxMail.update(claimed_until=now + CLAIM_FOR).where(
+        OutboxMail.id == mail_id,
+        OutboxMail.sent_at.is_null(),
+        OutboxMail.claimed_until.is_null() | (OutboxMail.claimed_until < now),
+    ).execute()
+
+
+def deliver_pending():
+    """Send what is due; returns how many were sent. Safe to run in several processes."""
+    config = current_app.config
+    sender = config["MAIL_DEFAULT_SENDER"]
+    envelope_sender = parseaddr(sender)[1]
+    transport = SmtpTransport(config) if config.get("MAIL_SERVER") else FileTransport(config)
+    sent = 0
+    now = utcnow()
+    due = list(
+        OutboxMail.select(OutboxMail.id)
+        .where(
+            OutboxMail.sent_at.is_null(),
+            OutboxMail.next_attempt_at <= now,
+            OutboxMail.claimed_until.is_null() | (OutboxMail.claimed_until < now),
+        )
+        .order_by(OutboxMail.id)
+        .limit(BATCH)
+        .tuples()
+    )
+    try:
+        for (mail_id,) in due:
+            if not _claim(mail_id, now):
+                continue  # another process has it
+            mail = OutboxMail.get_by_id(mail_id)
+            try:
+                transport.send(envelope_sender, mail, compose(mail, sender))
+            except (smtplib.SMTPException, OSError) as error:
+                transport.close(broken=True)
+                _postpone(mail, error)
+                if isinstance(error, (smtplib.SMTPServerDisconnected, ConnectionError, TimeoutError)):
+                    # The server is away: leave the rest for the next round.
+                    break
+                continue
+            OutboxMail.update(sent_at=utcnow(), claimed_until=None, last_error=None).where(
+                OutboxMail.id == mail.id
+            ).execute()
+            sent += 1
+    finally:
+        transport.close()
+    return sent
+
+
+def _postpone(mail, error):
+    attempts = mail.attempts + 1
+    delay = min(
+        timedelta(seconds=current_app.config["MAIL_RETRY_SECONDS"] * 2 ** (attempts - 1)),
+        MAX_RETRY_DELAY,
+    )
+    log.warning("mail %s to %s not sent (attempt %d), retry in %s: %s",
+                mail.id, mail.recipient, attempts, delay, error)
+    OutboxMail.update(
+        attempts=attempts,
+        next_attempt_at=utcnow() + delay,
+        claimed_until=None,
+        last_error=str(error)[:500],
+    ).where(OutboxMail.id == mail.id).execute()
+
+
+# --- the delivery thread --------------------------------------------------------------------
+
+class DeliveryThread(threading.Thread):
+    def __init__(self, app):
+        super().__init__(name="sportello-mail", daemon=True)
+        self.app = app
+        self.pid = os.getpid()
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+
+    def run(self):
+        while not self.stopping.is_set():
+            self.wake.wait(POLL_SECONDS)
+            self.wake.clear()
+            if self.stopping.is_set():
+                break
+            deliver_round(self.app)
+
+    def stop(self):
+        self.stopping.set()
+        self.wake.set()
+        self.join(timeout=5)
+
+
+def deliver_round(app):
+    with app.app_context():
+        try:
+            with db_wrapper.database.connection_context():
+                while deliver_pending() == BATCH:
+                    pass
+        except Exception:  # noqa: BLE001 - a broken round must not kill the thread
+            log.exception("mail delivery round failed")
+
+
+def _ensure_thread():
+    """Start the delivery thread in this process (again after a fork: gunicorn preload)."""
+    app = current_app._get_current_object()
+    if not app.config["MAIL_DELIVERY_THREAD"]:
+        return
+    thread = app.extensions["mailer"]
+    if thread is None or thread.pid != os.getpid() or not thread.is_alive():
+        thread = DeliveryThread(app)
+        app.extensions["mailer"] = thread
+        thread.start()
+
+
+def _wake_after_request(exc):
+    thread = current_app.extensions.get("mailer")
+    if g.pop("mail_queued", False) and thread is not None:
+        thread.wake.set()
+
+
+def stop_thread(app):
+    thread = app.extensions.get("mailer")
+    if thread is not None:
+        thread.stop()
+        app.extensions["mailer"] = None
+
+
+def run_worker():
+    """`flask send-mail --loop`: deliver forever, in this process."""
+    app = current_app._get_current_object()
+    log.info("mail worker started")
+    while True:
+        deliver_round(app)
+        threading.Event().wait(POLL_SECONDS)

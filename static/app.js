@@ -1,0 +1,45 @@
+// Sportello: the little the portal does in the browser beyond htmx. No inline scripts or
+// handlers anywhere (the Content-Security-Policy forbids them): everything is wired here.
+(function () {
+  "use strict";
+
+  // A <dialog data-modal> swapped into the page opens as a modal: the rest of the page is
+  // inert until Annulla, Conferma or Esc. Closing it empties its slot.
+  function openDialogs(root) {
+    root.querySelectorAll("dialog[data-modal]").forEach(function (dialog) {
+      if (dialog.open) return;
+      dialog.addEventListener("close", function () { dialog.remove(); });
+      dialog.showModal();
+    });
+  }
+
+  document.addEventListener("htmx:load", function (event) {
+    openDialogs(event.detail.elt.parentElement || document);
+  });
+
+  document.addEventListener("click", function (event) {
+    var closer = event.target.closest("[data-close-dialog]");
+    if (closer) {
+      var dialog = closer.closest("dialog");
+      if (dialog) dialog.close();
+    }
+  });
+
+  // A request that fails (server error, network down) says so instead of doing nothing.
+  function showError(text) {
+    var box = document.getElementById("connection-error");
+    if (!box) return;
+    box.textContent = text;
+    box.hidden = false;
+    window.setTimeout(function () { box.hidden = true; }, 8000);
+  }
+  var italian = document.documentElement.lang !== "en";
+  document.addEventListener("htmx:responseError", function () {
+    showError(italian ? "La richiesta non è andata a buon fine: riprova o ricarica la pagina."
+                      : "The request did not succeed: try again or reload the page.");
+  });
+  document.addEventListener("htmx:sendError", function () {
+    showError(italian ? "Connessione assente: controlla la rete e riprova."
+                      : "No connection: check the network and try again.");
+  });
+})();

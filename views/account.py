@@ -1,0 +1,65 @@
+"""The customer's own account: "Cambio Password" (a dialog over the page, or a plain page
+without JavaScript) and the language."""
+from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+import accounts
+import audit
+import i18n
+import ratelimit
+from forms import ChangePasswordForm, EmptyForm
+from models import User, write_transaction
+from views.auth import notify_password_changed, safe_next, too_many
+from views.portal import load_customer_area
+from views.rendering import is_htmx, render
+
+bp = Blueprint("account", __name__)
+bp.before_request(load_customer_area)
+
+
+@bp.route("/cambio-password", methods=["GET", "POST"])
+def change_password():
+    """With htmx the answer is the `dialog_slot` block (a modal <dialog>); without, a page."""
+    user = current_user._get_current_object()
+    form = ChangePasswordForm()
+    form.user = user
+    status = 200
+    if form.is_submitted():
+        wait = ratelimit.hit("password-change", user.id)
+        if wait:
+            too_many(form.current_password, wait)
+            return render("account/password.html", status=429, form=form)
+    if form.validate_on_submit():
+        with write_transaction():
+            accounts.set_password(user, form.password.data)
+            accounts.end_all_sessions(user)  # every other device is logged out...
+            accounts.start_session(user, new_login=False)  # ...and this one gets a new session
+            notify_password_changed(user)
+            audit.record("password_changed", user=user)
+        if is_htmx():
+            return render("account/password.html", form=form, done=True)
+        flash(_("Password cambiata."), "success")
+        return redirect(url_for("portal.home"), 303)
+    if form.is_submitted():
+        status = 422
+        if form.current_password.errors:
+            audit.record("password_change_failed", user=user)
+    return render("account/password.html", status=status, form=form)
+
+
+lang_bp = Blueprint("language", __name__)
+
+
+@lang_bp.route("/lingua", methods=["POST"])
+def set_language():
+    """Open to everyone (the login page has the switch too)."""
+    EmptyForm().validate_on_submit() or abort(400)
+    language = request.form.get("lang")
+    if language not in i18n.LANGUAGES:
+        abort(400)
+    session["lang"] = language
+    if current_user.is_authenticated:
+        with write_transaction():
+            User.update(language=language).where(User.id == current_user.id).execute()
+    return redirect(safe_next(request.form.get("next")) or url_for("auth.login"), 303)

@@ -1,0 +1,445 @@
+"""Login, logout, registration with email confirmation, forgotten password and username.
+
+No answer tells whether a customer code or an email exists: a wrong code and a wrong password
+get the same message, and "forgot" forms always answer that a mail is on its way.
+"""
+import time
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, current_app, flash, g, redirect, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+import accounts
+import audit
+import i18n
+import identifiers
+import mailer
+import ratelimit
+from extensions import login_manager
+from forms import (
+    EmptyForm,
+    ForgotPasswordForm,
+    ForgotUsernameForm,
+    LoginForm,
+    RegisterCustomerForm,
+    RegisterUserForm,
+    ResetPasswordForm,
+)
+from models import Consent, Customer, EmailToken, Invoice, SupplyPoint, User, utcnow, write_transaction
+from views.rendering import is_htmx, render
+
+bp = Blueprint("auth", __name__)
+
+REGISTRATION_STEP_TIMEOUT = 30 * 60  # seconds between step 1 and step 2
+PROOF_INVOICE_MONTHS = 24
+CONSENT_TEXT_VERSION = "2026-11"
+
+
+def safe_next(target):
+    """`next` is followed only to a path of this portal, never to another host."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    return target
+
+
+def too_many(form_field, seconds):
+    """Put the rate-limit message on a field; the answer is then a 429."""
+    minutes = max(1, round(seconds / 60))
+    form_field.errors = list(form_field.errors or []) + [
+        _("Troppi tentativi. Riprova tra %(n)d minuti.", n=minutes)
+    ]
+
+
+def mail_link(endpoint, **values):
+    """Links in mails come from PORTAL_BASE_URL, never from the request's Host header."""
+    return current_app.config["PORTAL_BASE_URL"] + url_for(endpoint, **values)
+
+
+# --- login and logout ------------------------------------------------------------------------
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("portal.home"))
+    form = LoginForm()
+    status = 200
+    resend = None
+    if form.validate_on_submit():
+        status, resend = attempt_login(form)
+        if status == 303:
+            return redirect(safe_next(request.args.get("next")) or url_for("portal.home"), 303)
+    elif form.is_submitted():
+        status = 422
+    return render("auth/login.html", status=status, form=form, resend=resend)
+
+
+def attempt_login(form):
+    """Check the credentials; returns (HTTP status, resend form or None). 303 means logged in."""
+    identifier = form.user.data.strip()
+    wait = ratelimit.hit("login-ip", request.remote_addr)
+    if wait:
+        too_many(form.user, wait)
+        audit.record("login_throttled", identifier=identifiers.mask(identifier))
+        return 429, None
+
+    user = accounts.find_login(identifier)
+    # The lock message is the same for an unknown account (counted by the rate limiter) and a
+    # known one (counted in the database), so the lock tells nothing about who exists.
+    until = accounts.locked_until(user)
+    wait = ratelimit.exceeded("login-account", identifier)
+    if until is None and wait:
+        until = utcnow() + timedelta(seconds=wait)
+    if until is not None:
+        form.user.errors.append(locked_message(until))
+        audit.record("login_locked", user=user, identifier=identifiers.mask(identifier))
+        accounts.check_password(None, form.password.data)  # same time as any other answer
+        return 429, None
+
+    if not accounts.check_password(user, form.password.data):
+        ratelimit.hit("login-account", identifier)
+        if user is not None:
+            until = accounts.record_failed_login(user)
+        audit.record("login_failed", user=user, identifier=identifiers.mask(identifier))
+        form.password.errors.append(
+            locked_message(until) if until else _("Codice cliente, username o password non corretti.")
+        )
+        return 422, None
+
+    if user.disabled:
+        audit.record("login_refused_disabled", user=user)
+        form.user.errors.append(_("Questo accesso è stato disattivato: contatta il servizio clienti."))
+        return 403, None
+    if user.confirmed_at is None:
+        session["resend_user_id"] = user.id
+        form.user.errors.append(
+            _("Non hai ancora confermato la registrazione: apri il link che ti abbiamo inviato per email.")
+        )
+        return 403, EmptyForm()
+
+    ratelimit.clear("login-account", identifier)
+    with write_transaction():
+        accounts.start_session(user)
+        audit.record("login", user=user)
+    return 303, None
+
+
+def locked_message(until):
+    return _(
+        "Troppi tentativi falliti: l'accesso è bloccato. Riprova dopo le %(time)s.",
+        time=i18n.local_datetime(until + timedelta(minutes=1)).split(" ")[-1],
+    )
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    EmptyForm().validate_on_submit() or abort(400)
+    if current_user.is_authenticated:
+        user = current_user._get_current_object()
+        with write_transaction():
+            audit.record("logout", user=user)
+            accounts.end_session(user)
+    flash(_("Sei uscito dal portale."), "info")
+    return redirect(url_for("auth.login"), 303)
+
+
+# --- registration -----------------------------------------------------------------------------
+
+@bp.route("/registrazione", methods=["GET", "POST"])
+def register():
+    form = RegisterCustomerForm()
+    status = 200
+    if form.validate_on_submit():
+        wait = ratelimit.hit("register-ip", request.remote_addr)
+        if wait:
+            too_many(form.customer_code, wait)
+            return render("auth/register_customer.html", status=429, form=form)
+        customer = find_registering_customer(form)
+        if customer is not None:
+            session["registration"] = {"customer_id": customer.id, "at": int(time.time())}
+            return redirect(url_for("auth.register_user"), 303)
+        audit.record("registration_mismatch", customer_code=form.customer_code.data)
+        form.bill_proof.errors.append(
+            _("Questi dati non corrispondono a un nostro cliente: controlla codice cliente, "
+              "codice fiscale o partita IVA e il dato della bolletta.")
+        )
+        status = 422
+    elif form.is_submitted():
+        status = 422
+    return render("auth/register_customer.html", status=status, form=form)
+
+
+def find_registering_customer(form):
+    """The customer the three answers prove, or None (without saying which one was wrong)."""
+    customer = Customer.get_or_none(Customer.code == form.customer_code.data)
+    if customer is None or form.tax_id.data not in (customer.tax_code, customer.vat_number):
+        return None
+    proof = form.bill_proof.data.strip().upper()
+    kind = current_app.config["REGISTRATION_PROOF"]
+    if kind in ("invoice_or_point", "invoice"):
+        since = utcnow().date() - timedelta(days=PROOF_INVOICE_MONTHS * 366 // 12)
+        if Invoice.for_customer(customer).where(
+            Invoice.number == proof, Invoice.issue_date >= since
+        ).exists():
+            return customer
+    if kind in ("invoice_or_point", "point"):
+        try:
+            code = identifiers.clean_pod_pdr(proof)
+        except identifiers.InvalidCode:
+            return None
+        if SupplyPoint.for_customer(customer).where(SupplyPoint.pod_pdr == code).exists():
+            return customer
+    return None
+
+
+def registering_customer():
+    """The customer step 1 proved, if it was proved in the last 30 minutes."""
+    state = session.get("registration") or {}
+    if time.time() - state.get("at", 0) > REGISTRATION_STEP_TIMEOUT:
+        return None
+    return Customer.get_or_none(Customer.id == state.get("customer_id"))
+
+
+def registration_user_form(customer):
+    form = RegisterUserForm()
+    form.customer_code = customer.code
+    if customer.is_person:  # the person is the customer: name and codice fiscale are known
+        del form.first_name, form.last_name, form.tax_code
+    return form
+
+
+@bp.route("/registrazione/dati", methods=["GET", "POST"])
+def register_user():
+    customer = registering_customer()
+    if customer is None:
+        flash(_("La registrazione è scaduta: ricomincia dal primo passo."), "info")
+        return redirect(url_for("auth.register"), 303)
+    form = registration_user_form(customer)
+    status = 200
+    if form.validate_on_submit():
+        with write_transaction():
+            create_registration(customer, form)
+        session.pop("registration", None)
+        return redirect(url_for("auth.registration_sent"), 303)
+    if form.is_submitted():
+        status = 422
+    return render("auth/register_user.html", status=status, form=form, customer=customer)
+
+
+@bp.route("/registrazione/verifica/<step>", methods=["POST"])
+def register_validate(step):
+    """Inline validation (htmx): just the error of the field that changed."""
+    if step == "cliente":
+        form = RegisterCustomerForm()
+    elif step == "dati" and (customer := registering_customer()) is not None:
+        form = registration_user_form(customer)
+    else:
+        abort(404)
+    name = request.headers.get("HX-Trigger-Name", "")
+    field = form._fields.get(name)
+    if field is None or name == "csrf_token":
+        abort(400)
+    form.validate()
+    return render("auth/_field_error.html", field=field, errors=field.errors)
+
+
+def create_registration(customer, form):
+    owner = customer.owner()
+    if owner is not None and owner.confirmed_at is not None:
+        # Already registered: the same answer on screen, and a word to the real owner.
+        mailer.queue(
+            owner.email, _l("Tentativo di registrazione"), "registration_exists",
+            language=owner.language, user=owner, login_url=mail_link("auth.login"),
+            reset_url=mail_link("auth.forgot_password"),
+        )
+        audit.record("registration_repeated", user=owner)
+        return
+    if owner is not None:  # an unconfirmed earlier attempt: this one replaces it
+        owner.delete_instance()
+    user = User.create(
+        customer=customer,
+        role=User.OWNER,
+        username=form.username.data or None,
+        email=form.email.data,
+        password_hash=accounts.hash_password(form.password.data),
+        first_name=form.first_name.data if "first_name" in form else None,
+        last_name=form.last_name.data if "last_name" in form else None,
+        tax_code=form.tax_code.data if "tax_code" in form else customer.tax_code,
+        mobile=form.mobile.data or None,
+        language=i18n.language(),
+    )
+    answers = {
+        "privacy": True,
+        "marketing": form.consent_marketing.data == "yes",
+        "third_parties": form.consent_third_parties.data == "yes",
+        "profiling": form.consent_profiling.data == "yes",
+    }
+    for kind, granted in answers.items():
+        Consent.create(user=user, kind=kind, granted=granted, text_version=CONSENT_TEXT_VERSION, ip=request.remote_addr)
+    token = accounts.issue_token(user, EmailToken.CONFIRM)
+    mailer.queue(
+        user.email, _l("Conferma la registrazione"), "confirm_registration", language=user.language,
+        user=user, customer=customer, link=mail_link("auth.confirm", token=token),
+    )
+    audit.record("registration", user=user)
+
+
+@bp.route("/registrazione/inviata")
+def registration_sent():
+    return render("auth/message.html", title=_("Controlla la tua email"), message=_(
+        "Ti abbiamo inviato un'email con un link per confermare la registrazione. Il link vale "
+        "un'ora. Se non la trovi, guarda anche nella posta indesiderata."))
+
+
+@bp.route("/registrazione/conferma/<token>", methods=["GET", "POST"])
+def confirm(token):
+    """GET shows a button, POST confirms: a mail scanner that opens links confirms nothing."""
+    found = accounts.find_token(token, EmailToken.CONFIRM)
+    form = EmptyForm()
+    if found is None:
+        return invalid_link()
+    if form.validate_on_submit():
+        with write_transaction():
+            if not accounts.use_token(found):
+                return invalid_link()
+            User.update(confirmed_at=utcnow()).where(User.id == found.user_id).execute()
+            audit.record("registration_confirmed", user=found.user)
+        flash(_("Registrazione confermata: ora puoi accedere."), "success")
+        return redirect(url_for("auth.login"), 303)
+    return render("auth/confirm.html", form=form)
+
+
+def invalid_link():
+    return render("auth/message.html", status=410, title=_("Link non valido"), message=_(
+        "Questo link non è valido: è scaduto (vale un'ora), è già stato usato, oppure nel "
+        "frattempo la password è cambiata. Puoi chiederne uno nuovo."))
+
+
+@bp.route("/registrazione/reinvia", methods=["POST"])
+def resend_confirmation():
+    """After a right password on an unconfirmed account: a fresh confirmation link."""
+    EmptyForm().validate_on_submit() or abort(400)
+    user = User.get_or_none(User.id == session.pop("resend_user_id", None))
+    if user is not None and user.confirmed_at is None and not ratelimit.hit("resend-account", user.id):
+        with write_transaction():
+            token = accounts.issue_token(user, EmailToken.CONFIRM)
+            mailer.queue(
+                user.email, _l("Conferma la registrazione"), "confirm_registration",
+                language=user.language, user=user, customer=user.customer,
+                link=mail_link("auth.confirm", token=token),
+            )
+            audit.record("confirmation_resent", user=user)
+    return redirect(url_for("auth.registration_sent"), 303)
+
+
+# --- forgotten password and username ------------------------------------------------------------
+
+@bp.route("/password-dimenticata", methods=["GET", "POST"])
+def forgot_password():
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        wait = ratelimit.hit("reset-ip", request.remote_addr)
+        if wait:
+            too_many(form.user, wait)
+            return render("auth/forgot_password.html", status=429, form=form)
+        identifier = form.user.data.strip()
+        user = accounts.find_login(identifier)
+        # Same answer whatever happens; the per-account limit stops mail bombing silently.
+        if user is not None and user.is_active and not ratelimit.hit("reset-account", identifier):
+            with write_transaction():
+                token = accounts.issue_token(user, EmailToken.RESET)
+                mailer.queue(
+                    user.email, _l("Nuova password"), "reset_password", language=user.language,
+                    user=user, link=mail_link("auth.reset_password", token=token),
+                )
+                audit.record("password_reset_requested", user=user)
+        return redirect(url_for("auth.forgot_password_sent"), 303)
+    return render("auth/forgot_password.html", status=422 if form.is_submitted() else 200, form=form)
+
+
+@bp.route("/password-dimenticata/inviata")
+def forgot_password_sent():
+    return render("auth/message.html", title=_("Controlla la tua email"), message=_(
+        "Se il codice corrisponde a un accesso attivo, ti abbiamo inviato un'email con un link "
+        "per scegliere una nuova password. Il link vale un'ora."))
+
+
+@bp.route("/password/nuova/<token>", methods=["GET", "POST"])
+def reset_password(token):
+    found = accounts.find_token(token, EmailToken.RESET)
+    if found is None:
+        return invalid_link()
+    form = ResetPasswordForm()
+    form.user = found.user
+    if form.validate_on_submit():
+        with write_transaction():
+            if not accounts.use_token(found):
+                return invalid_link()
+            user = found.user
+            accounts.set_password(user, form.password.data)
+            accounts.end_all_sessions(user)
+            notify_password_changed(user)
+            audit.record("password_reset", user=user)
+        flash(_("Password cambiata: accedi con quella nuova."), "success")
+        return redirect(url_for("auth.login"), 303)
+    return render("auth/reset_password.html", status=422 if form.is_submitted() else 200, form=form)
+
+
+def notify_password_changed(user):
+    mailer.queue(
+        user.email, _l("La tua password è cambiata"), "password_changed", language=user.language,
+        user=user, when=utcnow(), reset_url=mail_link("auth.forgot_password"),
+    )
+
+
+@bp.route("/username-dimenticato", methods=["GET", "POST"])
+def forgot_username():
+    form = ForgotUsernameForm()
+    if form.validate_on_submit():
+        wait = ratelimit.hit("username-ip", request.remote_addr)
+        if wait:
+            too_many(form.email, wait)
+            return render("auth/forgot_username.html", status=429, form=form)
+        email = form.email.data.strip().lower()
+        users = list(
+            User.select(User, Customer).join(Customer)
+            .where(User.email == email, User.role.in_(User.CUSTOMER_ROLES), User.confirmed_at.is_null(False))
+            .order_by(Customer.code)
+        )
+        if users and not ratelimit.hit("username-email", email):
+            with write_transaction():
+                mailer.queue(
+                    email, _l("I tuoi accessi"), "forgot_username", language=users[0].language,
+                    users=users, login_url=mail_link("auth.login"),
+                )
+                for user in users:
+                    audit.record("username_reminder", user=user)
+        return redirect(url_for("auth.forgot_username_sent"), 303)
+    return render("auth/forgot_username.html", status=422 if form.is_submitted() else 200, form=form)
+
+
+@bp.route("/username-dimenticato/inviata")
+def forgot_username_sent():
+    return render("auth/message.html", title=_("Controlla la tua email"), message=_(
+        "Se l'indirizzo corrisponde a uno o più accessi, ti abbiamo inviato un'email con i "
+        "codici e gli username con cui entrare."))
+
+
+@login_manager.unauthorized_handler
+def unauthorized():
+    """Flask-Login's answer to an anonymous visitor of a protected page."""
+    if g.get("session_expired"):
+        flash(_("La sessione è scaduta: accedi di nuovo."), "info")
+    else:
+        flash(_("Accedi per continuare."), "info")
+    target = url_for("auth.login", next=request.full_path.rstrip("?"))
+    if is_htmx():  # a fragment request: make htmx load the login page as a whole page
+        response = current_app.make_response(("", 401))
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target)

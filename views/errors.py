@@ -1,0 +1,43 @@
+"""Error pages: the layout, a sentence in the user's language, the right status. Never a
+stack trace."""
+from flask import Blueprint
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from views.rendering import render
+
+bp = Blueprint("errors", __name__)
+
+MESSAGES = {
+    400: lambda: _("La richiesta non è valida."),
+    403: lambda: _("Non hai accesso a questa pagina."),
+    404: lambda: _("La pagina che cerchi non c'è."),
+    405: lambda: _("La richiesta non è valida."),
+    413: lambda: _("Il file è troppo grande."),
+    429: lambda: _("Troppe richieste: riprova tra qualche minuto."),
+}
+
+
+@bp.app_errorhandler(CSRFError)
+def csrf_error(error):
+    return render("errors/error.html", status=400, code=400, message=_(
+        "Il modulo è scaduto o non viene da questa pagina. Torna indietro, ricarica la pagina e "
+        "riprova: per sicurezza non abbiamo salvato nulla."))
+
+
+@bp.app_errorhandler(HTTPException)
+def http_error(error):
+    code = error.code or 500
+    if code >= 500:
+        return server_error(error)
+    message = MESSAGES.get(code, MESSAGES[400])()
+    return render("errors/error.html", status=code, code=code, message=message)
+
+
+@bp.app_errorhandler(InternalServerError)
+def server_error(error):
+    # Flask has logged the exception already (and re-raises it in tests).
+    return render("errors/error.html", status=500, code=500, message=_(
+        "Qualcosa non ha funzionato da parte nostra. Riprova tra poco; se continua, contatta "
+        "il servizio clienti."))

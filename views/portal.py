@@ -1,0 +1,118 @@
+"""The customer's portal: the menu, the supply-point selector and the Home Page.
+
+The selected supply point travels in the URL (`?sp=PR002874`), so reload, back and bookmarks
+show the same point; the last choice is also kept in the session for URLs without it. The point
+is looked up among the logged-in customer's own: another customer's code is a 404.
+"""
+from flask import Blueprint, abort, g, request, session, url_for
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from extensions import login_manager
+from models import SupplyPoint
+from views.rendering import render
+
+bp = Blueprint("portal", __name__)
+
+# The seed's menu, in its order: (endpoint, label). "account.change_password" opens a dialog.
+MENU = [
+    ("portal.home", _l("Home Page")),
+    ("portal.invoices", _l("Elenco fatture")),
+    ("account.change_password", _l("Cambio Password")),
+    ("portal.self_reading", _l("Autolettura Contatore")),
+    ("portal.customer_data", _l("Dati Anagrafici")),
+    ("portal.billed_withdrawals", _l("Prelievi Fatturati")),
+    ("portal.tickets", _l("Ticket")),
+    ("portal.technical_data", _l("Dati Tecnici")),
+    ("portal.contract_data", _l("Dati Contrattuali")),
+    ("portal.measures", _l("Misure elettriche")),
+    ("portal.my_documents", _l("I miei documenti")),
+    ("portal.downloads", _l("Download")),
+    ("portal.advanced_charts", _l("Grafici avanzati")),
+]
+ELECTRICITY_ONLY = {"portal.measures"}
+GENERIC_DOCUMENTS = [
+    ("modulistica", _l("Modulistica")),
+    ("normative", _l("Normative")),
+    ("comunicati", _l("Comunicati")),
+    ("informazioni", _l("Informazioni")),
+    ("storico", _l("Storico")),
+]
+
+# Sections that later work fills in; until then they say so. endpoint -> URL path.
+COMING_SOON = {
+    "invoices": "/fatture",
+    "self_reading": "/autolettura",
+    "customer_data": "/dati-anagrafici",
+    "billed_withdrawals": "/prelievi-fatturati",
+    "tickets": "/ticket",
+    "technical_data": "/dati-tecnici",
+    "contract_data": "/dati-contrattuali",
+    "measures": "/misure-elettriche",
+    "my_documents": "/documenti",
+    "downloads": "/download",
+    "advanced_charts": "/grafici-avanzati",
+}
+
+
+def load_customer_area():
+    """before_request of every customer blueprint: a logged-in customer, their points, the
+    selected one."""
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    if current_user.customer_id is None:
+        abort(403)
+    g.supply_points = list(SupplyPoint.for_customer(current_user.customer_id))
+    g.supply_point = choose_supply_point(g.supply_points)
+
+
+def choose_supply_point(points):
+    code = request.args.get("sp")
+    if code is not None:
+        point = next((p for p in points if p.code == code), None)
+        if point is None:
+            abort(404)
+        session["sp"] = code
+        return point
+    remembered = session.get("sp")
+    return next((p for p in points if p.code == remembered), None) or (points[0] if points else None)
+
+
+def portal_url(endpoint, **values):
+    """url_for that keeps the selected supply point."""
+    point = g.get("supply_point")
+    if point is not None:
+        values.setdefault("sp", point.code)
+    return url_for(endpoint, **values)
+
+
+def menu():
+    point = g.get("supply_point")
+    return [
+        (endpoint, label) for endpoint, label in MENU
+        if endpoint not in ELECTRICITY_ONLY or point is None or not point.is_gas
+    ]
+
+
+@bp.app_context_processor
+def portal_context():
+    return {"portal_url": portal_url, "menu": menu, "generic_documents": GENERIC_DOCUMENTS}
+
+
+bp.before_request(load_customer_area)
+
+
+@bp.route("/")
+def home():
+    return render("portal/home.html")
+
+
+def coming_soon(section=None):
+    title = dict(MENU).get(request.endpoint) or dict(GENERIC_DOCUMENTS)[section]
+    return render("portal/coming_soon.html", title=title)
+
+
+for _endpoint, _path in COMING_SOON.items():
+    bp.add_url_rule(_path, _endpoint, coming_soon)
+bp.add_url_rule("/documentazione/<any(%s):section>" % ",".join(s for s, _ in GENERIC_DOCUMENTS),
+                "generic_documents", coming_soon)
