@@ -6,13 +6,14 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, RadioField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Email, EqualTo, InputRequired, Length, Optional, ValidationError
 
 import accounts
 import identifiers
 from models import User
 
-YES_NO = [("yes", _l("Acconsento")), ("no", _l("Non acconsento"))]
+YES_NO = [SelectChoice("yes", _l("Acconsento")), SelectChoice("no", _l("Non acconsento"))]
 
 
 def code_check(clean):

@@ -5,7 +5,7 @@ zeros are significant."""
 import re
 
 from flask_babel import lazy_gettext as _l
-from stdnum.exceptions import InvalidChecksum, ValidationError
+from stdnum.exceptions import InvalidChecksum, InvalidFormat, InvalidLength, ValidationError
 from stdnum.it import codicefiscale, iva
 
 POD_RE = re.compile(r"IT\d{3}E[0-9A-Z]{8,9}")
@@ -46,10 +46,10 @@ def clean_vat_number(text):
         code = code[2:]
     try:
         return iva.validate(code)
-    except InvalidChecksum:
-        raise InvalidCode(_l("La partita IVA non è valida: controlla di averla scritta bene.")) from None
-    except ValidationError:
+    except (InvalidLength, InvalidFormat):
         raise InvalidCode(_l("La partita IVA ha 11 cifre.")) from None
+    except ValidationError:  # check digit, or an office code that does not exist
+        raise InvalidCode(_l("La partita IVA non è valida: controlla di averla scritta bene.")) from None
 
 
 def clean_tax_id(text):

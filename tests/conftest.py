@@ -1,0 +1,163 @@
+"""Fixtures: the app on a real database, a real SMTP server on loopback, client helpers.
+
+The database is a temp-file SQLite (not :memory:, which loses its tables when a request closes
+the connection), or PostgreSQL when TEST_DATABASE_URL names one (CI runs the suite twice). The
+schema is built once by the migrations and emptied between tests. CSRF stays on, as in
+production: helpers read the token from the page like a browser does.
+"""
+import email
+import email.policy
+import os
+import socket
+
+import pytest
+from aiosmtpd.controller import Controller
+
+import mailer
+import models
+import schema
+from app import create_app
+
+TEST_CONFIG = {
+    "PORTAL_ENV": "development",
+    "TESTING": True,
+    "SECRET_KEY": "test-secret-key",
+    "PORTAL_BASE_URL": "http://portal.test",
+    "MAIL_DEFAULT_SENDER": "Sportello <noreply@portal.test>",
+    "MAIL_DELIVERY_THREAD": False,  # tests deliver the outbox when they choose (deliver())
+    "MAIL_RETRY_SECONDS": 0,
+    "MAIL_TIMEOUT": 3,
+}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- database ----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        reset_postgres(url)
+        return url
+    return "sqlite:///" + str(tmp_path_factory.mktemp("db") / "sportello.db")
+
+
+def reset_postgres(url):
+    """Start from an empty schema: the suite owns this database."""
+    import psycopg2
+
+    connection = psycopg2.connect(url)
+    connection.autocommit = True
+    with connection.cursor() as cursor:
+        cursor.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
+    connection.close()
+
+
+@pytest.fixture(scope="session")
+def migrated_database(database_url):
+    app = create_app(dict(TEST_CONFIG, DATABASE_URL=database_url))
+    with app.app_context():
+        schema.upgrade(models.db_wrapper.database)
+    return database_url
+
+
+def empty_tables():
+    database = models.db_wrapper.database
+    tables = [m._meta.table_name for m in models.ALL_MODELS]
+    if models.is_sqlite(database):
+        with database.atomic():
+            for table in reversed(tables):
+                database.execute_sql(f'DELETE FROM "{table}"')
+    else:
+        database.execute_sql("TRUNCATE %s RESTART IDENTITY CASCADE" % ", ".join(f'"{t}"' for t in tables))
+
+
+@pytest.fixture
+def make_app(migrated_database, smtp):
+    """create_app with the test configuration and extra settings; tables start empty."""
+    apps = []
+
+    def make(**settings):
+        config = dict(TEST_CONFIG, DATABASE_URL=migrated_database, MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp.port)
+        config.update(settings)
+        app = create_app(config)
+        apps.append(app)
+        return app
+
+    first = make()
+    with first.app_context():
+        empty_tables()
+    yield make
+    for app in apps:
+        mailer.stop_thread(app)
+    database = models.db_wrapper.database
+    if not database.is_closed():
+        database.close()
+    if hasattr(database.obj, "close_all"):  # a PostgreSQL pool: close its idle connections
+        database.obj.close_all()
+
+
+@pytest.fixture
+def app(make_app):
+    # No app context is held open here: Flask would reuse it for every request of the test
+    # client, and `g` (with Flask-Login's user) would leak from one request to the next.
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+# --- mail ----------------------------------------------------------------------------------------
+
+class MailSink:
+    """An aiosmtpd handler keeping what it receives, parsed."""
+
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        message.envelope_to = list(envelope.rcpt_tos)
+        self.messages.append(message)
+        return "250 Message accepted"
+
+
+class SmtpServer:
+    def __init__(self, port=None):
+        self.port = port or free_port()
+        self.sink = MailSink()
+        self.controller = None
+
+    @property
+    def messages(self):
+        return self.sink.messages
+
+    def start(self):
+        self.controller = Controller(self.sink, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+        return self
+
+    def stop(self):
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+
+@pytest.fixture(scope="session")
+def smtp_session():
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp(smtp_session):
+    smtp_session.messages.clear()
+    return smtp_session

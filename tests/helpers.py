@@ -1,0 +1,50 @@
+"""Helpers for tests: act like a browser (CSRF token from the page) and read delivered mail."""
+import re
+
+import mailer
+
+
+def deliver(app):
+    """Run one delivery of the outbox, as the app's mail thread would."""
+    with app.app_context():
+        return mailer.deliver_pending()
+
+
+def text_of(message):
+    return message.get_body(("plain",)).get_content()
+
+
+def html_of(message):
+    return message.get_body(("html",)).get_content()
+
+
+def link_in(message, path_prefix):
+    """The link in the mail's text that starts with the portal's address + path_prefix."""
+    match = re.search(r"http://portal\.test(%s\S+)" % re.escape(path_prefix), text_of(message))
+    assert match, f"no {path_prefix} link in:\n{text_of(message)}"
+    return match.group(1)
+
+
+# --- browser-like helpers ------------------------------------------------------------------------
+
+def csrf_from(response):
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', response.get_data(as_text=True))
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def post_form(client, url, data, page=None, headers=None):
+    """POST like a browser: first load the page (or `page`) for its CSRF token."""
+    token = csrf_from(client.get(page or url))
+    return client.post(url, data=dict(data, csrf_token=token), headers=headers or {})
+
+
+def login(client, user, password):
+    return post_form(client, "/login", {"user": user, "password": password})
+
+
+HTMX = {"HX-Request": "true"}
+
+
+def htmx_headers(target):
+    return {"HX-Request": "true", "HX-Target": target}
