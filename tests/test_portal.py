@@ -1,0 +1,150 @@
+"""The page frame, the supply-point selector, the menu, languages and formats."""
+import re
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from flask_babel import force_locale
+
+import i18n
+from models import User, utcnow
+from tests.factories import PASSWORD, make_customer, make_supply_point, make_user
+from tests.helpers import htmx_headers, login, post_form
+from views.portal import COMING_SOON, GENERIC_DOCUMENTS
+
+PROTECTED = ["/", "/cambio-password"] + list(COMING_SOON.values()) + [
+    f"/documentazione/{section}" for section, _ in GENERIC_DOCUMENTS
+]
+
+
+@pytest.fixture
+def customer():
+    return make_customer(code="005007", name="ROSSI MARIO")
+
+
+@pytest.fixture
+def points(customer):
+    electricity = make_supply_point(customer, code="PR002874", pod_pdr="IT001E00287400")
+    gas = make_supply_point(customer, code="PR002875", commodity="gas", pod_pdr="01234567891011",
+                            address="VIA PROVA 5", postcode="48124", city="RAVENNA", province="RA")
+    return electricity, gas
+
+
+@pytest.fixture
+def logged_in(app, customer, points):
+    make_user(customer, username="mario.rossi")
+    client = app.test_client()
+    assert login(client, "005007", PASSWORD).status_code == 303
+    return client
+
+
+@pytest.mark.parametrize("url", PROTECTED)
+def test_every_customer_page_needs_a_login(client, url):
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=")
+
+
+@pytest.mark.parametrize("url", PROTECTED)
+def test_every_customer_page_renders_in_the_frame(logged_in, url):
+    response = logged_in.get(url)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "Benvenuto ROSSI MARIO" in page
+    assert 'id="sp"' in page and "Home Page" in page
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_the_selector_lists_the_customers_points_as_the_seed_does(logged_in):
+    page = logged_in.get("/").get_data(as_text=True)
+    assert "PR002875 (Pdr: 01234567891011); VIA PROVA 5 - 48124 RAVENNA (RA)" in page
+    assert "PR002874 (Pod: IT001E00287400)" in page
+
+
+def test_switching_point_with_htmx_answers_just_the_frame(logged_in):
+    full = logged_in.get("/?sp=PR002875")
+    fragment = logged_in.get("/?sp=PR002875", headers=htmx_headers("frame"))
+    body = fragment.get_data(as_text=True)
+    assert fragment.status_code == 200
+    assert "<html" not in body and 'id="sp"' not in body  # the selector is not swapped
+    assert "01234567891011" in body and "Gas naturale" in body
+    assert 'href="/fatture?sp=PR002875"' in body  # the menu keeps the selection
+    assert set(fragment.headers["Vary"].split(", ")) >= {"HX-Request", "HX-Target"}
+    assert "HX-Request" in full.headers["Vary"]
+    assert len(fragment.data) < 0.5 * len(full.data)
+
+
+def test_plain_request_with_the_selection_renders_the_whole_page(logged_in):
+    page = logged_in.get("/?sp=PR002875").get_data(as_text=True)
+    assert "<html" in page
+    assert re.search(r'<option value="PR002875" selected>', page)
+    assert "Gas naturale" in page
+
+
+def test_the_selection_is_remembered_for_urls_without_it(logged_in):
+    logged_in.get("/?sp=PR002875")
+    assert "Gas naturale" in logged_in.get("/").get_data(as_text=True)
+
+
+def test_another_customers_point_cannot_be_selected(logged_in):
+    stranger = make_customer(code="009999")
+    make_supply_point(stranger, code="PR999999")
+    assert logged_in.get("/?sp=PR999999").status_code == 404
+    assert logged_in.get("/?sp=PR999999", headers=htmx_headers("frame")).status_code == 404
+    assert logged_in.get("/?sp=NOPE").status_code == 404
+
+
+def test_electricity_measures_are_in_the_menu_only_for_electricity(logged_in):
+    assert "Misure elettriche" in logged_in.get("/?sp=PR002874").get_data(as_text=True)
+    assert "Misure elettriche" not in logged_in.get("/?sp=PR002875").get_data(as_text=True)
+
+
+def test_a_customer_without_points_gets_a_clear_page(app):
+    lonely = make_customer(code="005555")
+    make_user(lonely)
+    client = app.test_client()
+    login(client, "005555", PASSWORD)
+    page = client.get("/").get_data(as_text=True)
+    assert "Nessun punto di fornitura" in page
+
+
+def test_unknown_block_targets_get_the_whole_page(logged_in):
+    response = logged_in.get("/", headers=htmx_headers("nonexistent"))
+    assert "<html" in response.get_data(as_text=True)
+
+
+def test_english_is_selectable_and_kept_on_the_user(logged_in, customer):
+    response = post_form(logged_in, "/lingua", {"lang": "en", "next": "/"}, page="/")
+    assert response.status_code == 303 and response.headers["Location"] == "/"
+    page = logged_in.get("/").get_data(as_text=True)
+    assert '<html lang="en">' in page
+    assert "Welcome ROSSI MARIO" in page
+    assert User.get(User.customer == customer).language == "en"
+
+
+def test_language_switch_refuses_unknown_languages_and_foreign_next(logged_in):
+    assert post_form(logged_in, "/lingua", {"lang": "xx"}, page="/").status_code == 400
+    response = post_form(logged_in, "/lingua", {"lang": "it", "next": "https://evil.example"}, page="/")
+    assert response.headers["Location"] == "/login"
+
+
+def test_formats_follow_the_locale(app):
+    with app.test_request_context():
+        with force_locale("it"):
+            assert i18n.money(Decimal("1234.56")) == "€\u00a01.234,56"
+            assert i18n.number(2969) == "2.969"
+            assert i18n.local_date(date(2014, 9, 16)) == "16/09/2014"
+            # Stored in UTC, shown in Rome time (UTC+2 in summer).
+            assert i18n.local_datetime(__import__("datetime").datetime(2026, 7, 1, 10, 30)) == "01/07/2026 12:30"
+        with force_locale("en"):
+            assert i18n.money(Decimal("1234.56")) == "€\u00a01,234.56"
+            assert i18n.local_date(date(2014, 9, 16)) == "16 Sept 2014" or i18n.local_date(date(2014, 9, 16)) == "16 Sep 2014"
+
+
+def test_the_staff_cannot_use_the_customer_area(app):
+    staff = User.create(role=User.OPERATOR, email="op@utility.it", password_hash="x", confirmed_at=utcnow())
+    assert staff.customer_id is None
+    # Operators cannot log in yet (their second factor comes with the back office), and even a
+    # session for one would be refused by the customer area.
+    client = app.test_client()
+    assert login(client, "op@utility.it", PASSWORD).status_code == 422
