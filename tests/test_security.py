@@ -1,0 +1,149 @@
+"""Headers, CSRF, cookies, configuration at start-up, the audit log, the vendored htmx."""
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+import models
+import schema
+from app import ConfigError, create_app
+from models import AuditLog
+from tests.conftest import TEST_CONFIG
+from tests.factories import PASSWORD, make_customer, make_supply_point, make_user
+from tests.helpers import csrf_from, login, post_form
+
+ROOT = Path(__file__).resolve().parent.parent
+HTMX_SHA256 = "d6fdc75f204e6bdefa99b69bf1e6d4ac69b8a364f77929f45c13476b4000f717"
+
+
+def test_security_headers(client):
+    response = client.get("/login")
+    csp = response.headers["Content-Security-Policy"]
+    for directive in ("default-src 'self'", "script-src 'self'", "style-src 'self'", "object-src 'none'",
+                      "base-uri 'none'", "frame-ancestors 'none'"):
+        assert directive in csp
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+
+
+def test_session_cookie_flags(make_app):
+    app = make_app(PORTAL_BASE_URL="https://clienti.example.it")
+    customer = make_customer(code="005007")
+    make_supply_point(customer)
+    make_user(customer)
+    client = app.test_client()
+    response = login(client, "005007", PASSWORD)
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" in cookie
+    assert "Strict-Transport-Security" in response.headers
+
+
+def test_htmx_requests_need_the_csrf_header(app):
+    customer = make_customer(code="005007")
+    make_supply_point(customer)
+    make_user(customer)
+    client = app.test_client()
+    login(client, "005007", PASSWORD)
+    token = csrf_from(client.get("/"))
+    data = {"current_password": "x", "password": "y", "password_repeat": "y"}
+    htmx = {"HX-Request": "true", "HX-Target": "dialog-slot"}
+    assert client.post("/cambio-password", data=data, headers=htmx).status_code == 400
+    with_header = client.post("/cambio-password", data=data, headers=dict(htmx, **{"X-CSRFToken": token}))
+    assert with_header.status_code == 422  # past CSRF, refused by the form
+
+
+def test_the_layout_hands_htmx_the_csrf_token_and_a_defensive_config(client):
+    page = client.get("/login").get_data(as_text=True)
+    headers = json.loads(re.search(r"<body hx-headers='([^']+)'", page).group(1))
+    assert headers["X-CSRFToken"] == csrf_from(client.get("/login"))
+    config = json.loads(re.search(r'<meta name="htmx-config" content=\'([^\']+)\'', page).group(1))
+    assert config["selfRequestsOnly"] is True
+    assert config["allowEval"] is False and config["allowScriptTags"] is False
+    assert config["historyCacheSize"] == 0
+
+
+def test_nothing_is_loaded_from_another_host():
+    for template in (ROOT / "templates").rglob("*.html"):
+        if "mail" in template.parts:
+            continue  # mails link to the portal by its public address, on purpose
+        text = template.read_text()
+        assert not re.search(r'(src|href)="(https?:)?//', text), template
+        assert "<script>" not in text and not re.search(r"\son[a-z]+=", text), template
+        assert 'style="' not in text, template
+
+
+def test_vendored_htmx_is_the_pinned_file():
+    data = (ROOT / "static/vendor/htmx-2.0.11.min.js").read_bytes()
+    assert hashlib.sha256(data).hexdigest() == HTMX_SHA256
+
+
+def test_the_audit_log_holds_no_secret(client, app):
+    customer = make_customer(code="005007", tax_code="RSSMRA70A01H501S")
+    make_supply_point(customer)
+    make_user(customer)
+    login(client, "005007", "Sbagliata-2026!")
+    login(client, "005007", PASSWORD)
+    post_form(client, "/password-dimenticata", {"user": "005007"})
+    post_form(client, "/registrazione", {"customer_code": "005007", "tax_id": "RSSMRA70A01H501S", "bill_proof": "x"})
+    rows = list(AuditLog.select())
+    assert {r.action for r in rows} >= {"login_failed", "login", "password_reset_requested", "registration_mismatch"}
+    dump = " ".join(f"{r.detail} {r.ip}" for r in rows)
+    assert PASSWORD not in dump and "Sbagliata" not in dump and "RSSMRA70A01H501S" not in dump
+    assert all(r.ip == "127.0.0.1" for r in rows)
+
+
+def test_production_without_secret_key_refuses_to_start():
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        create_app({"PORTAL_ENV": "production", "SECRET_KEY": None, "PORTAL_BASE_URL": "https://x.it"})
+
+
+def test_production_without_base_url_refuses_to_start():
+    with pytest.raises(ConfigError, match="PORTAL_BASE_URL"):
+        create_app({"PORTAL_ENV": "production", "SECRET_KEY": "s" * 32, "PORTAL_BASE_URL": None})
+
+
+def test_settings_come_from_the_environment(monkeypatch, migrated_database):
+    monkeypatch.setenv("PORTAL_NAME", "Energia Romagnola")
+    monkeypatch.setenv("MAIL_USE_TLS", "yes")
+    monkeypatch.setenv("MAIL_PORT", "587")
+    app = create_app(dict(TEST_CONFIG, DATABASE_URL=migrated_database))
+    assert app.config["PORTAL_NAME"] == "Energia Romagnola"
+    assert app.config["MAIL_USE_TLS"] is True and app.config["MAIL_PORT"] == 587
+    monkeypatch.setenv("MAIL_PORT", "venticinque")
+    with pytest.raises(ConfigError, match="MAIL_PORT"):
+        create_app(dict(TEST_CONFIG, DATABASE_URL=migrated_database))
+
+
+def test_a_bad_brand_colour_is_refused(migrated_database):
+    with pytest.raises(ConfigError, match="PORTAL_COLOR"):
+        create_app(dict(TEST_CONFIG, DATABASE_URL=migrated_database, PORTAL_COLOR="red;}body{"))
+
+
+def test_the_migrations_match_the_models(app):
+    """A model changed without `flask make-migration`: the diff would not be empty."""
+    from peewee_migrate.auto import diff_many
+
+    router = schema.router(models.db_wrapper.database)
+    migrator = router.migrator  # the models as the migrations build them
+    changes = diff_many(models.ALL_MODELS, list(migrator.orm), migrator=migrator)
+    assert changes == []
+    assert schema.pending(models.db_wrapper.database) == []
+
+
+def test_init_db_upgrades_without_losing_data(app):
+    customer = make_customer(code="005007")
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["init-db"])
+    assert result.exit_code == 0, result.output
+    assert "0 migration(s) applied" in result.output
+    assert models.Customer.get_by_id(customer.id).code == "005007"
+
+
+def test_errors_are_pages_in_the_users_language(client):
+    response = client.get("/non-esiste")
+    assert response.status_code == 404
+    assert "La pagina che cerchi non c&#39;è." in response.get_data(as_text=True)
+    assert client.post("/login").status_code == 400  # CSRF missing: a page, not a stack trace
