@@ -10,8 +10,10 @@ from datetime import timedelta
 from functools import lru_cache
 
 from argon2 import PasswordHasher
+from babel.lists import format_list
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app, g, request, session
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import login_user, logout_user
 
@@ -84,7 +86,8 @@ def password_problems(password, personal=()):
     if not re.search(r"[^\w\s]|_", password):
         missing.append(_l("un carattere speciale"))
     if missing:
-        return [_l("Manca: %(what)s.", what=", ".join(str(m) for m in missing))]
+        listed = format_list([str(m) for m in missing], locale=get_locale())
+        return [_l("La password deve contenere anche %(what)s.", what=listed)]
     lowered = password.lower()
     core = re.sub(r"^[\W\d_]+|[\W\d_]+$", "", lowered)
     if lowered in common_passwords() or core in common_passwords():

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 from flask import Flask
+from jinja2 import ChoiceLoader, FileSystemLoader
 from playhouse.db_url import connect as connect_database
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -58,6 +59,9 @@ def create_app(config=None):
     if app.config["PROXY_COUNT"]:
         n = app.config["PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+
+    # A utility's own templates (privacy notice, texts, mails) in instance/templates win.
+    app.jinja_loader = ChoiceLoader([FileSystemLoader(os.path.join(app.instance_path, "templates")), app.jinja_loader])
 
     init_database(app)
     babel.init_app(app, locale_selector=i18n.select_locale, default_timezone="Europe/Rome")

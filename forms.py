@@ -74,7 +74,7 @@ class RegisterCustomerForm(FlaskForm):
         validators=[InputRequired(_l("Scrivi il codice fiscale o la partita IVA.")), code_check(identifiers.clean_tax_id)],
         description=_l("Quello del titolare del contratto, come sulla bolletta."),
     )
-    bill_proof = StringField(validators=[InputRequired(_l("Questo dato serve a verificare che la bolletta sia tua.")), Length(max=40)])
+    bill_proof = StringField(validators=[InputRequired(_l("Scrivi questo dato: serve a verificare che la bolletta sia tua.")), Length(max=40)])
 
     PROOF_LABELS = {
         "invoice_or_point": (
@@ -116,7 +116,7 @@ class RegisterUserForm(NewPasswordMixin, FlaskForm):
         description=_l("Per accedere anche con un nome scelto da te, oltre che con il codice cliente."),
     )
     consent_privacy = BooleanField(
-        _l("Ho letto l'informativa e acconsento al trattamento dei dati per la gestione del contratto"),
+        _l("Ho letto l'informativa privacy e acconsento al trattamento dei dati per la gestione del contratto"),
         validators=[InputRequired(_l("Senza questo consenso non possiamo attivare l'accesso."))],
     )
     consent_marketing = RadioField(_l("Comunicazioni commerciali"), choices=YES_NO, default="no")
@@ -144,9 +144,9 @@ class RegisterUserForm(NewPasswordMixin, FlaskForm):
     def validate_username(self, field):
         name = (field.data or "").strip().lower()
         if not re.fullmatch(r"[a-z0-9][a-z0-9._\-]*", name):
-            raise ValidationError(_l("Lettere, cifre, punto, trattino e trattino basso; inizia con una lettera o una cifra."))
+            raise ValidationError(_l("Usa solo lettere, cifre, punto, trattino e trattino basso, e inizia con una lettera o una cifra."))
         if re.fullmatch(r"\d{6}", name):
-            raise ValidationError(_l("Sei cifre sembrano un codice cliente: scegli un altro username."))
+            raise ValidationError(_l("Uno username di sei cifre sembra un codice cliente: scegline un altro."))
         if User.select().where(User.username == name).exists():
             raise ValidationError(_l("Questo username è già in uso: scegline un altro."))
         field.data = name
@@ -165,6 +165,11 @@ class ForgotUsernameForm(FlaskForm):
 
 class ResetPasswordForm(NewPasswordMixin, FlaskForm):
     user = None  # set by the view
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.password.label.text = _l("Nuova password")
+        self.password_repeat.label.text = _l("Ripeti la nuova password")
 
     def personal_data(self):
         if self.user is None:

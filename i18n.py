@@ -45,6 +45,13 @@ def local_datetime(value):
     return format_datetime(value, DATETIME_FORMATS[language()])
 
 
+def local_time(value):
+    """The Rome time of day of a naive UTC datetime: 12:30."""
+    if value is None:
+        return ""
+    return format_datetime(value, "HH:mm")
+
+
 def money(value):
     if value is None:
         return ""
@@ -61,7 +68,9 @@ def number(value, decimals=0):
 
 
 def init_app(app):
-    app.jinja_env.filters.update(date=local_date, datetime=local_datetime, money=money, number=number)
+    app.jinja_env.filters.update(
+        date=local_date, datetime=local_datetime, time=local_time, money=money, number=number
+    )
     app.jinja_env.globals.update(LANGUAGES=LANGUAGES, current_language=language)
 
 

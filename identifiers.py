@@ -65,7 +65,7 @@ def clean_tax_id(text):
 def clean_pod(text):
     code = _squeeze(text)
     if not POD_RE.fullmatch(code):
-        raise InvalidCode(_l("Il POD è fatto così: IT, 3 cifre, E e 8 o 9 caratteri (IT001E12345678)."))
+        raise InvalidCode(_l("Il POD è fatto così: IT, 3 cifre, la lettera E e 8 o 9 caratteri (es. IT001E12345678)."))
     return code
 
 

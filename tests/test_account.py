@@ -58,7 +58,7 @@ def test_wrong_current_password_is_said_in_the_dialog(logged_in):
 def test_the_policy_applies(logged_in):
     response = change(logged_in, PASSWORD, "semplice")
     assert response.status_code == 422
-    assert "Manca:" in response.get_data(as_text=True)
+    assert "La password deve contenere anche" in response.get_data(as_text=True)
 
 
 def test_change_rotates_this_session_and_ends_the_others(app, logged_in, smtp):

@@ -6,7 +6,6 @@ from email import message_from_bytes
 from email.policy import default as default_policy
 
 import pytest
-from flask import g
 
 import mailer
 from models import OutboxMail, User, utcnow, write_transaction
@@ -148,5 +147,5 @@ def test_mail_is_in_the_recipients_language(app, smtp):
     post_form(client, "/password-dimenticata", {"user": "005007"})
     deliver(app)
     [message] = smtp.messages
-    assert message["Subject"] == "New password"
+    assert message["Subject"] == "Choose a new password"
     assert User.get_by_id(user.id).language == "en"

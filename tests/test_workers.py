@@ -1,6 +1,7 @@
 """Several worker processes: the rate limit holds across them when Redis is configured."""
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -27,6 +28,7 @@ def gunicorn(migrated_database, tmp_path):
     redis.Redis.from_url(REDIS_URL).flushdb()
     port = free_port()
     access_log = tmp_path / "access.log"
+    error_log = (tmp_path / "error.log").open("w")
     env = dict(
         os.environ,
         PORTAL_ENV="development",
@@ -40,22 +42,31 @@ def gunicorn(migrated_database, tmp_path):
         [sys.executable, "-m", "gunicorn", "--workers", "3", "--bind", f"127.0.0.1:{port}",
          "--access-logfile", str(access_log), "--access-logformat", "%(p)s %(m)s %(s)s",
          "app:create_app()"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=error_log,
+        start_new_session=True,  # its own process group: the workers go down with it
     )
+    try:
+        yield wait_until_serving(process, port, tmp_path), access_log
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        error_log.close()
+
+
+def wait_until_serving(process, port, tmp_path):
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
         try:
-            urllib.request.urlopen(url + "/login", timeout=2)
-            break
-        except (urllib.error.URLError, ConnectionError):
+            urllib.request.urlopen(url + "/login", timeout=5)
+            return url
+        except (urllib.error.URLError, OSError):
             if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                raise RuntimeError("gunicorn did not start: " + process.stderr.read().decode()[-2000:])
+                raise RuntimeError("gunicorn did not start: " + (tmp_path / "error.log").read_text()[-3000:])
             time.sleep(0.2)
-    yield url, access_log
-    process.terminate()
-    process.wait(timeout=10)
 
 
 def test_login_rate_limit_is_shared_by_all_workers(gunicorn):

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, request, session, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -52,7 +53,7 @@ def too_many(form_field, seconds):
     """Put the rate-limit message on a field; the answer is then a 429."""
     minutes = max(1, round(seconds / 60))
     form_field.errors = list(form_field.errors or []) + [
-        _("Troppi tentativi. Riprova tra %(n)d minuti.", n=minutes)
+        ngettext("Troppi tentativi. Riprova tra %(num)d minuto.", "Troppi tentativi. Riprova tra %(num)d minuti.", minutes)
     ]
 
 
@@ -132,7 +133,7 @@ def attempt_login(form):
 def locked_message(until):
     return _(
         "Troppi tentativi falliti: l'accesso è bloccato. Riprova dopo le %(time)s.",
-        time=i18n.local_datetime(until + timedelta(minutes=1)).split(" ")[-1],
+        time=i18n.local_time(until + timedelta(minutes=1)),
     )
 
 
@@ -289,6 +290,13 @@ def create_registration(customer, form):
     audit.record("registration", user=user)
 
 
+@bp.route("/informativa-privacy")
+def privacy_notice():
+    """The notice the consents refer to. A utility puts its own text in
+    instance/templates/auth/privacy.html."""
+    return render("auth/privacy.html", version=CONSENT_TEXT_VERSION)
+
+
 @bp.route("/registrazione/inviata")
 def registration_sent():
     return render("auth/message.html", title=_("Controlla la tua email"), message=_(
@@ -354,7 +362,7 @@ def forgot_password():
             with write_transaction():
                 token = accounts.issue_token(user, EmailToken.RESET)
                 mailer.queue(
-                    user.email, _l("Nuova password"), "reset_password", language=user.language,
+                    user.email, _l("Scegli una nuova password"), "reset_password", language=user.language,
                     user=user, link=mail_link("auth.reset_password", token=token),
                 )
                 audit.record("password_reset_requested", user=user)
@@ -365,7 +373,7 @@ def forgot_password():
 @bp.route("/password-dimenticata/inviata")
 def forgot_password_sent():
     return render("auth/message.html", title=_("Controlla la tua email"), message=_(
-        "Se il codice corrisponde a un accesso attivo, ti abbiamo inviato un'email con un link "
+        "Se il codice cliente o lo username corrisponde a un accesso attivo, ti abbiamo inviato un'email con un link "
         "per scegliere una nuova password. Il link vale un'ora."))
 
 
