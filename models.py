@@ -87,7 +87,7 @@ class Customer(BaseModel):
 
     def owner(self):
         """The user who registered with the customer code (None before registration)."""
-        return self.users.where(User.role == User.OWNER).first()
+        return self.users.where(User.role == User.OWNER).order_by(User.id).first()
 
 
 class SupplyPoint(BaseModel):
