@@ -157,12 +157,14 @@ def use_token(token):
 # --- sessions ----------------------------------------------------------------------------
 
 def start_session(user, new_login=True):
-    """Log the user in with a brand-new session (the old cookie's content is dropped).
-    With new_login False (after a password change) the login times are left alone."""
-    language = session.get("lang")
+    """Log the user in with a brand-new server session; the cookie's content is dropped but
+    for the language. With new_login False (a password change: the same person, same page)
+    the CSRF token and the supply point stay too, so the page's forms keep working, and the
+    login times are left alone."""
+    kept = ("lang",) if new_login else ("lang", "csrf_token", "sp")
+    keep = {name: session[name] for name in kept if name in session}
     session.clear()
-    if language:
-        session["lang"] = language
+    session.update(keep)
     secret = secrets.token_urlsafe(32)
     UserSession.create(
         token_hash=token_digest(secret),

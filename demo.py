@@ -1,5 +1,983 @@
-"""The demo utility's data (placeholder until the full generator lands)."""
+"""The demo utility: a small Romagna seller of electricity and gas, the same on every run.
 
+`flask demo` (app.py) calls `load()`, which writes:
+
+- customer 005007, ROSSI MARIO, with a login (005007 or mario.rossi / Demo-Sportello-2026),
+  an electricity point (PR002874) and a gas point (PR002875), monthly invoices since January
+  2014, two years of meter readings, a year of hourly measures, a ticket, his own documents;
+- customer 005008, a person with no login yet, to try the registration;
+- about 300 other customers (people, firms, town halls) with their points and invoices;
+- the generic documents (forms, notices...) as small PDF files in instance/files.
+
+Every random choice comes from one random.Random(2014) and "today" is the fixed DEMO_TODAY,
+so two runs give the same customers, codes, invoice numbers and amounts. Only the password
+hashes differ between runs: argon2 salts them.
+"""
+import calendar
+import hashlib
+import json
+import os
+import random
+import textwrap
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo
+
+import holidays
+import peewee as pw
+from flask import current_app
+from stdnum import luhn
+from stdnum.it import codicefiscale
+
+import accounts
+import models
+from models import (
+    Consent, Customer, Document, Invoice, Measure, Reading, SupplyPoint, Ticket, TicketMessage,
+    User, write_transaction,
+)
+
+SEED = 2014
+DEMO_TODAY = date(2026, 11, 20)  # the demo's "today": never the real clock
+DEMO_CUSTOMER = "005007"
+DEMO_USERNAME = "mario.rossi"
+DEMO_PASSWORD = "Demo-Sportello-2026"
+REGISTRATION_CUSTOMER = "005008"  # a person without a login, to try the registration
+OTHER_CUSTOMERS = 300
+CONSENT_TEXT_VERSION = "2026-11"
+CHUNK = 500  # rows per INSERT: well under SQLite's limit of bound variables
+ROME = ZoneInfo("Europe/Rome")
+CENT = Decimal("0.01")
+
+FIRST_BILLED = (2014, 1)
+LAST_BILLED = (DEMO_TODAY.year, DEMO_TODAY.month - 1) if DEMO_TODAY.month > 1 else (DEMO_TODAY.year - 1, 12)
+
+# --- the demo's Italy ---------------------------------------------------------------------
+
+# (town, province, postcodes, Belfiore code for the codice fiscale, phone prefix, weight):
+# most customers live around Ravenna, where the utility is.
+TOWNS = [
+    ("RAVENNA", "RA", ("48121", "48122", "48123", "48124", "48125"), "H199", "0544", 30),
+    ("FAENZA", "RA", ("48018",), "D458", "0546", 8),
+    ("LUGO", "RA", ("48022",), "E730", "0545", 6),
+    ("CERVIA", "RA", ("48015",), "C553", "0544", 6),
+    ("RUSSI", "RA", ("48026",), "H642", "0544", 4),
+    ("BAGNACAVALLO", "RA", ("48012",), "A547", "0545", 4),
+    ("ALFONSINE", "RA", ("48011",), "A191", "0544", 3),
+    ("FORLÌ", "FC", ("47121", "47122"), "D704", "0543", 8),
+    ("CESENA", "FC", ("47521", "47522"), "C573", "0547", 6),
+    ("FORLIMPOPOLI", "FC", ("47034",), "D705", "0543", 2),
+    ("CESENATICO", "FC", ("47042",), "C574", "0547", 3),
+    ("RIMINI", "RN", ("47921", "47922", "47923", "47924"), "H294", "0541", 6),
+    ("RICCIONE", "RN", ("47838",), "H274", "0541", 3),
+    ("SANTARCANGELO DI ROMAGNA", "RN", ("47822",), "I304", "0541", 2),
+    ("BOLOGNA", "BO", ("40121", "40122", "40123", "40124", "40125", "40126", "40127", "40128",
+                       "40129", "40131", "40132", "40133", "40134", "40135", "40136", "40137",
+                       "40138", "40139", "40141"), "A944", "051", 6),
+    ("IMOLA", "BO", ("40026",), "E289", "0542", 4),
+    ("CASALECCHIO DI RENO", "BO", ("40033",), "B880", "051", 2),
+    ("SAN LAZZARO DI SAVENA", "BO", ("40068",), "H945", "051", 2),
+]
+TOWN_WEIGHTS = [town[5] for town in TOWNS]
+# Birthplaces further away (Belfiore codes), for some of the people.
+OTHER_BIRTHPLACES = ["F205", "H501", "F839", "D548", "G273", "A662", "L219", "C351"]
+# The 3 digits of a partita IVA after the company's number: the provincial office.
+VAT_OFFICE = {"RA": "039", "FC": "040", "RN": "099", "BO": "037"}
+
+MALE_NAMES = [
+    "MARCO", "LUCA", "ANDREA", "GIUSEPPE", "FRANCESCO", "ALESSANDRO", "MATTEO", "LORENZO",
+    "DAVIDE", "STEFANO", "PAOLO", "ROBERTO", "GIOVANNI", "ANTONIO", "FABIO", "SIMONE",
+    "RICCARDO", "NICOLA", "MASSIMO", "CLAUDIO", "MAURIZIO", "GIORGIO", "FEDERICO", "ENRICO",
+]
+FEMALE_NAMES = [
+    "GIULIA", "FRANCESCA", "CHIARA", "SARA", "ELENA", "VALENTINA", "SILVIA", "LAURA",
+    "ALESSANDRA", "MARTINA", "FEDERICA", "ELISA", "ANNA", "MARIA", "PAOLA", "BARBARA",
+    "MONICA", "CRISTINA", "ROBERTA", "SIMONA", "ELEONORA", "SERENA", "GIORGIA", "DANIELA",
+]
+SURNAMES = [
+    "BIANCHI", "FERRARI", "ESPOSITO", "RUSSO", "ROMANO", "COLOMBO", "RICCI", "MARINO",
+    "GRECO", "BRUNO", "GALLO", "CONTI", "COSTA", "GIORDANO", "MANCINI", "RIZZO", "LOMBARDI",
+    "MORETTI", "BARBIERI", "FONTANA", "SANTORO", "MARIANI", "RINALDI", "CARUSO", "GALLI",
+    "MARTINI", "LEONE", "LONGO", "GENTILE", "MARTINELLI", "VITALE", "CASADEI", "MONTANARI",
+    "ZANNONI", "GUERRINI", "BALDINI", "BERTOZZI", "PAZZAGLIA", "GARDINI", "RAVAIOLI",
+    "FABBRI", "TONINI", "VALENTINI", "MAZZOTTI",
+]
+STREETS = [
+    "VIA ROMA", "VIA GIUSEPPE GARIBALDI", "VIA GIUSEPPE MAZZINI", "CORSO CAVOUR",
+    "VIA DANTE ALIGHIERI", "VIALE DELLA REPUBBLICA", "VIA GIACOMO MATTEOTTI",
+    "VIA ANTONIO GRAMSCI", "VIA GIUSEPPE VERDI", "VIA EMILIA", "VIA DEI MILLE",
+    "VIA XX SETTEMBRE", "VIA IV NOVEMBRE", "VIA CESARE BATTISTI", "VIA DELLA LIBERTÀ",
+    "VIA PIETRO NENNI", "VIA ALDO MORO", "VIA GUGLIELMO MARCONI", "VIA DON GIOVANNI MINZONI",
+    "VIA FAENTINA", "VIA RAVEGNANA", "VIA TRIESTE", "VIA MARCO POLO", "VIA SAN VITALE",
+    "VIALE EUROPA", "VIA DELLE ROSE", "VIA GIOSUÈ CARDUCCI", "VIA GIOVANNI PASCOLI",
+]
+BUSINESS_STREETS = ["VIA DELL'INDUSTRIA", "VIA DELL'ARTIGIANATO", "VIA DEL LAVORO", "VIA BAIONA", "VIA DELLE INDUSTRIE"]
+BUSINESSES = [
+    "FERRAMENTA", "PANIFICIO", "AUTOFFICINA", "BAR", "RISTORANTE", "IDRAULICA", "EDILIZIA",
+    "TRATTORIA", "ALIMENTARI", "TIPOGRAFIA", "CARROZZERIA", "HOTEL", "PASTICCERIA",
+    "ELETTRAUTO", "FALEGNAMERIA", "AGRITURISMO", "LAVANDERIA", "GELATERIA",
+]
+LEGAL_FORMS = ["S.R.L.", "S.R.L.", "S.R.L.", "S.N.C.", "S.A.S.", "S.P.A."]
+MOBILE_PREFIXES = ["320", "328", "333", "338", "340", "347", "348", "349", "366", "380", "388", "393"]
+
+# Prices by the billed period's year (they changed a bit, and a lot in 2022), and the fixed
+# monthly fees by kind of customer.
+ELECTRICITY_PRICE = {
+    2014: "0.238", 2015: "0.231", 2016: "0.219", 2017: "0.224", 2018: "0.232", 2019: "0.236",
+    2020: "0.215", 2021: "0.262", 2022: "0.348", 2023: "0.301", 2024: "0.268", 2025: "0.274",
+    2026: "0.259",
+}
+GAS_PRICE = {
+    2014: "0.86", 2015: "0.83", 2016: "0.80", 2017: "0.81", 2018: "0.85", 2019: "0.84",
+    2020: "0.80", 2021: "0.97", 2022: "1.29", 2023: "1.12", 2024: "1.04", 2025: "1.08",
+    2026: "1.01",
+}
+ELECTRICITY_FEE = {"person": Decimal("9.60"), "company": Decimal("24.50"), "public_body": Decimal("31.00")}
+GAS_FEE = {"person": Decimal("7.20"), "company": Decimal("14.80"), "public_body": Decimal("18.90")}
+
+# Share of a year's consumption in each month (January first): electricity is higher in
+# winter (light, heaters) and summer (air conditioning), gas is almost all winter heating.
+ELECTRICITY_SEASON = [1.15, 1.08, 0.98, 0.90, 0.88, 0.96, 1.14, 1.12, 0.94, 0.93, 1.02, 1.17]
+GAS_SEASON = [200, 180, 130, 75, 32, 17, 14, 14, 18, 55, 120, 175]
+# Mario's gas, Smc per month (low, high): heating from October to April.
+DEMO_GAS_RANGES = [
+    (180, 220), (160, 200), (110, 150), (60, 90), (25, 40), (12, 22),
+    (10, 18), (10, 18), (12, 25), (40, 70), (100, 140), (150, 200),
+]
+# A household's kWh in each hour of a working day and of a weekend day (local time): low at
+# night, a morning and an evening peak, more at midday when people are at home.
+WEEKDAY_PROFILE = [
+    0.18, 0.16, 0.15, 0.15, 0.15, 0.16, 0.25, 0.80, 0.50, 0.22, 0.20, 0.20,
+    0.32, 0.38, 0.22, 0.20, 0.22, 0.35, 0.60, 0.90, 1.10, 0.85, 0.50, 0.28,
+]
+WEEKEND_PROFILE = [
+    0.22, 0.18, 0.16, 0.15, 0.15, 0.15, 0.18, 0.25, 0.45, 0.70, 0.75, 0.70,
+    0.85, 0.80, 0.50, 0.38, 0.38, 0.48, 0.68, 0.95, 1.05, 0.90, 0.60, 0.34,
+]
+# National holidays (F3 all day, and people at home): a plain set, looked up 100,000 times.
+HOLIDAYS = frozenset(holidays.Italy(years=range(FIRST_BILLED[0], DEMO_TODAY.year + 1)))
+
+
+# --- dates ----------------------------------------------------------------------------------
+
+def next_month(year, month):
+    return (year + 1, 1) if month == 12 else (year, month + 1)
+
+
+def last_day(year, month):
+    return date(year, month, calendar.monthrange(year, month)[1])
+
+
+def months_from(first, last):
+    """(year, month) pairs from `first` to `last`, both included."""
+    month = first
+    while month <= last:
+        yield month
+        month = next_month(*month)
+
+
+def local_midnight_utc(day):
+    """The UTC instant (naive) at which `day` starts in Rome."""
+    return datetime.combine(day, time(), ROME).astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def random_datetime(rng, start, end):
+    """A datetime between start and end, to the minute."""
+    minutes = int((end - start).total_seconds() // 60)
+    return start + timedelta(minutes=rng.randrange(minutes))
+
+
+# --- codes ----------------------------------------------------------------------------------
+
+MONTH_LETTERS = "ABCDEHLMPRST"
+
+
+def _consonants_and_vowels(text):
+    letters = [c for c in text.upper() if "A" <= c <= "Z"]
+    return [c for c in letters if c not in "AEIOU"], [c for c in letters if c in "AEIOU"]
+
+
+def surname_letters(surname):
+    consonants, vowels = _consonants_and_vowels(surname)
+    return "".join(consonants + vowels + ["X"] * 3)[:3]
+
+
+def first_name_letters(name):
+    consonants, vowels = _consonants_and_vowels(name)
+    if len(consonants) >= 4:  # the rule: 1st, 3rd and 4th consonant
+        consonants = [consonants[0], consonants[2], consonants[3]]
+    return "".join(consonants + vowels + ["X"] * 3)[:3]
+
+
+def codice_fiscale(surname, first_name, birth_date, female, birthplace):
+    """A person's codice fiscale by the real algorithm (no omocodia)."""
+    day = birth_date.day + (40 if female else 0)
+    body = (
+        surname_letters(surname) + first_name_letters(first_name) + f"{birth_date.year % 100:02d}"
+        + MONTH_LETTERS[birth_date.month - 1] + f"{day:02d}" + birthplace
+    )
+    return body + codicefiscale.calc_check_digit(body)
+
+
+def partita_iva(rng, province):
+    """An 11-digit partita IVA: company number, provincial office, check digit (a Luhn digit:
+    stdnum.it.iva has no calc_check_digit, its validate() checks stdnum.luhn)."""
+    body = f"0{rng.randrange(10**5, 10**6)}" + VAT_OFFICE[province]
+    return body + luhn.calc_check_digit(body)
+
+
+def unique(make, used):
+    """Call make() until it gives a value not in `used`; remember it."""
+    while True:
+        value = make()
+        if value not in used:
+            used.add(value)
+            return value
+
+
+def kw(value):
+    """3 -> '3 kW', 4.95 -> '4,95 kW', as the contracts print powers."""
+    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    return text.replace(".", ",") + " kW"
+
+
+def thousands(value):
+    return f"{value:,}".replace(",", ".")
+
+
+def money(value):
+    return "€ " + f"{value:,.2f}".replace(",", "X").replace(".", ",").replace("X", ".")
+
+
+# --- a one-page PDF -------------------------------------------------------------------------
+
+def _pdf_text(text):
+    """A PDF string literal's content in WinAnsi (cp1252): accents and € come out right."""
+    data = text.encode("cp1252", "replace")
+    return data.replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)")
+
+
+def minimal_pdf(title, lines):
+    """A valid one-page A4 PDF with `title` and `lines` in Helvetica, built by hand: five
+    objects, a content stream and an xref table with the real byte offsets."""
+    ops = [b"BT", b"/F1 9 Tf", b"56 800 Td", b"(" + _pdf_text("Sportello - dati dimostrativi") + b") Tj",
+           b"/F1 16 Tf", b"0 -36 Td", b"(" + _pdf_text(title) + b") Tj", b"/F1 11 Tf", b"16 TL", b"0 -12 Td"]
+    for line in lines:
+        for part in textwrap.wrap(line, 88) or [""]:
+            ops.append(b"T* (" + _pdf_text(part) + b") Tj")
+    ops.append(b"ET")
+    stream = b"\n".join(ops)
+    title_utf16 = ("\ufeff" + title).encode("utf-16-be").hex().upper().encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] "
+        b"/Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Title <" + title_utf16 + b"> /Producer (Sportello demo) >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")  # the binary comment marks it as binary
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref_at = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    for offset in offsets:
+        out += b"%010d 00000 n \n" % offset  # each entry exactly 20 bytes
+    out += b"trailer\n<< /Size %d /Root 1 0 R /Info 6 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1, xref_at)
+    return bytes(out)
+
+
+# --- loading --------------------------------------------------------------------------------
 
 def load(reset=False, echo=print):
-    echo("demo data: not yet")
+    """Fill the database with the demo utility. With data already there (and no reset) it
+    adds nothing and only prints the demo credentials again."""
+    with write_transaction():
+        if reset:
+            delete_everything()
+        elif Customer.select().exists():
+            echo(f"The database already has {Customer.select().count()} customers: nothing loaded "
+                 "(flask demo --reset deletes everything and loads the demo again).")
+            echo_credentials(echo)
+            return
+        fill(random.Random(SEED))
+    echo(
+        f"Demo data loaded: {Customer.select().count()} customers, "
+        f"{SupplyPoint.select().count()} supply points, {Invoice.select().count()} invoices, "
+        f"{Measure.select().count()} measures."
+    )
+    echo_credentials(echo)
+
+
+def delete_everything():
+    # Children before parents, so no foreign key complains.
+    for model in reversed(pw.sort_models(models.ALL_MODELS)):
+        model.delete().execute()
+
+
+def echo_credentials(echo):
+    if not Customer.select().where(Customer.code == DEMO_CUSTOMER).exists():
+        echo(f"(No demo customer {DEMO_CUSTOMER} in this database.)")
+        return
+    echo(f"Log in at the portal with User {DEMO_CUSTOMER} (or {DEMO_USERNAME}) and password {DEMO_PASSWORD}")
+    example = registration_example()
+    if example:
+        echo(
+            f"Try registration with customer code {example['customer_code']}, codice fiscale "
+            f"{example['tax_code']}, invoice number {example['invoice_number']} "
+            f"(or its POD {example['pod']})"
+        )
+    echo(f"Mail is written under {current_app.config['MAIL_STORE_DIR']} (the portal prints links in its log).")
+
+
+def registration_example():
+    """What customer 005008 would type to register: a dict(customer_code, tax_code,
+    invoice_number, pod) read from the database, or None if 005008 is not there."""
+    customer = Customer.get_or_none(Customer.code == REGISTRATION_CUSTOMER)
+    if customer is None:
+        return None
+    invoice = (Invoice.for_customer(customer)
+               .order_by(Invoice.issue_date.desc(), Invoice.id.desc()).first())
+    point = (SupplyPoint.for_customer(customer)
+             .where(SupplyPoint.commodity == "electricity").first())
+    return dict(
+        customer_code=customer.code,
+        tax_code=customer.tax_code,
+        invoice_number=invoice.number if invoice else None,
+        pod=point.pod_pdr if point else None,
+    )
+
+
+def insert_rows(model, rows):
+    for start in range(0, len(rows), CHUNK):
+        model.insert_many(rows[start:start + CHUNK]).execute()
+
+
+def fill(rng):
+    """Write everything, parents first; ids are read back by code after each bulk insert."""
+    customers = [demo_customer()] + other_customers(rng)
+
+    insert_rows(Customer, [c["row"] for c in customers])
+    customer_ids = dict(Customer.select(Customer.code, Customer.id).tuples())
+
+    point_rows = []
+    for customer in customers:
+        for point in customer["points"]:
+            point["row"]["customer"] = customer_ids[customer["row"]["code"]]
+            point_rows.append(point["row"])
+    insert_rows(SupplyPoint, point_rows)
+    point_ids = dict(SupplyPoint.select(SupplyPoint.code, SupplyPoint.id).tuples())
+
+    mario = customers[0]
+    mario_id = customer_ids[DEMO_CUSTOMER]
+    owner = create_demo_owner(mario_id, mario["row"]["tax_code"])
+    insert_other_users(rng, customers[1:], customer_ids)
+
+    # Mario's electricity comes from one hourly series: its last 365 days are his measures,
+    # its monthly sums his bills, so the chart and the bills agree.
+    hourly = household_hours(rng, date(*FIRST_BILLED, 1), DEMO_TODAY, DEMO_TODAY - timedelta(days=365))
+
+    invoices = []  # (sort key, row)
+    electricity = point_ids["PR002874"]
+    gas = point_ids["PR002875"]
+    invoices += demo_electricity_invoices(rng, mario_id, electricity, hourly["months"])
+    gas_smc = demo_gas_smc(rng)
+    invoices += demo_gas_invoices(mario_id, gas, gas_smc)
+    invoices += demo_invoices_without_point(mario_id)
+    for customer in customers[1:]:
+        for point in customer["points"]:
+            invoices += point_invoices(rng, customer, point, customer_ids, point_ids)
+    rows = number_invoices(invoices)
+    set_invoice_statuses(rng, rows, mario_id, point_rows, point_ids)
+    insert_rows(Invoice, rows)
+
+    insert_rows(Reading, demo_readings(rng, rows, electricity, gas, owner.id))
+    insert_rows(Measure, [dict(supply_point=electricity, start=start, kwh=kwh, interval_minutes=60,
+                               quality=quality) for start, kwh, quality in hourly["measures"]])
+    create_demo_ticket(mario_id, electricity, owner, rows)
+    create_documents(mario_id, rows, electricity, gas)
+
+
+# --- customers ------------------------------------------------------------------------------
+
+DEMO_ELECTRICITY_TECH = {
+    "Tensione": "230 V", "Potenza impegnata": "3 kW", "Potenza disponibile": "3,3 kW",
+    "Tipo contatore": "Elettronico orario", "Distributore": "e-distribuzione",
+}
+DEMO_ELECTRICITY_CONTRACT = {
+    "Offerta": "Casa Luce Fissa", "Tipo cliente": "Domestico residente",
+    "Data attivazione": "01/01/2014", "Modalità di pagamento": "Domiciliazione bancaria",
+    "Invio fattura": "Email",
+}
+DEMO_GAS_TECH = {
+    "Classe contatore": "G4", "Matricola contatore": "13G4587121", "Codice REMI": "34751200",
+    "Pressione di fornitura": "Bassa pressione", "Distributore": "INRETE Distribuzione Energia",
+}
+DEMO_GAS_CONTRACT = {
+    "Offerta": "Casa Gas Fissa", "Uso": "Riscaldamento e cottura", "Tipo cliente": "Domestico",
+    "Consumo annuo stimato": "1.050 Smc", "Data attivazione": "01/01/2014",
+    "Modalità di pagamento": "Domiciliazione bancaria", "Invio fattura": "Email",
+}
+DEMO_BIRTH = date(1971, 4, 18)
+
+
+def as_json(data):
+    return json.dumps(data, ensure_ascii=False)
+
+
+def customer_row(code, name, kind, tax_code, vat_number, email, phone, mobile, address, postcode, town):
+    return dict(
+        code=code, name=name, kind=kind, tax_code=tax_code, vat_number=vat_number, email=email,
+        phone=phone, fax=None, mobile=mobile, address=address, postcode=postcode, city=town[0],
+        province=town[1], updated_at=datetime(2026, 11, 19, 2, 0),  # the nightly import
+    )
+
+
+def point_row(code, commodity, pod_pdr, address, postcode, town, start, end, technical, contract):
+    return dict(
+        code=code, customer=None, commodity=commodity, pod_pdr=pod_pdr, address=address,
+        postcode=postcode, city=town[0], province=town[1], status="ceased" if end else "active",
+        start_date=start, end_date=end, technical_data=as_json(technical), contract_data=as_json(contract),
+    )
+
+
+def demo_customer():
+    ravenna = TOWNS[0]
+    tax_code = codice_fiscale("ROSSI", "MARIO", DEMO_BIRTH, False, ravenna[3])
+    start = date(2014, 1, 1)
+    return dict(
+        row=customer_row(DEMO_CUSTOMER, "ROSSI MARIO", "person", tax_code, None, "mario.rossi@example.it",
+                         "0544 401234", "333 1234567", "VIA PROVA 5", "48124", ravenna),
+        points=[
+            dict(row=point_row("PR002874", "electricity", "IT001E00287400", "VIA PROVA 5", "48124", ravenna,
+                               start, None, DEMO_ELECTRICITY_TECH, DEMO_ELECTRICITY_CONTRACT)),
+            dict(row=point_row("PR002875", "gas", "01234567891011", "VIA PROVA 5", "48124", ravenna,
+                               start, None, DEMO_GAS_TECH, DEMO_GAS_CONTRACT)),
+        ],
+        user=None,
+        billing_day=10,
+    )
+
+
+def random_person(rng, birthplace_town):
+    female = rng.random() < 0.5
+    first = rng.choice(FEMALE_NAMES if female else MALE_NAMES)
+    surname = rng.choice(SURNAMES)
+    born = date(1940, 1, 1) + timedelta(days=rng.randrange(62 * 365))
+    birthplace = rng.choice(OTHER_BIRTHPLACES) if rng.random() < 0.15 else birthplace_town[3]
+    return dict(first=first, surname=surname, tax_code=codice_fiscale(surname, first, born, female, birthplace))
+
+
+def random_address(rng, town, business=False):
+    street = rng.choice(BUSINESS_STREETS if business else STREETS)
+    number = str(rng.randint(1, 180)) + (rng.choice(["/A", "/B"]) if rng.random() < 0.08 else "")
+    return f"{street} {number}", rng.choice(town[2])
+
+
+def other_customers(rng):
+    """About 300 customers after 005007, as dicts: row, points, user (or None), billing day."""
+    used_tax_codes, used_pods, used_pdrs, used_names = set(), {"IT001E00287400"}, {"01234567891011"}, set()
+    # About one customer in 33 is a town hall of the utility's own area (Ravenna, Forlì-Cesena).
+    town_halls = [town for town in TOWNS if town[1] in ("RA", "FC") and town[0] not in ("FORLÌ", "CESENA")]
+    town_halls = rng.sample(town_halls, len(town_halls))
+    customers = []
+    customer_number = 5007
+    point_number = 2875
+    email_number = 0
+    for index in range(OTHER_CUSTOMERS):
+        customer_number += 1 if index == 0 else rng.randint(1, 5)  # codes with gaps, like real ones
+        code = f"{customer_number:06d}"
+        for_registration = code == REGISTRATION_CUSTOMER
+        kind = "company" if rng.random() < 0.155 else "person"
+        if index % 33 == 16 and town_halls:
+            kind = "public_body"
+        if for_registration:
+            kind = "person"
+        town = town_halls.pop() if kind == "public_body" else rng.choices(TOWNS, TOWN_WEIGHTS)[0]
+        address, postcode = random_address(rng, town, business=kind == "company")
+        landline = f"{town[4]} {rng.randrange(200000, 999999)}"
+        mobile = f"{rng.choice(MOBILE_PREFIXES)} {rng.randrange(10**6, 10**7)}"
+        email_number += 1
+        if kind == "person":
+            person = random_person(rng, town)
+            while person["tax_code"] in used_tax_codes:
+                person = random_person(rng, town)
+            used_tax_codes.add(person["tax_code"])
+            contact = person  # the person who would register
+            name, tax_code, vat_number = f"{person['surname']} {person['first']}", person["tax_code"], None
+            phone = landline if rng.random() < 0.3 else None
+            customer_email = f"{person['first']}.{person['surname']}{email_number}@example.it".lower()
+        else:
+            contact = random_person(rng, town)  # the firm's employee who would register
+            vat_number = tax_code = unique(lambda: partita_iva(rng, town[1]), used_tax_codes)
+            if kind == "company":
+                name = unique(lambda: f"{rng.choice(BUSINESSES)} {rng.choice(SURNAMES)} {rng.choice(LEGAL_FORMS)}",
+                              used_names)
+                customer_email = f"amministrazione{email_number}@example.it"
+            else:
+                name = f"COMUNE DI {town[0]}"
+                customer_email = f"protocollo{email_number}@example.it"
+            phone, mobile = landline, None
+        email = f"{contact['first']}.{contact['surname']}{email_number}@example.it".lower()
+        if rng.random() < 0.2 and kind == "person":
+            customer_email = None  # not everybody gave an email to the billing office
+
+        points = []
+        for _ in range(1 if for_registration else 1 + (rng.random() < 0.6)):
+            point_number += rng.randint(1, 3)
+            commodity = "electricity" if for_registration or rng.random() < 0.65 else "gas"
+            points.append(random_point(rng, f"PR{point_number:06d}", commodity, kind, town, address,
+                                       postcode, used_pods, used_pdrs, may_cease=not for_registration))
+        user = None
+        if not for_registration and rng.random() < 1 / 3:
+            user = dict(email=email, first=contact["first"].title(), last=contact["surname"].title(),
+                        tax_code=contact["tax_code"])
+        customers.append(dict(
+            row=customer_row(code, name, kind, tax_code, vat_number, customer_email, phone, mobile,
+                             address, postcode, town),
+            points=points, user=user, billing_day=rng.randint(6, 14),
+        ))
+    return customers
+
+
+def random_point(rng, code, commodity, kind, town, address, postcode, used_pods, used_pdrs, may_cease):
+    """A supply point and how much it uses: its row, plus the figures its invoices need."""
+    start = date(rng.randint(2014, 2024), rng.randint(1, 12), 1)
+    end = None
+    if may_cease and rng.random() < 0.05:
+        months = (2026 - start.year) * 12 - start.month  # months left before 2026
+        if months > 12:
+            year, month = start.year, start.month
+            for _ in range(rng.randint(12, months)):
+                year, month = next_month(year, month)
+            end = last_day(year, month)
+    if kind == "company" and rng.random() < 0.3:
+        address, postcode = random_address(rng, town, business=True)  # the shop, not the office
+    payment = rng.choice(["Domiciliazione bancaria", "Domiciliazione bancaria", "Bollettino postale",
+                          "Bonifico bancario"])
+    sending = rng.choice(["Email", "Email", "Posta"])
+    activated = start.strftime("%d/%m/%Y")
+    if commodity == "electricity":
+        pod = unique(lambda: f"IT001E{rng.randrange(10**7, 10**8)}", used_pods)
+        if kind == "person":
+            annual, f1, f2 = rng.randint(1600, 3600), rng.uniform(0.30, 0.38), rng.uniform(0.28, 0.34)
+            power = rng.choice([3, 3, 3, 3, 4.5, 6])
+            customer_type = "Domestico residente" if rng.random() < 0.85 else "Domestico non residente"
+            offer = rng.choice(["Casa Luce Fissa", "Casa Luce Variabile"])
+        else:
+            annual, f1, f2 = rng.randint(6000, 45000), rng.uniform(0.50, 0.62), rng.uniform(0.18, 0.25)
+            power = rng.choice([10, 15, 20, 30, 50])
+            customer_type = "Altri usi" if kind == "company" else "Altri usi - Pubblica amministrazione"
+            offer = "Business Luce" if kind == "company" else "Enti Luce"
+            if kind == "public_body":
+                annual *= 3
+        technical = {"Tensione": "230 V" if power <= 6 else "400 V trifase", "Potenza impegnata": kw(power),
+                     "Potenza disponibile": kw(power * 1.1), "Tipo contatore": "Elettronico orario",
+                     "Distributore": "e-distribuzione"}
+        contract = {"Offerta": offer, "Tipo cliente": customer_type, "Data attivazione": activated,
+                    "Modalità di pagamento": payment, "Invio fattura": sending}
+        usage = dict(annual=annual, f1=f1, f2=f2, power=power, fee=ELECTRICITY_FEE[kind])
+        return dict(row=point_row(code, commodity, pod, address, postcode, town, start, end, technical, contract),
+                    usage=usage)
+    pdr = unique(lambda: f"{rng.randrange(10**13):014d}", used_pdrs)
+    if kind == "person":
+        annual, meter = rng.randint(500, 1400), "G4"
+        use = rng.choice(["Riscaldamento e cottura", "Riscaldamento e cottura", "Riscaldamento",
+                          "Cottura e acqua calda"])
+        offer, customer_type = rng.choice(["Casa Gas Fissa", "Casa Gas Variabile"]), "Domestico"
+    else:
+        annual, meter = rng.randint(1500, 9000), rng.choice(["G6", "G10", "G16"])
+        use = rng.choice(["Riscaldamento", "Tecnologico (artigianale-industriale)"])
+        offer, customer_type = "Business Gas", "Altri usi"
+        if kind == "public_body":
+            annual, use, customer_type = annual * 4, "Riscaldamento", "Altri usi - Pubblica amministrazione"
+    technical = {"Classe contatore": meter, "Matricola contatore": f"{rng.randrange(10**7, 10**8)}",
+                 "Codice REMI": f"3475{TOWNS.index(town):02d}00", "Pressione di fornitura": "Bassa pressione",
+                 "Distributore": "INRETE Distribuzione Energia"}
+    contract = {"Offerta": offer, "Uso": use, "Tipo cliente": customer_type,
+                "Consumo annuo stimato": f"{thousands(annual)} Smc", "Data attivazione": activated,
+                "Modalità di pagamento": payment, "Invio fattura": sending}
+    usage = dict(annual=annual, fee=GAS_FEE[kind])
+    return dict(row=point_row(code, commodity, pdr, address, postcode, town, start, end, technical, contract),
+                usage=usage)
+
+
+# --- users ----------------------------------------------------------------------------------
+
+def create_demo_owner(customer_id, tax_code):
+    registered = datetime(2019, 5, 14, 8, 2)
+    owner = User.create(
+        customer=customer_id, role=User.OWNER, username=DEMO_USERNAME, email="mario.rossi@example.it",
+        password_hash=accounts.hash_password(DEMO_PASSWORD), first_name="Mario", last_name="Rossi",
+        tax_code=tax_code, mobile="333 1234567", language="it", created_at=registered,
+        confirmed_at=registered + timedelta(minutes=4), last_login_at=datetime(2026, 11, 18, 18, 42),
+        previous_login_at=datetime(2026, 11, 2, 7, 15), password_changed_at=datetime(2025, 3, 1, 19, 30),
+    )
+    recorded = datetime(2026, 11, 2, 7, 16)  # consents asked again with the November 2026 text
+    answers = {"privacy": True, "marketing": False, "third_parties": False, "profiling": True}
+    Consent.insert_many([
+        dict(user=owner.id, kind=kind, granted=answers[kind], text_version=CONSENT_TEXT_VERSION,
+             recorded_at=recorded, ip="93.45.120.17")
+        for kind in Consent.KINDS
+    ]).execute()
+    return owner
+
+
+def insert_other_users(rng, customers, customer_ids):
+    # One argon2 hash for all of them: hashing each would take minutes.
+    password_hash = accounts.hash_password(DEMO_PASSWORD)
+    rows = []
+    for customer in customers:
+        user = customer["user"]
+        if user is None:
+            continue
+        created = random_datetime(rng, datetime(2016, 1, 1), datetime(2026, 10, 31))
+        last_login = random_datetime(rng, created + timedelta(hours=1), datetime(2026, 11, 19, 20, 0))
+        previous = random_datetime(rng, created, last_login) if rng.random() < 0.8 else None
+        rows.append(dict(
+            customer=customer_ids[customer["row"]["code"]], role=User.OWNER, username=None,
+            email=user["email"], password_hash=password_hash, first_name=user["first"],
+            last_name=user["last"], tax_code=user["tax_code"], mobile=customer["row"]["mobile"],
+            language="it", created_at=created, confirmed_at=created + timedelta(minutes=rng.randint(1, 90)),
+            last_login_at=last_login, previous_login_at=previous, password_changed_at=created,
+        ))
+    insert_rows(User, rows)
+    # Every registered user accepted the privacy notice when registering.
+    consents = [dict(user=user_id, kind="privacy", granted=True, text_version=CONSENT_TEXT_VERSION,
+                     recorded_at=created, ip=None)
+                for user_id, created in User.select(User.id, User.created_at)
+                .where(User.username.is_null()).order_by(User.id).tuples()]
+    insert_rows(Consent, consents)
+
+
+# --- Mario's hours --------------------------------------------------------------------------
+
+def band(weekday, hour, holiday):
+    """The ARERA time band of a local hour: F1 working days 8-19, F2 working days 7-8 and
+    19-23 plus Saturdays 7-23, F3 nights, Sundays and holidays."""
+    if weekday == 6 or holiday or hour < 7 or hour == 23:
+        return "F3"
+    if weekday == 5 or hour == 7 or hour >= 19:
+        return "F2"
+    return "F1"
+
+
+def household_hours(rng, first_day, end_day, measures_from_day):
+    """Mario's kWh in each hour from local midnight of first_day to local midnight of
+    end_day, walked in UTC so that DST days have 23 or 25 hours. Returns the totals by billed
+    month {(year, month): {"F1", "F2", "F3", "max"}} and the measures (naive UTC start, kWh,
+    quality) of the hours from local midnight of measures_from_day on, three days of which
+    the distributor estimated."""
+    measures_from = local_midnight_utc(measures_from_day)
+    estimated = {measures_from_day + timedelta(days=d) for d in rng.sample(range(10, 360), 3)}
+    months, measures = {}, []
+    hour = timedelta(hours=1)
+    utc = datetime.combine(first_day, time(), ROME).astimezone(timezone.utc)
+    end = datetime.combine(end_day, time(), ROME).astimezone(timezone.utc)
+    while utc < end:
+        local = utc.astimezone(ROME)
+        month, day, weekday = local.month, local.date(), local.weekday()
+        holiday = day in HOLIDAYS
+        profile = WEEKEND_PROFILE if weekday >= 5 or holiday else WEEKDAY_PROFILE
+        expected = profile[local.hour] * ELECTRICITY_SEASON[month - 1] * (1 - 0.01 * (local.year - 2014))
+        if month in (6, 7, 8) and 13 <= local.hour <= 18:
+            expected += 0.35 if month != 6 else 0.15  # the air conditioner
+        is_estimated = day in estimated
+        if is_estimated:
+            kwh = expected  # the distributor's estimate is the bare profile
+        else:
+            kwh = expected * rng.uniform(0.75, 1.25)
+            if 7 <= local.hour <= 22 and rng.random() < 0.04:
+                kwh += rng.uniform(0.4, 1.0)  # the washing machine, the oven
+        kwh = round(min(kwh, 2.9), 3)
+        totals = months.setdefault((local.year, month), {"F1": 0.0, "F2": 0.0, "F3": 0.0, "max": 0.0})
+        totals[band(weekday, local.hour, holiday)] += kwh
+        totals["max"] = max(totals["max"], kwh)
+        naive = utc.replace(tzinfo=None)
+        if naive >= measures_from:
+            measures.append((naive, kwh, "estimated" if is_estimated else "actual"))
+        utc += hour
+    return {"months": months, "measures": measures}
+
+
+# --- invoices -------------------------------------------------------------------------------
+
+def invoice_row(customer_id, point_id, year, month, billing_day, total,
+                f1=None, f2=None, f3=None, peak=None, smc=None):
+    """A monthly invoice, issued on the billing day of the month after the period."""
+    issue = date(*next_month(year, month), billing_day)
+    return dict(
+        customer=customer_id, supply_point=point_id, number=None, year=issue.year, issue_date=issue,
+        due_date=issue + timedelta(days=20), period_start=date(year, month, 1),
+        period_end=last_day(year, month), total=total, status="paid",
+        energy_f1_kwh=f1, energy_f2_kwh=f2, energy_f3_kwh=f3, peak_power_kw=peak, gas_smc=smc,
+        pdf_path=None, pdf_sha256=None,
+    )
+
+
+def electricity_total(kwh, year, fee):
+    return (kwh * Decimal(ELECTRICITY_PRICE[year]) + fee).quantize(CENT, ROUND_HALF_UP)
+
+
+def gas_total(smc, year, fee):
+    return (smc * Decimal(GAS_PRICE[year]) + fee).quantize(CENT, ROUND_HALF_UP)
+
+
+def demo_electricity_invoices(rng, customer_id, point_id, months):
+    """Mario's electricity bills: each band's kWh is the month's hours summed (whole kWh, as
+    the meter counts them)."""
+    rows = []
+    for year, month in months_from(FIRST_BILLED, LAST_BILLED):
+        totals = months[year, month]
+        f1, f2, f3 = (Decimal(round(totals[b])) for b in ("F1", "F2", "F3"))
+        peak = Decimal(str(round(min(max(totals["max"] * rng.uniform(1.2, 1.5), 2.0), 3.2), 2)))
+        total = electricity_total(f1 + f2 + f3, year, ELECTRICITY_FEE["person"])
+        rows.append(((DEMO_CUSTOMER, "PR002874"), invoice_row(
+            customer_id, point_id, year, month, 10, total, f1=f1, f2=f2, f3=f3, peak=peak)))
+    return rows
+
+
+def demo_gas_smc(rng):
+    return {(year, month): Decimal(rng.randint(*DEMO_GAS_RANGES[month - 1]))
+            for year, month in months_from(FIRST_BILLED, LAST_BILLED)}
+
+
+def demo_gas_invoices(customer_id, point_id, smc_by_month):
+    return [((DEMO_CUSTOMER, "PR002875"), invoice_row(
+        customer_id, point_id, year, month, 10, gas_total(smc, year, GAS_FEE["person"]), smc=smc))
+        for (year, month), smc in smc_by_month.items()]
+
+
+def demo_invoices_without_point(customer_id):
+    """Two invoices that belong to no supply point: a meter check and a yearly adjustment."""
+    check = date(2021, 9, 15)
+    adjustment = date(2024, 3, 12)
+    rows = []
+    for issue, start, end, total in (
+        (check, None, None, Decimal("25.00")),  # contributo verifica contatore
+        (adjustment, date(2023, 1, 1), date(2023, 12, 31), Decimal("38.40")),  # conguaglio 2023
+    ):
+        rows.append(((DEMO_CUSTOMER, ""), dict(
+            customer=customer_id, supply_point=None, number=None, year=issue.year, issue_date=issue,
+            due_date=issue + timedelta(days=20), period_start=start, period_end=end, total=total,
+            status="paid", energy_f1_kwh=None, energy_f2_kwh=None, energy_f3_kwh=None,
+            peak_power_kw=None, gas_smc=None, pdf_path=None, pdf_sha256=None,
+        )))
+    return rows
+
+
+def point_invoices(rng, customer, point, customer_ids, point_ids):
+    """Monthly invoices of another customer's point, from its start to its end (or last month)."""
+    row, usage = point["row"], point["usage"]
+    customer_id, point_id = customer_ids[customer["row"]["code"]], point_ids[row["code"]]
+    key = (customer["row"]["code"], row["code"])
+    start, end = row["start_date"], row["end_date"]
+    last = (end.year, end.month) if end else LAST_BILLED
+    rows = []
+    for year, month in months_from((start.year, start.month), last):
+        if row["commodity"] == "electricity":
+            kwh = usage["annual"] * ELECTRICITY_SEASON[month - 1] / sum(ELECTRICITY_SEASON) * rng.uniform(0.9, 1.1)
+            f1, f2 = round(kwh * usage["f1"]), round(kwh * usage["f2"])
+            f3 = max(round(kwh) - f1 - f2, 0)
+            f1, f2, f3 = Decimal(f1), Decimal(f2), Decimal(f3)
+            peak = Decimal(str(round(usage["power"] * rng.uniform(0.5, 1.0), 2)))
+            total = electricity_total(f1 + f2 + f3, year, usage["fee"])
+            rows.append((key, invoice_row(customer_id, point_id, year, month, customer["billing_day"], total,
+                                          f1=f1, f2=f2, f3=f3, peak=peak)))
+        else:
+            smc = Decimal(max(round(usage["annual"] * GAS_SEASON[month - 1] / sum(GAS_SEASON)
+                                    * rng.uniform(0.85, 1.15)), 1))
+            total = gas_total(smc, year, usage["fee"])
+            rows.append((key, invoice_row(customer_id, point_id, year, month, customer["billing_day"], total,
+                                          smc=smc)))
+    return rows
+
+
+def number_invoices(keyed_rows):
+    """Number the invoices in the order they were issued: FT{year}-{seq:06d}, seq restarting
+    every year across all customers (so number and year are unique together)."""
+    keyed_rows.sort(key=lambda item: (item[1]["issue_date"], item[0]))
+    sequence = {}
+    rows = []
+    for _, row in keyed_rows:
+        sequence[row["year"]] = sequence.get(row["year"], 0) + 1
+        row["number"] = f"FT{row['year']}-{sequence[row['year']]:06d}"
+        rows.append(row)
+    return rows
+
+
+def set_invoice_statuses(rng, rows, mario_id, point_rows, point_ids):
+    """All paid, except the newest invoice of each active point (unpaid) and one of Mario's
+    2025 invoices, paid in part."""
+    active = {point_ids[p["code"]] for p in point_rows if p["status"] == "active"}
+    newest = {}
+    for row in rows:
+        point = row["supply_point"]
+        if point in active and (point not in newest or row["issue_date"] > newest[point]["issue_date"]):
+            newest[point] = row
+    for row in newest.values():
+        row["status"] = "unpaid"
+    candidates = [row for row in rows if row["customer"] == mario_id and row["year"] == 2025 and row["supply_point"]]
+    rng.choice(candidates)["status"] = "partial"
+
+
+# --- Mario's readings, ticket and documents ---------------------------------------------------
+
+def demo_readings(rng, invoices, electricity, gas, owner_id):
+    """A reading at the end of each of the last 24 billed months: the start value plus every
+    invoiced kWh / Smc up to then. Mostly the distributor's, three estimated, two sent by Mario
+    (gas, in January)."""
+    wanted = list(months_from(FIRST_BILLED, LAST_BILLED))[-24:]
+    estimated = set(rng.sample(wanted, 3))
+    self_read = {month for month in wanted if month[1] == 1}
+    counters = {"F1": Decimal(rng.randint(8000, 12000)), "F2": Decimal(rng.randint(6000, 9000)),
+                "F3": Decimal(rng.randint(9000, 14000)), "total": Decimal(rng.randint(3000, 5000))}
+    by_month = {}
+    for row in sorted((r for r in invoices if r["supply_point"] in (electricity, gas)),
+                      key=lambda r: r["period_start"]):
+        if row["supply_point"] == electricity:
+            counters["F1"] += row["energy_f1_kwh"]
+            counters["F2"] += row["energy_f2_kwh"]
+            counters["F3"] += row["energy_f3_kwh"]
+        else:
+            counters["total"] += row["gas_smc"]
+        by_month[row["period_start"].year, row["period_start"].month] = dict(counters)
+    rows = []
+    for year, month in wanted:
+        day = last_day(year, month)
+        values = by_month[year, month]
+        for point, registers in ((electricity, ("F1", "F2", "F3")), (gas, ("total",))):
+            source, submitted_by = "estimated" if (year, month) in estimated else "distributor", None
+            created = datetime.combine(day + timedelta(days=3), time(5, 30))
+            if point == gas and (year, month) in self_read:
+                source, submitted_by = "customer", owner_id
+                created = datetime.combine(day, time(19, 12))
+            for register in registers:
+                rows.append(dict(supply_point=point, date=day, register=register, value=values[register],
+                                 source=source, status=Reading.VALIDATED, submitted_by=submitted_by,
+                                 created_at=created))
+    return rows
+
+
+def create_demo_ticket(customer_id, point_id, owner, invoices):
+    unpaid = next(r for r in invoices if r["supply_point"] == point_id and r["status"] == "unpaid")
+    asked = datetime(2026, 11, 12, 8, 34)
+    answered = datetime(2026, 11, 13, 10, 5)
+    ticket = Ticket.create(
+        customer=customer_id, supply_point=point_id, opened_by=owner.id,
+        subject="Richiesta rateizzazione fattura", category="billing", status=Ticket.ANSWERED,
+        created_at=asked, updated_at=answered,
+    )
+    TicketMessage.insert_many([
+        dict(ticket=ticket.id, author=owner.id, from_staff=False, created_at=asked, body=(
+            f"Buongiorno, vorrei sapere se è possibile pagare a rate la fattura n. {unpaid['number']} "
+            f"di {money(unpaid['total'])}, in scadenza il {unpaid['due_date']:%d/%m/%Y}. Questo mese ho "
+            "avuto alcune spese impreviste. Grazie, Mario Rossi")),
+        dict(ticket=ticket.id, author=None, from_staff=True, created_at=answered, body=(
+            "Gentile cliente, la rateizzazione è possibile per le fatture sopra i 50 euro. Può "
+            "scaricare il modulo \"Richiesta di rateizzazione\" dalla sezione Download, compilarlo "
+            "e rispedircelo via email: la fattura resterà sospesa fino alla nostra risposta. "
+            "Cordiali saluti, il Servizio Clienti")),
+    ]).execute()
+
+
+GENERIC_DOCUMENTS = [
+    ("modulistica", "modulo-di-voltura", "Modulo di voltura", date(2024, 3, 1), [
+        "Per intestare a sé una fornitura già attiva (voltura) compilare questo modulo e",
+        "inviarlo allo Sportello con un documento d'identità e l'ultima lettura del contatore.",
+        "", "Nuovo intestatario: ____________________________  Codice fiscale: ________________",
+        "Codice POD / PDR: ____________________  Lettura alla data: ____________",
+        "", "Data ____________            Firma ______________________________",
+    ]),
+    ("modulistica", "richiesta-di-rateizzazione", "Richiesta di rateizzazione", date(2025, 2, 10), [
+        "Il cliente chiede di pagare a rate la fattura indicata (importo minimo 50 euro).",
+        "", "Codice cliente: ________  Numero fattura: ______________  Numero rate (2-6): ____",
+        "", "Data ____________            Firma ______________________________",
+    ]),
+    ("normative", "carta-dei-servizi", "Carta dei servizi e standard di qualità", date(2025, 6, 30), [
+        "Risposta ai reclami scritti: entro 30 giorni solari.",
+        "Rettifica di fatturazione: entro 60 giorni solari.",
+        "Indennizzo automatico in caso di mancato rispetto degli standard: 25 euro.",
+        "Il testo completo è disponibile presso lo Sportello e sul sito dell'Autorità (ARERA).",
+    ]),
+    ("comunicati", "sportello-chiuso-festivita", "Sportello chiuso per festività", date(2026, 4, 20), [
+        "Lo Sportello resterà chiuso sabato 25 aprile e venerdì 1° maggio 2026.",
+        "Il portale clienti resta sempre disponibile; per i guasti chiamare il numero verde",
+        "del distributore indicato in bolletta.",
+    ]),
+    ("comunicati", "nuovo-sportello-online", "Nuovo Sportello online per i clienti", date(2026, 9, 15), [
+        "Da oggi fatture, letture, consumi e richieste sono disponibili nello Sportello online.",
+        "Per registrarsi servono il codice cliente, il codice fiscale e una fattura recente.",
+    ]),
+    ("comunicati", "nuove-tariffe-2027", "Nuove tariffe dal 1° gennaio", date(2026, 11, 16), [
+        "Dal 1° gennaio 2027 i prezzi delle offerte a prezzo fisso saranno:",
+        "Casa Luce Fissa: 0,252 €/kWh; Casa Gas Fissa: 0,99 €/Smc.",
+        "Le quote fisse mensili restano invariate.",
+    ]),
+    ("informazioni", "come-leggere-la-bolletta", "Come leggere la bolletta", date(2025, 5, 12), [
+        "In alto trovi il codice cliente (6 cifre) e il numero della fattura.",
+        "Il POD (luce) o il PDR (gas) identificano il punto di fornitura.",
+        "I consumi della luce sono divisi per fasce: F1, F2 e F3.",
+    ]),
+    ("storico", "listino-prezzi-2025", "Listino prezzi 2025", date(2025, 1, 2), [
+        "Casa Luce Fissa: " + ELECTRICITY_PRICE[2025].replace(".", ",") + " €/kWh, quota fissa "
+        + money(ELECTRICITY_FEE["person"]) + " al mese.",
+        "Casa Gas Fissa: " + GAS_PRICE[2025].replace(".", ",") + " €/Smc, quota fissa "
+        + money(GAS_FEE["person"]) + " al mese.",
+    ]),
+]
+
+
+def create_documents(mario_id, invoices, electricity, gas):
+    """The PDFs in instance/files and their Document rows."""
+    store = os.path.join(current_app.instance_path, "files")
+    rows = []
+    for section, slug, title, published, lines in GENERIC_DOCUMENTS:
+        rows.append(document_row(store, f"{section}/{slug}.pdf", title, lines, section, None, published))
+    contract_lines = [
+        f"Cliente: ROSSI MARIO, codice cliente {DEMO_CUSTOMER}, VIA PROVA 5 - 48124 RAVENNA (RA).",
+        "Decorrenza: 01/01/2014. Durata: indeterminata, con recesso libero senza penali.",
+    ]
+    for slug, title, details in (
+        ("contratto-fornitura-luce", "Contratto di fornitura luce", DEMO_ELECTRICITY_CONTRACT | DEMO_ELECTRICITY_TECH),
+        ("contratto-fornitura-gas", "Contratto di fornitura gas", DEMO_GAS_CONTRACT | DEMO_GAS_TECH),
+    ):
+        lines = contract_lines + [f"{label}: {value}" for label, value in details.items()]
+        rows.append(document_row(store, f"clienti/{DEMO_CUSTOMER}/{slug}.pdf", title, lines, "personal",
+                                 mario_id, date(2013, 12, 18)))
+    for quarter, (start, end, published) in enumerate((
+        (date(2026, 1, 1), date(2026, 3, 31), date(2026, 4, 20)),
+        (date(2026, 4, 1), date(2026, 6, 30), date(2026, 7, 20)),
+        (date(2026, 7, 1), date(2026, 9, 30), date(2026, 10, 20)),
+    ), 1):
+        billed = [r for r in invoices if r["supply_point"] in (electricity, gas) and start <= r["period_start"] <= end]
+        kwh = {b: sum(r[f"energy_{b.lower()}_kwh"] for r in billed if r["supply_point"] == electricity)
+               for b in ("F1", "F2", "F3")}
+        smc = sum(r["gas_smc"] for r in billed if r["supply_point"] == gas)
+        lines = [
+            f"Periodo: dal {start:%d/%m/%Y} al {end:%d/%m/%Y}.",
+            f"Luce (POD IT001E00287400): F1 {kwh['F1']} kWh, F2 {kwh['F2']} kWh, F3 {kwh['F3']} kWh, "
+            f"totale {sum(kwh.values())} kWh.",
+            f"Gas (PDR 01234567891011): {smc} Smc.",
+            f"Totale fatturato nel periodo: {money(sum(r['total'] for r in billed))}.",
+        ]
+        rows.append(document_row(store, f"clienti/{DEMO_CUSTOMER}/report-consumi-2026-t{quarter}.pdf",
+                                 f"Report consumi {quarter}° trimestre 2026", lines, "report", mario_id,
+                                 published, start, end))
+    insert_rows(Document, rows)
+
+
+def document_row(store, relative, title, lines, section, customer_id, published, start=None, end=None):
+    data = minimal_pdf(title, lines)
+    path = os.path.join(store, relative)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+    return dict(
+        file=relative, title=title, section=section, customer=customer_id, published_on=published,
+        period_start=start, period_end=end, content_type="application/pdf", size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(), unpublished_at=None,
+    )

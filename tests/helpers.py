@@ -35,7 +35,7 @@ def csrf_from(response):
 
 def post_form(client, url, data, page=None, headers=None):
     """POST like a browser: first load the page (or `page`) for its CSRF token."""
-    token = csrf_from(client.get(page or url))
+    token = csrf_from(client.get(page or url, follow_redirects=True))
     return client.post(url, data=dict(data, csrf_token=token), headers=headers or {})
 
 
@@ -48,3 +48,8 @@ HTMX = {"HX-Request": "true"}
 
 def htmx_headers(target):
     return {"HX-Request": "true", "HX-Target": target}
+
+
+def sent_to_login(response):
+    """The answer to an anonymous visitor: a redirect to the login page (not just any 302)."""
+    return response.status_code == 302 and response.headers["Location"].startswith("/login")

@@ -15,7 +15,7 @@ from tests.factories import (
     valid_tax_code,
     valid_vat_number,
 )
-from tests.helpers import csrf_from, deliver, htmx_headers, link_in, login, post_form, text_of, html_of
+from tests.helpers import csrf_from, deliver, html_of, htmx_headers, link_in, login, post_form, sent_to_login, text_of
 
 NEW_PASSWORD = "Nuova-Chiave-2027"
 
@@ -52,7 +52,7 @@ def test_login_with_customer_code_or_username(client, owner, user_field):
     response = login(client, user_field, PASSWORD)
     assert response.status_code == 303
     assert response.headers["Location"] == "/"
-    home = client.get("/").get_data(as_text=True)
+    home = client.get("/", follow_redirects=True).get_data(as_text=True)
     assert "Benvenuto ROSSI MARIO" in home
     assert actions() == ["login"]
 
@@ -71,7 +71,7 @@ def test_last_access_shows_the_login_before_this_one(client, owner):
     before = utcnow() - timedelta(days=3)
     User.update(last_login_at=before).where(User.id == owner.id).execute()
     login(client, "005007", PASSWORD)
-    page = client.get("/").get_data(as_text=True)
+    page = client.get("/", follow_redirects=True).get_data(as_text=True)
     assert "Ultimo accesso:" in page
     assert owner.previous_login_at is None  # the object read before login
     assert User.get_by_id(owner.id).previous_login_at == before
@@ -163,7 +163,7 @@ def test_a_cookie_replayed_after_logout_is_anonymous(app, owner):
     client = app.test_client()
     login(client, "005007", PASSWORD)
     stolen = client.get_cookie("sportello_session").value
-    token = csrf_from(client.get("/"))
+    token = csrf_from(client.get("/", follow_redirects=True))
     assert client.post("/logout", data={"csrf_token": token}).status_code == 303
     assert UserSession.select().count() == 0
 
@@ -195,13 +195,13 @@ def test_idle_session_expires_after_30_minutes(client, owner):
 def test_session_ends_after_12_hours_even_when_active(client, owner):
     login(client, "005007", PASSWORD)
     UserSession.update(created_at=utcnow() - timedelta(hours=12, minutes=1), last_seen_at=utcnow()).execute()
-    assert client.get("/").status_code == 302
+    assert sent_to_login(client.get("/"))
 
 
 def test_activity_keeps_the_session_alive(client, owner):
     login(client, "005007", PASSWORD)
     UserSession.update(last_seen_at=utcnow() - timedelta(minutes=20)).execute()
-    assert client.get("/").status_code == 200
+    assert client.get("/", follow_redirects=True).status_code == 200
     assert UserSession.get().last_seen_at > utcnow() - timedelta(minutes=1)
 
 
@@ -406,7 +406,7 @@ def test_reset_password_through_real_smtp(app, client, owner, smtp):
     assert login(app.test_client(), "005007", PASSWORD).status_code == 422
     assert login(app.test_client(), "005007", NEW_PASSWORD).status_code == 303
     # The reset ended the other device's session and told the owner by mail.
-    assert other_device.get("/").status_code == 302
+    assert sent_to_login(other_device.get("/"))
     deliver(app)
     assert smtp.messages[-1]["Subject"] == "La tua password è cambiata"
     # The link is dead now.

@@ -51,7 +51,7 @@ def test_every_customer_page_needs_a_login(client, url):
 
 @pytest.mark.parametrize("url", PROTECTED)
 def test_every_customer_page_renders_in_the_frame(logged_in, url):
-    response = logged_in.get(url)
+    response = logged_in.get(url, follow_redirects=True)
     page = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "Benvenuto ROSSI MARIO" in page
@@ -60,7 +60,7 @@ def test_every_customer_page_renders_in_the_frame(logged_in, url):
 
 
 def test_the_selector_lists_the_customers_points_as_the_seed_does(logged_in):
-    page = logged_in.get("/").get_data(as_text=True)
+    page = logged_in.get("/", follow_redirects=True).get_data(as_text=True)
     assert "PR002875 (Pdr: 01234567891011); VIA PROVA 5 - 48124 RAVENNA (RA)" in page
     assert "PR002874 (Pod: IT001E00287400)" in page
 
@@ -85,9 +85,14 @@ def test_plain_request_with_the_selection_renders_the_whole_page(logged_in):
     assert "Gas naturale" in page
 
 
-def test_the_selection_is_remembered_for_urls_without_it(logged_in):
-    logged_in.get("/?sp=PR002875")
-    assert "Gas naturale" in logged_in.get("/").get_data(as_text=True)
+def test_a_page_without_point_is_redirected_to_its_url_with_one(logged_in):
+    """Every page URL names its point: back and reload then show that point."""
+    first = logged_in.get("/fatture")
+    assert first.status_code == 302 and first.headers["Location"] == "/fatture?sp=PR002874"
+    logged_in.get("/?sp=PR002875")  # the last choice is the default for the next one
+    kept = logged_in.get("/documentazione/modulistica?page=2")
+    assert kept.headers["Location"] == "/documentazione/modulistica?page=2&sp=PR002875"
+    assert logged_in.get("/", headers=htmx_headers("frame")).status_code == 200  # fragments: no
 
 
 def test_another_customers_point_cannot_be_selected(logged_in):
@@ -108,7 +113,9 @@ def test_a_customer_without_points_gets_a_clear_page(app):
     make_user(lonely)
     client = app.test_client()
     login(client, "005555", PASSWORD)
-    page = client.get("/").get_data(as_text=True)
+    response = client.get("/")
+    assert response.status_code == 200  # nothing to select: no redirect
+    page = response.get_data(as_text=True)
     assert "Nessun punto di fornitura" in page
 
 
@@ -120,7 +127,7 @@ def test_unknown_block_targets_get_the_whole_page(logged_in):
 def test_english_is_selectable_and_kept_on_the_user(logged_in, customer):
     response = post_form(logged_in, "/lingua", {"lang": "en", "next": "/"}, page="/")
     assert response.status_code == 303 and response.headers["Location"] == "/"
-    page = logged_in.get("/").get_data(as_text=True)
+    page = logged_in.get("/", follow_redirects=True).get_data(as_text=True)
     assert '<html lang="en">' in page
     assert "Welcome ROSSI MARIO" in page
     assert User.get(User.customer == customer).language == "en"

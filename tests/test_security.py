@@ -47,7 +47,7 @@ def test_htmx_requests_need_the_csrf_header(app):
     make_user(customer)
     client = app.test_client()
     login(client, "005007", PASSWORD)
-    token = csrf_from(client.get("/"))
+    token = csrf_from(client.get("/", follow_redirects=True))
     data = {"current_password": "x", "password": "y", "password_repeat": "y"}
     htmx = {"HX-Request": "true", "HX-Target": "dialog-slot"}
     assert client.post("/cambio-password", data=data, headers=htmx).status_code == 400

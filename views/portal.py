@@ -1,16 +1,17 @@
 """The customer's portal: the menu, the supply-point selector and the Home Page.
 
 The selected supply point travels in the URL (`?sp=PR002874`), so reload, back and bookmarks
-show the same point; the last choice is also kept in the session for URLs without it. The point
+show the same point; a page asked for without it is redirected to the URL with the last choice
+(kept in the session) or the customer's first point. The point
 is looked up among the logged-in customer's own: another customer's code is a 404.
 """
-from flask import Blueprint, abort, g, request, session, url_for
+from flask import Blueprint, abort, g, redirect, request, session, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from extensions import login_manager
 from models import SupplyPoint
-from views.rendering import render
+from views.rendering import is_htmx, render
 
 bp = Blueprint("portal", __name__)
 
@@ -64,6 +65,11 @@ def load_customer_area():
         abort(403)
     g.supply_points = list(SupplyPoint.for_customer(current_user.customer_id))
     g.supply_point = choose_supply_point(g.supply_points)
+    if g.supply_point is not None and "sp" not in request.args and request.method == "GET" and not is_htmx():
+        # Every page URL names its point, so back, reload and bookmarks show that point and
+        # not whatever was chosen last in another tab.
+        args = request.args.to_dict(flat=False)
+        return redirect(url_for(request.endpoint, **(request.view_args or {}), **args, sp=g.supply_point.code))
 
 
 def choose_supply_point(points):

@@ -1,0 +1,446 @@
+"""The demo data (demo.py): valid codes, consistent figures, real PDFs, and the same data on
+every run. The demo is loaded once for the module (a few seconds) into the suite's database;
+the determinism test loads it again into a second, separate SQLite file."""
+import hashlib
+import os
+import re
+from collections import Counter
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from stdnum.it import codicefiscale, iva
+
+import accounts
+import demo
+import identifiers
+import models
+import schema
+from app import create_app
+from models import (
+    AuditLog, Consent, Customer, Document, Invoice, Measure, Reading, SupplyPoint, Ticket, User,
+)
+from tests.factories import make_customer, make_invoice, make_supply_point, make_user
+from tests.helpers import login, post_form
+
+ROME = ZoneInfo("Europe/Rome")
+CONFIG = {
+    "PORTAL_ENV": "development",
+    "TESTING": True,
+    "SECRET_KEY": "test",
+    "PORTAL_BASE_URL": "http://portal.test",
+    "MAIL_DELIVERY_THREAD": False,
+}
+
+
+def demo_app_for(database_url, instance):
+    app = create_app(dict(CONFIG, DATABASE_URL=database_url))
+    app.instance_path = str(instance)  # the PDFs go to the test's folder, not instance/
+    return app
+
+
+def bind(app):
+    """The models' database is one proxy for every app: point it at this app's database."""
+    models.db_wrapper.database.initialize(app.config["DATABASE"])
+
+
+def empty_tables():
+    for model in reversed(models.ALL_MODELS):
+        model.delete().execute()
+
+
+@pytest.fixture(scope="module")
+def loaded(migrated_database, tmp_path_factory):
+    """The suite's database (SQLite, or PostgreSQL in CI) with the demo loaded once."""
+    app = demo_app_for(migrated_database, tmp_path_factory.mktemp("demo"))
+    lines = []
+    with app.app_context():
+        empty_tables()  # other modules' tests leave their rows behind
+        demo.load(echo=lines.append)
+    yield app, lines
+    bind(app)
+    with app.app_context():
+        empty_tables()
+
+
+@pytest.fixture(autouse=True)
+def demo_db(loaded):
+    app, lines = loaded
+    bind(app)  # another app (another test's) may have taken the proxy
+    return lines
+
+
+def fingerprint():
+    """What must come out the same on every run."""
+    return dict(
+        customers=list(Customer.select(Customer.code, Customer.tax_code).order_by(Customer.code).tuples()),
+        points=list(SupplyPoint.select(SupplyPoint.code, SupplyPoint.pod_pdr, SupplyPoint.status)
+                    .order_by(SupplyPoint.code).tuples()),
+        invoices=[(number, str(total), status) for number, total, status in
+                  Invoice.select(Invoice.number, Invoice.total, Invoice.status).order_by(Invoice.number).tuples()],
+        invoice_sum=sum(total for (total,) in Invoice.select(Invoice.total).tuples()),
+        readings=[(str(d), r, str(v)) for d, r, v in
+                  Reading.select(Reading.date, Reading.register, Reading.value)
+                  .order_by(Reading.date, Reading.register).tuples()],
+        measures=[(start, round(kwh, 3)) for start, kwh in
+                  Measure.select(Measure.start, Measure.kwh).order_by(Measure.start).tuples()],
+        documents=list(Document.select(Document.file, Document.sha256).order_by(Document.file).tuples()),
+        users=list(User.select(User.email, User.tax_code).order_by(User.email).tuples()),
+    )
+
+
+def counts():
+    return {model.__name__: model.select().count() for model in models.ALL_MODELS}
+
+
+def customer(code):
+    return Customer.get(Customer.code == code)
+
+
+def months(first, last):
+    """The first day of every month from `first` to `last`, both included."""
+    result, day = [], first
+    while day <= last:
+        result.append(day)
+        day = date(day.year + day.month // 12, day.month % 12 + 1, 1)
+    return result
+
+
+# --- the demo customer -------------------------------------------------------------------------
+
+def test_demo_customer_and_points():
+    mario = customer("005007")
+    assert (mario.name, mario.kind, mario.email) == ("ROSSI MARIO", "person", "mario.rossi@example.it")
+    assert mario.full_address == "VIA PROVA 5 - 48124 RAVENNA (RA)"
+    assert codicefiscale.is_valid(mario.tax_code) and mario.tax_code.startswith("RSSMRA")
+    assert codicefiscale.get_gender(mario.tax_code) == "M"
+
+    points = {p.code: p for p in SupplyPoint.for_customer(mario)}
+    assert set(points) == {"PR002874", "PR002875"}
+    electricity, gas = points["PR002874"], points["PR002875"]
+    assert (electricity.commodity, gas.commodity) == ("electricity", "gas")
+    assert identifiers.POD_RE.fullmatch(electricity.pod_pdr)
+    assert gas.pod_pdr == "01234567891011"
+    for point in points.values():
+        assert point.full_address == "VIA PROVA 5 - 48124 RAVENNA (RA)"
+        assert (point.status, point.start_date, point.end_date) == ("active", date(2014, 1, 1), None)
+    assert electricity.technical["Potenza impegnata"] == "3 kW"
+    assert electricity.contractual["Modalità di pagamento"] == "Domiciliazione bancaria"
+    assert gas.technical["Classe contatore"] == "G4"
+    assert "Uso" in gas.contractual
+
+
+def test_demo_owner_logs_in_with_the_demo_password(loaded):
+    app, _ = loaded
+    owner = customer("005007").owner()
+    assert owner.username == demo.DEMO_USERNAME == "mario.rossi"
+    assert owner.email == "mario.rossi@example.it"
+    assert owner.tax_code == customer("005007").tax_code
+    assert owner.is_active and owner.language == "it"
+    assert owner.previous_login_at < owner.last_login_at < datetime(2026, 11, 20)
+    assert accounts.check_password(owner, demo.DEMO_PASSWORD)
+    assert not accounts.check_password(owner, "Demo-Sportello-2025")
+
+    consents = {c.kind: c for c in owner.consents}
+    assert set(consents) == set(Consent.KINDS)
+    assert consents["privacy"].granted
+    assert {c.text_version for c in consents.values()} == {"2026-11"}
+
+    for identifier in ("005007", "mario.rossi"):
+        response = login(app.test_client(), identifier, demo.DEMO_PASSWORD)
+        assert response.status_code == 303, identifier
+
+
+def test_other_users_share_the_demo_password():
+    others = User.select().where(User.username.is_null())
+    assert 80 <= others.count() <= 120  # about a third of 300
+    assert all(u.is_active and u.role == User.OWNER and u.customer_id for u in others)
+    assert len({u.email for u in others}) == others.count()
+    assert accounts.check_password(others.order_by(User.id.desc()).first(), demo.DEMO_PASSWORD)
+
+
+# --- codes -------------------------------------------------------------------------------------
+
+def test_every_code_is_valid_and_unique():
+    customers = list(Customer.select())
+    assert 290 <= len(customers) <= 310
+    kinds = Counter(c.kind for c in customers)
+    assert kinds["company"] >= 25 and kinds["public_body"] >= 5 and kinds["person"] >= 200
+    assert all(re.fullmatch(r"\d{6}", c.code) for c in customers)
+    for c in customers:
+        if c.kind == "person":
+            assert codicefiscale.is_valid(c.tax_code) and len(c.tax_code) == 16, c.code
+            assert c.vat_number is None
+        else:
+            assert iva.is_valid(c.tax_code) and c.vat_number == c.tax_code, c.code
+        assert identifiers.clean_tax_id(c.tax_code) == c.tax_code  # what the registration accepts
+        assert c.postcode and len(c.postcode) == 5 and len(c.province) == 2
+    assert len({c.tax_code for c in customers}) == len(customers)
+
+    points = list(SupplyPoint.select())
+    assert len({p.code for p in points}) == len(points)
+    assert len({p.pod_pdr for p in points}) == len(points)
+    assert all(re.fullmatch(r"PR\d{6}", p.code) for p in points)
+    for p in points:
+        if p.commodity == "electricity":
+            assert identifiers.POD_RE.fullmatch(p.pod_pdr), p.pod_pdr
+        else:
+            assert re.fullmatch(r"\d{14}", p.pod_pdr), p.pod_pdr
+        assert (p.status == "ceased") == (p.end_date is not None)
+    commodities = Counter(p.commodity for p in points)
+    assert 0.5 < commodities["electricity"] / len(points) < 0.8
+
+
+# --- invoices ----------------------------------------------------------------------------------
+
+def test_demo_invoices_cover_every_month_since_2014():
+    mario = customer("005007")
+    expected = months(date(2014, 1, 1), date(2026, 10, 1))
+    for point in SupplyPoint.for_customer(mario):
+        invoices = list(Invoice.for_customer(mario).where(Invoice.supply_point == point)
+                        .order_by(Invoice.period_start))
+        assert [i.period_start for i in invoices] == expected
+        assert [i for i in invoices if i.status == "unpaid"] == [invoices[-1]]
+        for i in invoices:
+            assert i.period_end == months(i.period_start, i.period_start + timedelta(days=31))[-1] - timedelta(days=1)
+            assert i.period_end < i.issue_date <= demo.DEMO_TODAY
+            assert i.due_date == i.issue_date + timedelta(days=20)
+            assert i.year == i.issue_date.year and i.number.startswith(f"FT{i.year}-")
+            assert i.total > 0
+            if point.is_gas:
+                assert i.gas_smc > 0 and i.energy_f1_kwh is None
+            else:
+                assert i.energy_f1_kwh > 0 and i.gas_smc is None
+                assert Decimal("1.5") <= i.peak_power_kw <= Decimal("3.3")
+
+    partial = Invoice.for_customer(mario).where(Invoice.status == "partial")
+    assert [i.year for i in partial] == [2025]
+    without_point = Invoice.for_customer(mario).where(Invoice.supply_point.is_null())
+    assert without_point.count() == 2
+
+
+def test_demo_gas_is_seasonal():
+    gas = SupplyPoint.get(SupplyPoint.code == "PR002875")
+    for invoice in Invoice.select().where(Invoice.supply_point == gas):
+        month = invoice.period_start.month
+        if month in (1, 2, 12):
+            assert 150 <= invoice.gas_smc <= 220
+        if month in (6, 7, 8):
+            assert 10 <= invoice.gas_smc <= 25
+
+
+def test_invoice_numbers_are_unique_and_count_up_within_the_year():
+    assert 30_000 <= Invoice.select().count() <= 70_000
+    numbers = [(n, y) for n, y in Invoice.select(Invoice.number, Invoice.year).tuples()]
+    assert len(set(numbers)) == len(numbers)
+    by_year = {}
+    for number, issued in Invoice.select(Invoice.number, Invoice.issue_date).order_by(Invoice.issue_date).tuples():
+        by_year.setdefault(issued.year, []).append(int(number.split("-")[1]))
+    for sequence in by_year.values():
+        assert sorted(sequence) == list(range(1, len(sequence) + 1))
+    # No invoice after its point ended; every active point has exactly one unpaid invoice.
+    unpaid = Counter(Invoice.select(Invoice.supply_point).where(Invoice.status == "unpaid").tuples())
+    active = SupplyPoint.select().where(SupplyPoint.status == "active").count()
+    assert len(unpaid) == active and set(unpaid.values()) == {1}
+    for point in SupplyPoint.select().where(SupplyPoint.status == "ceased"):
+        assert max(i.period_end for i in point.invoices) == point.end_date
+
+
+# --- readings and measures ---------------------------------------------------------------------
+
+def test_readings_add_up_to_the_invoices():
+    electricity = SupplyPoint.get(SupplyPoint.code == "PR002874")
+    gas = SupplyPoint.get(SupplyPoint.code == "PR002875")
+    for point, registers in ((electricity, ("F1", "F2", "F3")), (gas, ("total",))):
+        readings = {}
+        for reading in point.readings:
+            readings.setdefault(reading.date, {})[reading.register] = reading.value
+        dates = sorted(readings)
+        assert len(dates) == 24 and dates[-1] == date(2026, 10, 31)
+        assert all(set(readings[d]) == set(registers) for d in dates)
+        for before, after in zip(dates, dates[1:]):
+            invoice = Invoice.get(Invoice.supply_point == point, Invoice.period_end == after)
+            for register in registers:
+                field = "gas_smc" if register == "total" else f"energy_{register.lower()}_kwh"
+                assert readings[after][register] - readings[before][register] == getattr(invoice, field)
+    sources = Counter(Reading.select(Reading.source).tuples())
+    assert sources[("customer",)] == 2 and sources[("estimated",)] >= 1
+    assert sources[("distributor",)] > sources[("estimated",)]
+    for reading in Reading.select().where(Reading.source == "customer"):
+        assert reading.status == Reading.VALIDATED and reading.submitted_by.username == "mario.rossi"
+
+
+def test_measures_are_every_hour_of_the_last_year_in_utc():
+    first = datetime.combine(demo.DEMO_TODAY - timedelta(days=365), time(), ROME).astimezone(timezone.utc)
+    end = datetime.combine(demo.DEMO_TODAY, time(), ROME).astimezone(timezone.utc)
+    hours = int((end - first) / timedelta(hours=1))
+    electricity = SupplyPoint.get(SupplyPoint.code == "PR002874")
+    starts = [s for (s,) in Measure.select(Measure.start).where(Measure.supply_point == electricity)
+              .order_by(Measure.start).tuples()]
+    assert len(starts) == hours == Measure.select().count()
+    expected = [first.replace(tzinfo=None) + timedelta(hours=n) for n in range(hours)]
+    assert starts == expected
+
+    # Local days have 24 hours, except the two DST days.
+    per_day = Counter(s.replace(tzinfo=timezone.utc).astimezone(ROME).date() for s in starts)
+    assert sorted(Counter(per_day.values()).items()) == [(23, 1), (24, 363), (25, 1)]
+    assert per_day[date(2026, 3, 29)] == 23 and per_day[date(2026, 10, 25)] == 25
+
+    measures = list(Measure.select())
+    assert all(m.interval_minutes == 60 and 0 < m.kwh < 3 for m in measures)
+    assert Counter(m.quality for m in measures)["estimated"] in range(24, 24 * 5)
+    night = [m.kwh for m in measures if m.start.replace(tzinfo=timezone.utc).astimezone(ROME).hour == 3]
+    evening = [m.kwh for m in measures if m.start.replace(tzinfo=timezone.utc).astimezone(ROME).hour == 20]
+    assert 0.1 < sum(night) / len(night) < 0.3 < 0.8 < sum(evening) / len(evening) < 1.5
+
+
+def test_measures_of_a_month_match_its_invoice():
+    electricity = SupplyPoint.get(SupplyPoint.code == "PR002874")
+    invoice = Invoice.get(Invoice.supply_point == electricity, Invoice.period_start == date(2026, 10, 1))
+    start = datetime.combine(date(2026, 10, 1), time(), ROME).astimezone(timezone.utc).replace(tzinfo=None)
+    end = datetime.combine(date(2026, 11, 1), time(), ROME).astimezone(timezone.utc).replace(tzinfo=None)
+    measured = sum(m.kwh for m in electricity.measures.where(Measure.start >= start, Measure.start < end))
+    billed = invoice.energy_f1_kwh + invoice.energy_f2_kwh + invoice.energy_f3_kwh
+    assert abs(Decimal(str(measured)) - billed) <= 2  # the bill counts whole kWh per band
+
+
+# --- ticket, documents, registration -----------------------------------------------------------
+
+def test_demo_ticket_has_a_question_and_an_answer():
+    ticket = Ticket.for_customer(customer("005007")).get()
+    assert (ticket.status, ticket.category, ticket.supply_point.code) == (Ticket.ANSWERED, "billing", "PR002874")
+    question, answer = ticket.messages.order_by(models.TicketMessage.created_at)
+    assert not question.from_staff and question.author.username == "mario.rossi"
+    assert answer.from_staff and answer.author is None
+
+
+def pdf_problems(data):
+    """A byte-level check of a PDF: header, EOF, xref offsets that point at their objects,
+    stream lengths that match."""
+    if not data.startswith(b"%PDF-") or not data.rstrip().endswith(b"%%EOF"):
+        return "header or trailer"
+    xref_at = int(re.search(rb"startxref\s+(\d+)\s+%%EOF\s*$", data).group(1))
+    if not data[xref_at:].startswith(b"xref"):
+        return "startxref"
+    size = int(re.search(rb"/Size (\d+)", data).group(1))
+    entries = re.findall(rb"(\d{10}) (\d{5}) ([nf]) ?\r?\n", data[xref_at:])
+    if len(entries) != size:
+        return "xref entries"
+    for number, (offset, _, kind) in enumerate(entries):
+        if kind == b"n" and not data[int(offset):].startswith(b"%d 0 obj" % number):
+            return f"offset of object {number}"
+    for length, stream in re.findall(rb"/Length (\d+) >>\nstream\n(.*?)\nendstream", data, re.S):
+        if int(length) != len(stream):
+            return "stream length"
+    return None
+
+
+def test_documents_are_valid_pdfs(loaded):
+    app, _ = loaded
+    store = os.path.join(app.instance_path, "files")
+    documents = list(Document.select())
+    sections = Counter(d.section for d in documents)
+    assert sections == {"modulistica": 2, "normative": 1, "comunicati": 3, "informazioni": 1,
+                        "storico": 1, "personal": 2, "report": 3}
+    for document in documents:
+        path = os.path.join(store, document.file)
+        data = open(path, "rb").read()
+        assert data.startswith(b"%PDF-")
+        assert pdf_problems(data) is None, document.file
+        assert (document.size, document.sha256) == (len(data), hashlib.sha256(data).hexdigest())
+        assert document.content_type == "application/pdf"
+        if document.section in Document.CUSTOMER_SECTIONS:
+            assert document.customer.code == "005007"
+        else:
+            assert document.customer is None
+    comunicati = Document.generic("comunicati")
+    assert len({d.published_on for d in comunicati}) == 3 and all(d.published_on.year == 2026 for d in comunicati)
+    for report in Document.for_customer(customer("005007")).where(Document.section == "report"):
+        assert report.period_start < report.period_end < report.published_on <= demo.DEMO_TODAY
+
+
+def test_minimal_pdf_escapes_and_encodes_text():
+    data = demo.minimal_pdf("Prova (1) \\ àèé €", ["riga con (parentesi)", "x" * 300])
+    assert pdf_problems(data) is None
+    assert b"\\(parentesi\\)" in data and "àèé €".encode("cp1252") in data
+
+
+def test_registration_example_is_a_person_with_no_login(loaded, demo_db):
+    app, _ = loaded
+    with app.app_context():
+        example = demo.registration_example()
+    registering = customer("005008")
+    assert example["customer_code"] == "005008" and registering.kind == "person"
+    assert example["tax_code"] == registering.tax_code and codicefiscale.is_valid(example["tax_code"])
+    assert registering.users.count() == 0
+    invoice = Invoice.get(Invoice.number == example["invoice_number"])
+    assert invoice.customer_id == registering.id
+    assert invoice.issue_date >= demo.DEMO_TODAY - timedelta(days=730)
+    point = SupplyPoint.get(SupplyPoint.pod_pdr == example["pod"])
+    assert point.customer_id == registering.id and identifiers.POD_RE.fullmatch(point.pod_pdr)
+
+    printed = "\n".join(demo_db)
+    assert "Log in at the portal with User 005007 (or mario.rossi) and password Demo-Sportello-2026" in printed
+    assert example["tax_code"] in printed and example["invoice_number"] in printed and example["pod"] in printed
+
+    # The first step of the registration takes these answers (the POD: the invoice's date
+    # is checked against the real clock, the demo's is frozen).
+    response = post_form(app.test_client(), "/registrazione", {
+        "customer_code": example["customer_code"], "tax_id": example["tax_code"], "bill_proof": example["pod"],
+    })
+    assert response.status_code == 303 and "/registrazione/dati" in response.headers["Location"]
+
+
+# --- loading again -----------------------------------------------------------------------------
+
+def test_loading_again_adds_nothing(loaded):
+    app, _ = loaded
+    before = counts()
+    lines = []
+    with app.app_context():
+        demo.load(echo=lines.append)
+    assert counts() == before
+    assert "nothing loaded" in lines[0]
+    assert any("password Demo-Sportello-2026" in line for line in lines)
+
+
+def add_a_bit_of_everything():
+    """Rows in every table, linked to each other, for the reset to delete."""
+    owner_customer = make_customer(code="999999")
+    point = make_supply_point(owner_customer)
+    user = make_user(owner_customer)
+    make_invoice(owner_customer, point)
+    Reading.create(supply_point=point, date=date(2026, 1, 31), register="F1", value=1)
+    Measure.create(supply_point=point, start=datetime(2026, 1, 1), kwh=0.5)
+    ticket = Ticket.create(customer=owner_customer, supply_point=point, opened_by=user, subject="?")
+    models.TicketMessage.create(ticket=ticket, author=user, body="?")
+    Document.create(file="x.pdf", title="x", section="personal", customer=owner_customer, published_on=date(2026, 1, 1))
+    Consent.create(user=user, kind="privacy", granted=True, text_version="1")
+    models.UserSession.create(token_hash="a" * 64, user=user)
+    models.EmailToken.create(token_hash="b" * 64, user=user, purpose="confirm", expires_at=datetime(2026, 1, 1))
+    AuditLog.create(action="test", user=user, customer=owner_customer)
+    models.OutboxMail.create(recipient="x@example.it", subject="x", body_text="x", body_html="x")
+    return {model.__name__ for model in models.ALL_MODELS if model.select().exists()}
+
+
+def test_reset_on_another_database_gives_the_same_data(tmp_path):
+    """Deterministic: a second, separate database gets the same data; and --reset deletes
+    every row of every table first (children before parents, with foreign keys enforced)."""
+    first, first_counts = fingerprint(), counts()
+    other = demo_app_for("sqlite:///" + str(tmp_path / "other.db"), tmp_path)
+    with other.app_context():
+        schema.upgrade(models.db_wrapper.database)
+        assert add_a_bit_of_everything() == {model.__name__ for model in models.ALL_MODELS}
+        lines = []
+        demo.load(reset=True, echo=lines.append)
+        second, second_counts = fingerprint(), counts()
+    assert lines[0].startswith("Demo data loaded: ")
+    assert not any(c == "999999" for c, _ in second["customers"])
+    assert second == first
+    assert second["invoice_sum"] > 0 and len(second["customers"]) >= 290
+    # Only the demo's own tables have rows (the other tests' logins wrote sessions and audit).
+    for name in ("AuditLog", "UserSession", "EmailToken", "OutboxMail"):
+        assert second_counts.pop(name) == 0
+        first_counts.pop(name)
+    assert second_counts == first_counts
