@@ -78,7 +78,8 @@ def choose_supply_point(points):
         point = next((p for p in points if p.code == code), None)
         if point is None:
             abort(404)
-        session["sp"] = code
+        if session.get("sp") != code:  # a changed session is re-signed and re-sent
+            session["sp"] = code
         return point
     remembered = session.get("sp")
     return next((p for p in points if p.code == remembered), None) or (points[0] if points else None)
