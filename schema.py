@@ -34,3 +34,15 @@ def make_migration(database, name):
         if "ROUND_HALF_EVEN" in text and "from decimal import" not in text:
             path.write_text(text.replace("import peewee as pw\n", "from decimal import ROUND_HALF_EVEN\n\nimport peewee as pw\n", 1))
     return created
+
+
+def empty_postgres(url):
+    """Drop every table of a PostgreSQL database (its public schema). For the test suite and
+    the benchmark, which own their databases; never called by the portal itself."""
+    import psycopg2
+
+    connection = psycopg2.connect(url)
+    connection.autocommit = True
+    with connection.cursor() as cursor:
+        cursor.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
+    connection.close()

@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import demo  # noqa: E402
+import schema  # noqa: E402
 
 TARGETS = [  # (name, path, extra headers, logged in)
     ("bare ok route", "/bench/ok", {}, False),
@@ -178,20 +179,10 @@ def main():
     with tempfile.TemporaryDirectory() as folder:
         sqlite = run("SQLite", "sqlite:///" + os.path.join(folder, "bench.db"), args)
     if args.postgres:
-        reset_postgres(args.postgres)
+        schema.empty_postgres(args.postgres)
         postgres = run("PostgreSQL (pooled)", args.postgres, args)
         for (name, s), (_, p) in zip(sqlite, postgres):
             print(f"PostgreSQL / SQLite throughput, {name}: {p['rps'] / s['rps']:.2f}")
-
-
-def reset_postgres(url):
-    import psycopg2
-
-    connection = psycopg2.connect(url)
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
-    connection.close()
 
 
 if __name__ == "__main__":

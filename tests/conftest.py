@@ -42,20 +42,9 @@ def free_port():
 def database_url(tmp_path_factory):
     url = os.environ.get("TEST_DATABASE_URL")
     if url:
-        reset_postgres(url)
+        schema.empty_postgres(url)  # the suite owns this database
         return url
     return "sqlite:///" + str(tmp_path_factory.mktemp("db") / "sportello.db")
-
-
-def reset_postgres(url):
-    """Start from an empty schema: the suite owns this database."""
-    import psycopg2
-
-    connection = psycopg2.connect(url)
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
-    connection.close()
 
 
 @pytest.fixture(scope="session")

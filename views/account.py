@@ -1,6 +1,6 @@
 """The customer's own account: "Cambio Password" (a dialog over the page, or a plain page
 without JavaScript) and the language."""
-from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
+from flask import Blueprint, abort, flash, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
