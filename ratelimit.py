@@ -20,6 +20,7 @@ LIMITS = {
     "login-ip": (30, 15 * 60),
     "login-account": (10, 15 * 60),  # failures; mirrors the lockout for unknown accounts too
     "register-ip": (20, 60 * 60),
+    "register-account": (10, 60 * 60),  # step-1 attempts on one customer code
     "reset-ip": (10, 60 * 60),
     "reset-account": (3, 60 * 60),
     "username-ip": (10, 60 * 60),

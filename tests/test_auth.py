@@ -487,3 +487,16 @@ def test_forgot_username_validates_the_email(client):
     response = post_form(client, "/username-dimenticato", {"email": "non-una-email"})
     assert response.status_code == 422
     assert "Questo indirizzo email non è valido." in response.get_data(as_text=True)
+
+
+def test_registration_is_rate_limited_per_customer_code(make_app, customer, point):
+    """Guessing the bill data of one customer from many addresses is stopped too."""
+    app = make_app()
+    for n in range(10):
+        client = app.test_client()
+        register_step1(client, "005007", customer.tax_code, f"FT2026-{n:06d}")
+    response = register_step1(app.test_client(), "005007", customer.tax_code, point.pod_pdr)
+    assert response.status_code == 429
+    other = make_customer(code="005008")
+    make_supply_point(other, pod_pdr="IT001E55555555")
+    assert register_step1(app.test_client(), "005008", other.tax_code, "IT001E55555555").status_code == 303

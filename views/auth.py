@@ -156,7 +156,8 @@ def register():
     form = RegisterCustomerForm()
     status = 200
     if form.validate_on_submit():
-        wait = ratelimit.hit("register-ip", request.remote_addr)
+        wait = ratelimit.hit("register-ip", request.remote_addr) or ratelimit.hit(
+            "register-account", form.customer_code.data)
         if wait:
             too_many(form.customer_code, wait)
             return render("auth/register_customer.html", status=429, form=form)

@@ -1,0 +1,97 @@
+"""Unit tests of the domain's codes and of the password policy, without a request."""
+import pytest
+from flask_babel import force_locale
+
+import accounts
+import identifiers
+from tests.factories import valid_tax_code, valid_vat_number
+
+
+@pytest.fixture
+def context(app):
+    with app.test_request_context(), force_locale("it"):
+        yield
+
+
+@pytest.mark.parametrize("text, expected", [("005007", "005007"), (" 005007 ", "005007")])
+def test_customer_codes(context, text, expected):
+    assert identifiers.clean_customer_code(text) == expected
+
+
+@pytest.mark.parametrize("text", ["5007", "0050070", "00500A", ""])
+def test_bad_customer_codes(context, text):
+    with pytest.raises(identifiers.InvalidCode, match="6 cifre"):
+        identifiers.clean_customer_code(text)
+
+
+def test_tax_codes(context):
+    code = valid_tax_code("RSSMRA70A01H199")
+    assert identifiers.clean_tax_id(code.lower()) == code
+    assert identifiers.clean_tax_id(" ".join([code[:6], code[6:]])) == code
+    with pytest.raises(identifiers.InvalidCode, match="non è valido"):
+        identifiers.clean_tax_id(code[:-1] + ("A" if code[-1] != "A" else "B"))
+    with pytest.raises(identifiers.InvalidCode, match="16 caratteri"):
+        identifiers.clean_tax_code("RSSMRA70")
+
+
+def test_vat_numbers(context):
+    vat = valid_vat_number()
+    assert identifiers.clean_tax_id(vat) == vat
+    assert identifiers.clean_tax_id("IT" + vat) == vat
+    assert identifiers.clean_vat_number("IT " + vat) == vat
+    wrong = vat[:-1] + str((int(vat[-1]) + 1) % 10)
+    with pytest.raises(identifiers.InvalidCode, match="non è valida"):
+        identifiers.clean_tax_id(wrong)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("IT001E12345678", "IT001E12345678"),
+    ("it001e123456789", "IT001E123456789"),
+    ("01234567891011", "01234567891011"),
+    ("0123 4567 8910 11", "01234567891011"),
+])
+def test_pod_and_pdr(context, text, expected):
+    assert identifiers.clean_pod_pdr(text) == expected
+
+
+@pytest.mark.parametrize("text", ["IT001X12345678", "IT01E12345678", "IT001E1234567", "1234567890123"])
+def test_bad_pod_and_pdr(context, text):
+    with pytest.raises(identifiers.InvalidCode):
+        identifiers.clean_pod_pdr(text)
+
+
+def test_a_gas_point_wants_a_pdr(context):
+    with pytest.raises(identifiers.InvalidCode, match="14 cifre"):
+        identifiers.clean_pod_pdr("IT001E12345678", commodity="gas")
+
+
+def test_masking_keeps_codes_out_of_logs():
+    assert identifiers.mask("RSSMRA70A01H501S") == "RSS**********01S"
+    assert "70A01H" not in identifiers.mask("RSSMRA70A01H501S")
+    assert identifiers.mask("12") == "***"
+
+
+@pytest.mark.parametrize("password, problem", [
+    ("Corta1!", "almeno 8 caratteri"),
+    ("tuttominuscolo1!", "una maiuscola"),
+    ("TUTTOMAIUSCOLO1!", "una minuscola"),
+    ("SenzaNumeri!!", "un numero"),
+    ("SenzaSpeciali12", "un carattere speciale"),
+    ("Password123!", "troppo comune"),
+    ("Qwerty!2024", "troppo comune"),
+    ("Mario.Rossi-2026", "codice cliente, lo username o l'email"),
+])
+def test_password_policy_refuses(context, password, problem):
+    problems = [str(p) for p in accounts.password_problems(password, ("005007", "mario.rossi", "mario"))]
+    assert problems and problem in problems[0]
+
+
+@pytest.mark.parametrize("password", ["Nuova-Chiave-2027", "Aa1!" + "z" * 60, "Città-del-Sole-9"])
+def test_password_policy_accepts(context, password):
+    assert accounts.password_problems(password, ("005007",)) == []
+
+
+def test_passwords_are_hashed_with_argon2id():
+    digest = accounts.hash_password("Nuova-Chiave-2027")
+    assert digest.startswith("$argon2id$")
+    assert "Nuova-Chiave-2027" not in digest
