@@ -3,6 +3,7 @@ import logging
 import os
 import re
 import secrets
+import sys
 from pathlib import Path
 
 import click
@@ -44,6 +45,7 @@ SETTINGS = {
     "SESSION_MAX_HOURS": (12, int),
     "PROXY_COUNT": (0, int),  # reverse proxies in front of the app that set X-Forwarded-*
     "MAX_CONTENT_LENGTH": (20 * 1024 * 1024, int),
+    "FILE_STORE": (None, str),  # invoices' PDFs and documents; default: instance/files
 }
 
 
@@ -115,6 +117,8 @@ def load_config(app, overrides):
         raise ConfigError("PORTAL_COLOR must be a colour like #0b5cab.")
     if app.config["REGISTRATION_PROOF"] not in ("invoice_or_point", "invoice", "point"):
         raise ConfigError("REGISTRATION_PROOF must be invoice_or_point, invoice or point.")
+    if not app.config["FILE_STORE"]:
+        app.config["FILE_STORE"] = os.path.join(app.instance_path, "files")
     if not app.config["DATABASE_URL"]:
         app.config["DATABASE_URL"] = "sqlite:///" + os.path.join(app.instance_path, "sportello.db")
 
@@ -185,8 +189,23 @@ def init_database(app):
     db_wrapper.init_app(app)
 
 
+class TerminalProgress:
+    """`file  42%` on a terminal's standard error while an import reads; silent otherwise."""
+
+    def __init__(self):
+        self.enabled = sys.stderr.isatty()
+
+    def __call__(self, name, fraction):
+        if self.enabled:
+            end = "\n" if fraction >= 1 else ""
+            sys.stderr.write(f"\r{name:<20} {fraction:4.0%}{end}")
+            sys.stderr.flush()
+
+
 def register_commands(app):
+    import audit
     import demo
+    import importer
     import schema
 
     @app.cli.command("init-db")
@@ -208,6 +227,20 @@ def register_commands(app):
         schema.upgrade(db_wrapper.database)
         demo.load(reset=reset, echo=click.echo)
 
+    @app.cli.command("import")
+    @click.argument("paths", nargs=-1, required=True, type=click.Path())
+    def import_command(paths):
+        """Import the billing system's CSV files, or folders holding them: all or nothing."""
+        report = importer.run(paths, app.config["FILE_STORE"], progress=TerminalProgress())
+        for problem in report.problems:
+            click.echo(problem, err=True)
+        if report.problems:
+            audit.record("import_refused", files=[os.path.basename(p) for p in paths], problems=len(report.problems))
+            raise SystemExit(1)
+        for line in report.lines():
+            click.echo(line)
+        audit.record("import", summary=report.lines())
+
     @app.cli.command("send-mail")
     @click.option("--loop", is_flag=True, help="Keep running: a separate mail worker.")
     def send_mail_command(loop):
@@ -217,3 +250,37 @@ def register_commands(app):
         else:
             sent = mailer.deliver_pending()
             click.echo(f"{sent} mail(s) delivered.")
+
+    # --- export: CSV for the billing system (exporter.py). The CSV alone goes to standard
+    # output, so it can be piped; the summary goes to standard error.
+    @app.cli.group("export")
+    def export_group():
+        """Export customers' readings or tickets as CSV for the billing system."""
+
+    since_option = click.option(
+        "--since", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),
+        help="First day (YYYY-MM-DD, Rome time) to export.",
+    )
+    output_option = click.option(
+        "--output", type=click.Path(dir_okay=False), help="Write to this file instead of standard output.",
+    )
+
+    def run_export(kind, since, output):
+        import exporter
+
+        rows = exporter.run(kind, since.date(), output)
+        click.echo(f"{rows} {kind} exported to {output or 'standard output'}", err=True)
+
+    @export_group.command("readings")
+    @since_option
+    @output_option
+    def export_readings_command(since, output):
+        """Customers' self-readings created since --since, with their validation state."""
+        run_export("readings", since, output)
+
+    @export_group.command("tickets")
+    @since_option
+    @output_option
+    def export_tickets_command(since, output):
+        """Tickets updated since --since, with their message count and last message."""
+        run_export("tickets", since, output)

@@ -933,7 +933,7 @@ GENERIC_DOCUMENTS = [
 
 def create_documents(mario_id, invoices, electricity, gas):
     """The PDFs in instance/files and their Document rows."""
-    store = os.path.join(current_app.instance_path, "files")
+    store = current_app.config["FILE_STORE"]
     rows = []
     for section, slug, title, published, lines in GENERIC_DOCUMENTS:
         rows.append(document_row(store, f"{section}/{slug}.pdf", title, lines, section, None, published))

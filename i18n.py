@@ -5,7 +5,7 @@ Italian is the default; English is the second language. The choice is kept in th
 """
 from datetime import datetime
 
-from flask import session
+from flask import has_request_context, session
 from flask_babel import format_date, format_datetime, format_decimal, get_locale
 from flask_login import current_user
 
@@ -17,6 +17,8 @@ MONEY_FORMAT = "¤\u00a0#,##0.00;-¤\u00a0#,##0.00"
 
 
 def select_locale():
+    if not has_request_context():  # the CLI (import reports): the default language
+        return DEFAULT_LANGUAGE
     chosen = session.get("lang")
     if chosen in LANGUAGES:
         return chosen

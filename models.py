@@ -330,6 +330,7 @@ class Document(BaseModel):
     CUSTOMER_SECTIONS = ("personal", "report")
 
     file = pw.CharField()  # path inside the file store
+    source_name = pw.CharField(null=True)  # the name it came with: with customer, the natural key
     title = pw.CharField()
     section = pw.CharField(max_length=12)
     customer = pw.ForeignKeyField(Customer, null=True, backref="documents", on_delete="CASCADE")
@@ -342,7 +343,7 @@ class Document(BaseModel):
     unpublished_at = pw.DateTimeField(null=True)
 
     class Meta:
-        indexes = ((("file", "customer"), True), (("section", "published_on"), False))
+        indexes = ((("source_name", "customer"), False), (("section", "published_on"), False))
 
     @classmethod
     def generic(cls, section):
