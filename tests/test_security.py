@@ -56,9 +56,10 @@ def test_htmx_requests_need_the_csrf_header(app):
 
 
 def test_the_layout_hands_htmx_the_csrf_token_and_a_defensive_config(client):
-    page = client.get("/login").get_data(as_text=True)
+    response = client.get("/login")
+    page = response.get_data(as_text=True)
     headers = json.loads(re.search(r"<body hx-headers='([^']+)'", page).group(1))
-    assert headers["X-CSRFToken"] == csrf_from(client.get("/login"))
+    assert headers["X-CSRFToken"] == csrf_from(response)  # the same page's (tokens carry a timestamp)
     config = json.loads(re.search(r'<meta name="htmx-config" content=\'([^\']+)\'', page).group(1))
     assert config["selfRequestsOnly"] is True
     assert config["allowEval"] is False and config["allowScriptTags"] is False
