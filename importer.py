@@ -104,11 +104,13 @@ def email(value):
     return value.lower()
 
 
+PLAIN_NUMBER = re.compile(r"-?\d+(?:[.,]\d+)?")  # float() would also take "1_000", "nan", "1e3"
+
+
 def number(value):
-    try:
-        return float(value.replace(",", "."))
-    except ValueError:
-        raise Problem(f"{value!r} non è un numero (decimali con . o ,)") from None
+    if not PLAIN_NUMBER.fullmatch(value):
+        raise Problem(f"{value!r} non è un numero (decimali con . o ,)")
+    return float(value.replace(",", "."))
 
 
 class LocalTimes:
@@ -271,8 +273,12 @@ def open_csv(path):
     return handle, reader
 
 
-def read_file(path, spec, report, progress=None, on_row=None):
-    """Check every row of one file; returns the good rows (or hands each to `on_row`)."""
+def read_file(path, spec, report, progress=None, on_row=None, fast_row=None):
+    """Check every row of one file; returns the good rows (or hands each to `on_row`).
+
+    `fast_row(cells, header)`, if given, turns a well-formed row straight into what `on_row`
+    takes, or returns None; rows it refuses go through the full check, which says what is wrong.
+    """
     rows = []
     try:
         handle, reader = open_csv(path)
@@ -293,6 +299,8 @@ def read_file(path, spec, report, progress=None, on_row=None):
         if not check_header(spec, header, report):
             return rows
         positions = [(i, name, spec.columns.get(name)) for i, name in enumerate(header)]
+        if fast_row is not None:
+            fast_row = fast_row(header)
         line_after = reader.line_num  # physical line where the next row starts, minus one
         count = 0
         try:
@@ -302,6 +310,11 @@ def read_file(path, spec, report, progress=None, on_row=None):
                 if progress is not None and count % 20000 == 0:
                     # The buffer's position: the text layer cannot tell() while csv iterates it.
                     progress(spec.name, min(handle.buffer.tell() / size, 1.0))
+                if fast_row is not None:
+                    fast = fast_row(cells, times, line)
+                    if fast is not None:
+                        on_row(fast)
+                        continue
                 if not any(cell.strip() for cell in cells):
                     continue  # a blank line
                 row = parse_row(spec, positions, cells, line, report, times)
@@ -383,6 +396,34 @@ def check_duplicates(spec, rows, report, key=None):
             seen[k] = row.line
             unique.append(row)
     return unique
+
+
+def fast_measure_row(header, stored):
+    """measures.csv's fast path (8.76 million rows a year for 1,000 points): a row that is
+    plainly right becomes a staging tuple at once (`stored` gives the start's stored form);
+    anything else returns None and gets the full check. It accepts nothing that check would
+    refuse."""
+    column = {name: index for index, name in enumerate(header)}
+    width = len(header)
+    code_at, start_at, kwh_at = column["supply_point_code"], column["start"], column["kwh"]
+    minutes_at, quality_at = column.get("interval_minutes"), column.get("quality")
+
+    def fast(cells, times, line):
+        if len(cells) != width:
+            return None
+        code, kwh = cells[code_at].strip(), cells[kwh_at].strip()
+        minutes = cells[minutes_at].strip() if minutes_at is not None else ""
+        quality = cells[quality_at].strip() if quality_at is not None else ""
+        if (not code or len(code) > 30 or minutes not in ("60", "15", "") or quality not in ("actual", "estimated", "")
+                or not PLAIN_NUMBER.fullmatch(kwh)):
+            return None
+        try:
+            start = times.parse(cells[start_at].strip(), code)  # last: it remembers the point's hours
+        except Problem:
+            return None
+        return (line, code, stored(start), float(kwh.replace(",", ".")), int(minutes or 60), quality or "actual")
+
+    return fast
 
 
 # --- files named in the CSVs ------------------------------------------------------------------------
@@ -569,14 +610,27 @@ class ImportRun:
             self.insert_staging(batch)
             batch.clear()
 
+        stored_form = {}  # SQLite keeps timestamps as text; a year has only 8,760 distinct hours
+
+        def stored(start):
+            if not sqlite:
+                return start
+            text = stored_form.get(start)
+            if text is None:
+                text = stored_form[start] = start.strftime("%Y-%m-%d %H:%M:%S")
+            return text
+
         def on_row(row):
-            v = row.values
-            start = v["start"].strftime("%Y-%m-%d %H:%M:%S") if sqlite else v["start"]
-            batch.append((row.line, v["supply_point_code"], start, v["kwh"], int(v["interval_minutes"]), v["quality"]))
+            if isinstance(row, Row):  # a row that went through the full check
+                v = row.values
+                row = (row.line, v["supply_point_code"], stored(v["start"]), v["kwh"],
+                       int(v["interval_minutes"]), v["quality"])
+            batch.append(row)
             if len(batch) >= 50000:
                 flush()
 
-        read_file(path, spec, self.report, self.progress, on_row=on_row)
+        read_file(path, spec, self.report, self.progress, on_row=on_row,
+                  fast_row=lambda header: fast_measure_row(header, stored))
         flush()
         self.staged_measures = True
 

@@ -394,3 +394,13 @@ def wait_until_writing(database_url, process, timeout=120):
     finally:
         connection.close()
     return False
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "1_000", "1e3", "1.234,5", " "])
+def test_measures_accept_only_plain_numbers(app, data, store, value):
+    """float() would take most of these; the contract says decimals with . or , only."""
+    folder, _ = data
+    rewrite(folder / "measures.csv", lambda rows: rows[1].__setitem__(column(rows, "kwh"), value))
+    problems = run(app, [folder], store).problems
+    assert len(problems) == 1 and problems[0].startswith("measures.csv:2: kwh:")
+    assert Measure.select().count() == 0
