@@ -35,9 +35,8 @@ CONFIG = {
 
 
 def demo_app_for(database_url, instance):
-    app = create_app(dict(CONFIG, DATABASE_URL=database_url))
-    app.instance_path = str(instance)  # the PDFs go to the test's folder, not instance/
-    return app
+    # The PDFs go to the test's folder, not instance/.
+    return create_app(dict(CONFIG, DATABASE_URL=database_url, FILE_STORE=os.path.join(str(instance), "files")))
 
 
 def bind(app):
@@ -348,7 +347,7 @@ def pdf_problems(data):
 
 def test_documents_are_valid_pdfs(loaded):
     app, _ = loaded
-    store = os.path.join(app.instance_path, "files")
+    store = app.config["FILE_STORE"]
     documents = list(Document.select())
     sections = Counter(d.section for d in documents)
     assert sections == {"modulistica": 2, "normative": 1, "comunicati": 3, "informazioni": 1,

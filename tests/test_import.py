@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -369,12 +370,18 @@ def wait_until_writing(database_url, process, timeout=120):
     """True once the import process has begun its write transaction."""
     deadline = time.monotonic() + timeout
     if database_url.startswith("sqlite"):
-        wal = Path(database_url.split("sqlite:///", 1)[1] + "-wal")
-        start = wal.stat().st_size if wal.exists() else 0
-        while process.poll() is None and time.monotonic() < deadline:
-            if wal.exists() and wal.stat().st_size > start + 64 * 1024:
-                return True
-            time.sleep(0.002)
+        # The import holds the write lock exactly while it writes: try to take it, not waiting.
+        connection = sqlite3.connect(database_url.split("sqlite:///", 1)[1], timeout=0, isolation_level=None)
+        try:
+            while process.poll() is None and time.monotonic() < deadline:
+                try:
+                    connection.execute("BEGIN IMMEDIATE")
+                    connection.execute("ROLLBACK")
+                except sqlite3.OperationalError:  # "database is locked": the import is writing
+                    return True
+                time.sleep(0.002)
+        finally:
+            connection.close()
         return False
     import psycopg2
 
