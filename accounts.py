@@ -4,11 +4,15 @@ A login session lives in the UserSession table; the cookie only carries its rand
 (Flask-Login's "alternative id"). Logout, a password change and the timeouts delete the row,
 so a replayed cookie is anonymous from then on.
 """
+import hmac
 import re
 import secrets
+import time
 from datetime import timedelta
 from functools import lru_cache
 
+import pyotp
+import segno
 from argon2 import PasswordHasher
 from babel.lists import format_list
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -222,6 +226,55 @@ def load_user(secret):
     return user
 
 
+def create_staff(email, password, role=User.OPERATOR):
+    """A back-office account; raises ValueError with the reason. Its second factor is enrolled
+    at the first login."""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        email = validate_email(email, check_deliverability=False).normalized.lower()
+    except EmailNotValidError as error:
+        raise ValueError(f"{email}: {error}") from None
+    if User.select().where(User.email == email, User.role.in_(User.STAFF_ROLES)).exists():
+        raise ValueError(f"{email}: esiste già un operatore con questa email")
+    problems = password_problems(password, (email.split("@")[0],))
+    if problems:
+        raise ValueError(str(problems[0]))
+    return User.create(role=role, email=email, password_hash=hash_password(password), confirmed_at=utcnow())
+
+
+# --- the staff's second factor (TOTP, RFC 6238) ---------------------------------------------------
+
+TOTP_STEP = 30  # seconds
+
+
+def new_totp_secret():
+    return pyotp.random_base32()
+
+
+def totp_qr(user, secret):
+    """The enrolment QR code as a data: URI image (the CSP allows data: images, no inline SVG)."""
+    uri = pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=current_app.config["PORTAL_NAME"])
+    return segno.make(uri, error="m").svg_data_uri(scale=5, border=2)
+
+
+def check_totp(user, secret, code):
+    """True for the code of the current 30-second step (or the one either side, for clocks a
+    little off) that is newer than the last one this user used: a code works once."""
+    code = re.sub(r"\s", "", code or "")
+    if not re.fullmatch(r"\d{6}", code):
+        return False
+    totp = pyotp.TOTP(secret)
+    now_step = int(time.time()) // TOTP_STEP
+    for step in (now_step - 1, now_step, now_step + 1):
+        if hmac.compare_digest(totp.at(step * TOTP_STEP), code):
+            # Taken atomically: two requests with the same code cannot both pass.
+            return bool(User.update(totp_last_step=step).where(
+                User.id == user.id, User.totp_last_step.is_null() | (User.totp_last_step < step)
+            ).execute())
+    return False
+
+
 # --- failed logins -----------------------------------------------------------------------
 
 def locked_until(user):
@@ -243,7 +296,8 @@ def record_failed_login(user):
 
 
 def find_login(identifier):
-    """The user a login's "User" field names: a 6-digit customer code or a username."""
+    """The user a login's "User" field names: a 6-digit customer code, a username, or (staff)
+    an email address."""
     from models import Customer
 
     identifier = identifier.strip()
@@ -254,7 +308,8 @@ def find_login(identifier):
             .where(Customer.code == identifier, User.role == User.OWNER)
             .first()
         )
-    # Operators will log in here with their email once the back office has its second factor.
+    if "@" in identifier:
+        return User.select().where(User.email == identifier.lower(), User.role.in_(User.STAFF_ROLES)).first()
     return User.select().where(
         User.username == identifier.lower(), User.role.in_(User.CUSTOMER_ROLES)
     ).first()

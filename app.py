@@ -17,7 +17,7 @@ import i18n
 import mailer
 import ratelimit
 from extensions import babel, csrf, login_manager, mail
-from models import db_wrapper
+from models import db_wrapper, write_transaction
 
 # Every setting, its default, and how an environment variable's text becomes its value.
 # The README's configuration table lists the same names.
@@ -75,10 +75,10 @@ def create_app(config=None):
     ratelimit.init_app(app)
     mailer.init_app(app)
 
-    from views import account, auth, errors, portal, rendering
+    from views import account, auth, backoffice, errors, portal, rendering
 
     rendering.init_app(app)
-    for blueprint in (errors.bp, auth.bp, portal.bp, account.bp, account.lang_bp):
+    for blueprint in (errors.bp, auth.bp, portal.bp, account.bp, account.lang_bp, backoffice.bp):
         app.register_blueprint(blueprint)
 
     register_commands(app)
@@ -240,6 +240,23 @@ def register_commands(app):
         for line in report.lines():
             click.echo(line)
         audit.record("import", summary=report.lines())
+
+    @app.cli.command("create-operator")
+    @click.argument("email")
+    @click.option("--password", help="For scripts; asked for (twice, hidden) when left out.")
+    @click.option("--admin", is_flag=True, help="An administrator rather than an operator.")
+    def create_operator_command(email, password, admin):
+        """Create a back-office account; its second factor is set up at the first login."""
+        if password is None:
+            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        role = "admin" if admin else "operator"
+        try:
+            with write_transaction():
+                user = accounts.create_staff(email, password, role)
+                audit.record("operator_created", user=user, role=role)
+        except ValueError as error:
+            raise click.ClickException(str(error)) from None
+        click.echo(f"{role} {user.email} created: log in with the email in the User field.")
 
     @app.cli.command("send-mail")
     @click.option("--loop", is_flag=True, help="Keep running: a separate mail worker.")

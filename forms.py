@@ -152,6 +152,14 @@ class RegisterUserForm(NewPasswordMixin, FlaskForm):
         field.data = name
 
 
+class SecondFactorForm(FlaskForm):
+    code = StringField(
+        _l("Codice"),
+        validators=[InputRequired(_l("Scrivi il codice di 6 cifre dell'app.")), Length(max=10)],
+        description=_l("Le 6 cifre che l'app di autenticazione mostra ora."),
+    )
+
+
 class ForgotPasswordForm(FlaskForm):
     user = StringField(_l("Codice cliente o username"), validators=[InputRequired(_l("Scrivi il codice cliente o lo username.")), Length(max=254)])
 

@@ -158,7 +158,8 @@ class User(BaseModel):
     mobile = pw.CharField(null=True)
     language = pw.CharField(max_length=2, default="it")
     notify_invoices = pw.BooleanField(default=True)
-    totp_secret = pw.CharField(null=True)
+    totp_secret = pw.CharField(null=True)  # staff's second factor (base32)
+    totp_last_step = pw.BigIntegerField(null=True)  # the last 30-second step used: no replay
     created_at = pw.DateTimeField(default=utcnow)
     confirmed_at = pw.DateTimeField(null=True)
     disabled = pw.BooleanField(default=False)

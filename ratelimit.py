@@ -27,6 +27,7 @@ LIMITS = {
     "username-email": (3, 60 * 60),
     "resend-account": (3, 60 * 60),
     "password-change": (10, 15 * 60),
+    "second-factor": (10, 15 * 60),
 }
 
 

@@ -28,6 +28,7 @@ from forms import (
     RegisterCustomerForm,
     RegisterUserForm,
     ResetPasswordForm,
+    SecondFactorForm,
 )
 from models import Consent, Customer, EmailToken, Invoice, SupplyPoint, User, utcnow, write_transaction
 from views.rendering import is_htmx, render
@@ -73,6 +74,8 @@ def login():
     resend = None
     if form.validate_on_submit():
         status, resend = attempt_login(form)
+        if status == 303 and session.get("second_factor"):  # staff: the code comes next
+            return redirect(url_for("auth.second_factor"), 303)
         if status == 303:
             return redirect(safe_next(request.args.get("next")) or url_for("portal.home"), 303)
     elif form.is_submitted():
@@ -124,10 +127,61 @@ def attempt_login(form):
         return 403, EmptyForm()
 
     ratelimit.clear("login-account", identifier)
+    if user.is_staff:
+        # The password alone opens nothing: the second factor finishes the login.
+        session["second_factor"] = {"user_id": user.id, "at": int(time.time())}
+        audit.record("login_password_ok", user=user)
+        return 303, None
     with write_transaction():
         accounts.start_session(user)
         audit.record("login", user=user)
     return 303, None
+
+
+SECOND_FACTOR_TIMEOUT = 5 * 60  # seconds between the password and the code
+
+
+@bp.route("/login/codice", methods=["GET", "POST"])
+def second_factor():
+    """Staff: the authenticator app's code; at the first login, its enrolment (QR code and the
+    secret as text), saved only once a code from it proves the app has it."""
+    pending = session.get("second_factor") or {}
+    user = User.get_or_none(User.id == pending.get("user_id"))
+    if user is None or not user.is_staff or time.time() - pending.get("at", 0) > SECOND_FACTOR_TIMEOUT:
+        session.pop("second_factor", None)
+        flash(_("Accedi di nuovo: il tempo per il codice è scaduto."), "info")
+        return redirect(url_for("auth.login"), 303)
+    enrolling = user.totp_secret is None
+    if enrolling:
+        secret = pending.setdefault("secret", accounts.new_totp_secret())
+        session["second_factor"] = pending
+    else:
+        secret = user.totp_secret
+    form = SecondFactorForm()
+    status = 200
+    if form.validate_on_submit():
+        wait = ratelimit.hit("second-factor", user.id)
+        if wait:
+            too_many(form.code, wait)
+            status = 429
+        elif accounts.locked_until(user) is None and accounts.check_totp(user, secret, form.code.data):
+            with write_transaction():
+                if enrolling:
+                    User.update(totp_secret=secret).where(User.id == user.id).execute()
+                    audit.record("second_factor_enrolled", user=user)
+                accounts.start_session(user)
+                audit.record("login", user=user)
+            return redirect(url_for("backoffice.home"), 303)
+        else:
+            until = accounts.locked_until(user) or accounts.record_failed_login(user)
+            audit.record("login_failed_second_factor", user=user)
+            form.code.errors.append(locked_message(until) if until else _("Il codice non è giusto (o è già stato usato)."))
+            status = 429 if until else 422
+    elif form.is_submitted():
+        status = 422
+    qr = accounts.totp_qr(user, secret) if enrolling else None
+    return render("auth/second_factor.html", status=status, form=form, enrolling=enrolling, qr=qr,
+                  secret=secret if enrolling else None)
 
 
 def locked_message(until):

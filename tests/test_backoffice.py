@@ -1,0 +1,270 @@
+"""The back office: operators with a second factor, customers' search and page, account
+actions, the audit log; and no way in for customers."""
+import re
+import time
+from datetime import timedelta
+
+import pyotp
+import pytest
+
+import accounts
+from models import AuditLog, Consent, OutboxMail, User, UserSession, utcnow
+from tests.factories import PASSWORD, make_customer, make_invoice, make_supply_point, make_user
+from tests.helpers import csrf_from, login, post_form, sent_to_login
+
+OPERATOR_PASSWORD = "Sportello-Staff-2026!"
+
+
+@pytest.fixture
+def operator(app):
+    with app.app_context():
+        return accounts.create_staff("Operatore@Utility.it", OPERATOR_PASSWORD)
+
+
+def enroll(client, email="operatore@utility.it"):
+    """Password, then the first-login enrolment; returns the secret the page showed."""
+    response = login(client, email, OPERATOR_PASSWORD)
+    assert response.status_code == 303 and response.headers["Location"] == "/login/codice"
+    page = client.get("/login/codice").get_data(as_text=True)
+    assert 'src="data:image/svg+xml' in page  # the QR code
+    secret = re.search(r'<code class="secret">([A-Z2-7]+)</code>', page).group(1)
+    return secret
+
+
+def enter_code(client, code):
+    return post_form(client, "/login/codice", {"code": code})
+
+
+@pytest.fixture
+def staff(app, operator):
+    """A logged-in operator's client."""
+    client = app.test_client()
+    secret = enroll(client)
+    assert enter_code(client, pyotp.TOTP(secret).now()).status_code == 303
+    return client
+
+
+# --- operators ---------------------------------------------------------------------------------
+
+def test_create_operator_command(app):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["create-operator", "Anna@Utility.it", "--password", OPERATOR_PASSWORD])
+    assert result.exit_code == 0, result.output
+    user = User.get(User.email == "anna@utility.it")
+    assert user.role == User.OPERATOR and user.customer_id is None and user.totp_secret is None
+    again = runner.invoke(args=["create-operator", "anna@utility.it", "--password", OPERATOR_PASSWORD])
+    assert again.exit_code == 1 and "esiste già" in again.output
+    weak = runner.invoke(args=["create-operator", "b@utility.it", "--password", "password"])
+    assert weak.exit_code == 1 and "La password deve contenere anche" in weak.output
+    admin = runner.invoke(args=["create-operator", "it@utility.it", "--admin"], input=f"{OPERATOR_PASSWORD}\n{OPERATOR_PASSWORD}\n")
+    assert admin.exit_code == 0 and User.get(User.email == "it@utility.it").role == User.ADMIN
+    assert AuditLog.select().where(AuditLog.action == "operator_created").count() == 2
+
+
+def test_first_login_enrolls_the_second_factor(app, operator):
+    client = app.test_client()
+    secret = enroll(client)
+    assert client.get("/backoffice/").status_code == 302  # the password alone opens nothing
+    assert enter_code(client, "000000").status_code == 422
+    assert User.get_by_id(operator.id).totp_secret is None  # saved only with a right code
+    response = enter_code(client, pyotp.TOTP(secret).now())
+    assert response.status_code == 303 and response.headers["Location"] == "/backoffice/"
+    assert User.get_by_id(operator.id).totp_secret == secret
+    page = client.get("/backoffice/").get_data(as_text=True)
+    assert "Area operatori" in page and "Registro attività" in page
+    actions = [a.action for a in AuditLog.select().order_by(AuditLog.id)]
+    assert actions[-4:] == ["login_password_ok", "login_failed_second_factor", "second_factor_enrolled", "login"]
+
+
+def test_next_logins_ask_the_code_and_a_code_works_once(app, operator):
+    first = app.test_client()
+    secret = enroll(first)
+    code = pyotp.TOTP(secret).now()
+    assert enter_code(first, code).status_code == 303
+
+    second = app.test_client()
+    assert login(second, "operatore@utility.it", OPERATOR_PASSWORD).headers["Location"] == "/login/codice"
+    page = second.get("/login/codice").get_data(as_text=True)
+    assert "data:image/svg+xml" not in page and "secret" not in page  # no QR after enrolment
+    assert enter_code(second, code).status_code == 422  # the same code again: refused
+    step = int(time.time()) // 30 + 1
+    assert enter_code(second, pyotp.TOTP(secret).at(step * 30)).status_code == 303  # the next one
+
+
+def test_wrong_codes_count_towards_the_lockout(app, operator):
+    client = app.test_client()
+    enroll(client)
+    for _ in range(9):
+        enter_code(client, "000000")
+    response = enter_code(client, "000000")
+    assert response.status_code == 429
+    assert User.get_by_id(operator.id).locked_until > utcnow()
+
+
+def test_the_code_step_expires(app, operator):
+    client = app.test_client()
+    enroll(client)
+    with client.session_transaction() as session:
+        pending = session["second_factor"]
+        pending["at"] -= 600  # the password was typed ten minutes ago
+        session["second_factor"] = pending
+    response = client.get("/login/codice")
+    assert response.status_code == 303 and response.headers["Location"] == "/login"
+
+
+def test_operators_cannot_use_the_customer_area(staff):
+    assert staff.get("/").status_code == 403
+
+
+# --- no way in for customers ---------------------------------------------------------------------
+
+BACKOFFICE_URLS = [
+    ("GET", "/backoffice/"),
+    ("GET", "/backoffice/?q=ROSSI"),
+    ("GET", "/backoffice/clienti/005007"),
+    ("GET", "/backoffice/registro"),
+    ("POST", "/backoffice/utenti/1/unlock"),
+    ("POST", "/backoffice/utenti/1/disable"),
+]
+
+
+@pytest.mark.parametrize("method, url", BACKOFFICE_URLS)
+def test_customers_cannot_reach_the_back_office(app, method, url):
+    customer = make_customer(code="005007")
+    make_supply_point(customer)
+    make_user(customer)
+    client = app.test_client()
+    login(client, "005007", PASSWORD)
+    token = csrf_from(client.get("/", follow_redirects=True))
+    response = client.open(url, method=method, data={"csrf_token": token} if method == "POST" else None)
+    assert response.status_code == 404
+    assert User.get().disabled is False
+
+
+@pytest.mark.parametrize("method, url", BACKOFFICE_URLS)
+def test_anonymous_visitors_are_sent_to_login(client, method, url):
+    if method == "GET":
+        assert sent_to_login(client.get(url))
+    else:
+        assert client.open(url, method=method).status_code in (302, 400)
+
+
+# --- customers ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def customers():
+    mario = make_customer(code="005007", name="ROSSI MARIO", email="mario@example.it")
+    point = make_supply_point(mario, pod_pdr="IT001E00287400")
+    firm = make_customer(code="005100", name="FERRAMENTA BIANCHI S.R.L.", kind="company",
+                         tax_code="02123450390", vat_number="02123450390")
+    make_supply_point(firm, commodity="gas", pod_pdr="01234567891011")
+    make_invoice(mario, point)
+    return mario, firm
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("005007", ["005007"]),
+    ("0051", ["005100"]),
+    ("rossi", ["005007"]),
+    ("FERRAMENTA", ["005100"]),
+    ("02123450390", ["005100"]),
+    ("it001e00287400", ["005007"]),
+    ("01234567891011", ["005100"]),
+    ("mario@example", ["005007"]),
+    ("nessuno", []),
+])
+def test_search(staff, customers, query, expected):
+    page = staff.get("/backoffice/", query_string={"q": query}).get_data(as_text=True)
+    found = re.findall(r'href="/backoffice/clienti/(\d{6})"', page)
+    assert found == expected
+
+
+def test_search_answers_a_fragment_to_htmx(staff, customers):
+    response = staff.get("/backoffice/?q=rossi", headers={"HX-Request": "true", "HX-Target": "results"})
+    body = response.get_data(as_text=True)
+    assert "<html" not in body and "005007" in body
+    assert "HX-Target" in response.headers["Vary"]
+
+
+def test_the_customer_page(staff, customers):
+    mario, _ = customers
+    user = make_user(mario, username="mario.rossi", email="mario@example.it")
+    Consent.create(user=user, kind="marketing", granted=True, text_version="2026-11")
+    page = staff.get("/backoffice/clienti/005007").get_data(as_text=True)
+    assert "ROSSI MARIO" in page and "IT001E00287400" in page and "mario.rossi" in page
+    assert "marketing: sì (2026-11)" in page
+    assert mario.tax_code not in page  # masked
+    assert staff.get("/backoffice/clienti/999999").status_code == 404
+
+
+# --- actions ---------------------------------------------------------------------------------
+
+def act(staff, user, action):
+    token = csrf_from(staff.get(f"/backoffice/clienti/{user.customer.code}"))
+    return staff.post(f"/backoffice/utenti/{user.id}/{action}", data={"csrf_token": token})
+
+
+def test_unlock_disable_enable(app, staff, customers, operator):
+    mario, _ = customers
+    user = make_user(mario, locked_until=utcnow() + timedelta(minutes=10), failed_logins=3)
+    customer_client = app.test_client()
+    assert act(staff, user, "unlock").status_code == 303
+    assert User.get_by_id(user.id).locked_until is None
+    assert login(customer_client, "005007", PASSWORD).status_code == 303
+
+    assert act(staff, user, "disable").status_code == 303
+    assert UserSession.select().where(UserSession.user == user).count() == 0  # logged out at once
+    assert sent_to_login(customer_client.get("/"))
+    assert login(app.test_client(), "005007", PASSWORD).status_code == 403
+
+    assert act(staff, user, "enable").status_code == 303
+    assert login(app.test_client(), "005007", PASSWORD).status_code == 303
+    entries = AuditLog.select().where(AuditLog.action.startswith("operator_")).order_by(AuditLog.id)
+    assert [(e.action, e.user_id) for e in entries if e.action != "operator_created"] == [
+        ("operator_unlock_user", operator.id), ("operator_disable_user", operator.id), ("operator_enable_user", operator.id)]
+
+
+def test_resend_confirmation(staff, customers):
+    mario, _ = customers
+    pending = make_user(mario, confirmed=False, email="nuovo@example.it")
+    assert act(staff, pending, "resend").status_code == 303
+    assert OutboxMail.get().recipient == "nuovo@example.it"
+    confirmed = make_user(make_customer(), email="ok@example.it")
+    assert act(staff, confirmed, "resend").status_code == 409
+
+
+def test_actions_need_csrf(staff, customers):
+    mario, _ = customers
+    user = make_user(mario)
+    assert staff.post(f"/backoffice/utenti/{user.id}/disable").status_code == 400
+    assert User.get_by_id(user.id).disabled is False
+
+
+# --- the audit log -------------------------------------------------------------------------------
+
+def test_audit_log_filters(app, staff, customers, operator):
+    mario, firm = customers
+    customer_user = make_user(mario, username="mario.rossi")
+    login(app.test_client(), "005007", "Sbagliata-2026!")
+    login(app.test_client(), "005007", PASSWORD)
+
+    def shown(**filters):
+        page = staff.get("/backoffice/registro", query_string=filters).get_data(as_text=True)
+        return re.findall(r"<td>([a-z_]+)</td><td class=\"wrap\">", page)
+
+    assert shown(customer="005007") == ["login", "login_failed"]
+    assert shown(action="login_failed") == ["login_failed"]
+    assert "second_factor_enrolled" in shown(user="operatore@utility.it")
+    assert shown(user="mario.rossi") == ["login", "login_failed"]
+    today = utcnow().date().isoformat()
+    assert shown(customer="005007", since=today, until=today) == ["login", "login_failed"]
+    assert shown(customer="005007", until="2020-01-01") == []
+    bad = staff.get("/backoffice/registro?since=ieri").get_data(as_text=True)
+    assert "Data non valida" in bad
+    assert customer_user.id
+
+
+def test_audit_log_answers_a_fragment_to_htmx(staff):
+    response = staff.get("/backoffice/registro?action=login", headers={"HX-Request": "true", "HX-Target": "audit-entries"})
+    body = response.get_data(as_text=True)
+    assert "<html" not in body and "<table>" in body

@@ -1,0 +1,195 @@
+"""The back office: the utility's staff find customers, look after their accounts and read the
+audit log. Staff only (password and second factor); for a customer every URL here is a 404.
+Every action is in the audit log with the operator who did it."""
+from datetime import datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from peewee import JOIN
+
+import accounts
+import audit
+import identifiers
+import mailer
+from extensions import login_manager
+from forms import EmptyForm
+from models import (
+    AuditLog,
+    Consent,
+    Customer,
+    EmailToken,
+    Invoice,
+    Reading,
+    SupplyPoint,
+    Ticket,
+    User,
+    UserSession,
+    utcnow,
+    write_transaction,
+)
+from views.auth import mail_link
+from views.rendering import render
+
+bp = Blueprint("backoffice", __name__, url_prefix="/backoffice")
+ROME = ZoneInfo("Europe/Rome")
+
+PAGE_SIZE = 50
+STAFF_MENU = [
+    ("backoffice.home", _l("Clienti")),
+    ("backoffice.audit_log", _l("Registro attività")),
+]
+
+
+@bp.before_request
+def require_staff():
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    if not current_user.is_staff:
+        abort(404)  # a customer learns nothing of what is here
+
+
+@bp.app_context_processor
+def staff_context():
+    return {"staff_menu": STAFF_MENU}
+
+
+# --- customers ---------------------------------------------------------------------------------------
+
+def search_customers(text):
+    """Customers matching a code, a name, a codice fiscale / partita IVA, a POD/PDR or an email."""
+    text = text.strip()
+    if not text:
+        return Customer.select().where(False)
+    query = Customer.select().order_by(Customer.code)
+    upper = text.upper().replace(" ", "")
+    if text.isdigit() and len(text) <= 6:
+        return query.where(Customer.code.startswith(text.zfill(6) if len(text) == 6 else text))
+    if "@" in text:
+        users = User.select(User.customer).where(User.email.contains(text.lower()))
+        return query.where(Customer.email.contains(text.lower()) | Customer.id.in_(users))
+    points = SupplyPoint.select(SupplyPoint.customer).where(SupplyPoint.pod_pdr == upper)
+    return query.where(
+        Customer.name.contains(text.upper()) | (Customer.tax_code == upper) | (Customer.vat_number == upper)
+        | Customer.id.in_(points)
+    )
+
+
+@bp.route("/")
+def home():
+    """Customers: active search (htmx swaps the results as one types; the URL keeps the text)."""
+    text = request.args.get("q", "")[:100]
+    page = max(request.args.get("page", 1, type=int), 1)
+    results = list(search_customers(text).paginate(page, PAGE_SIZE + 1))
+    return render("backoffice/customers.html", title=_("Clienti"), q=text, page=page,
+                  customers=results[:PAGE_SIZE], more=len(results) > PAGE_SIZE)
+
+
+@bp.route("/clienti/<code>")
+def customer(code):
+    customer = Customer.get_or_none(Customer.code == code)
+    if customer is None:
+        abort(404)
+    users = list(User.select().where(User.customer == customer).order_by(User.id))
+    consents = {}
+    for consent in Consent.select().where(Consent.user.in_([u.id for u in users])).order_by(Consent.recorded_at):
+        consents.setdefault(consent.user_id, {})[consent.kind] = consent  # the newest wins
+    return render(
+        "backoffice/customer.html",
+        title=customer.name,
+        customer=customer,
+        points=list(SupplyPoint.for_customer(customer)),
+        invoices=list(Invoice.for_customer(customer).order_by(Invoice.issue_date.desc()).limit(12)),
+        invoice_count=Invoice.for_customer(customer).count(),
+        readings=list(Reading.select(Reading, SupplyPoint).join(SupplyPoint)
+                      .where(SupplyPoint.customer == customer).order_by(Reading.date.desc()).limit(12)),
+        tickets=list(Ticket.for_customer(customer).order_by(Ticket.updated_at.desc()).limit(10)),
+        users=users,
+        consents=consents,
+        now=utcnow(),
+        trail=list(AuditLog.select(AuditLog, User).join(User, on=(AuditLog.user == User.id), join_type=JOIN.LEFT_OUTER)
+                   .where(AuditLog.customer == customer).order_by(AuditLog.id.desc()).limit(30)),
+        masked_tax_code=identifiers.mask(customer.tax_code),
+        form=EmptyForm(),
+    )
+
+
+# --- actions on a customer's users -----------------------------------------------------------------
+
+ACTIONS = {
+    "resend": _l("Email di conferma inviata di nuovo."),
+    "unlock": _l("Accesso sbloccato."),
+    "disable": _l("Accesso disattivato: le sue sessioni sono chiuse."),
+    "enable": _l("Accesso riattivato."),
+}
+
+
+@bp.route("/utenti/<int:user_id>/<any(resend, unlock, disable, enable):action>", methods=["POST"])
+def user_action(user_id, action):
+    EmptyForm().validate_on_submit() or abort(400)
+    user = User.get_or_none(User.id == user_id, User.role.in_(User.CUSTOMER_ROLES))
+    if user is None:
+        abort(404)
+    operator = current_user._get_current_object()
+    with write_transaction():
+        if action == "resend":
+            if user.confirmed_at is not None:
+                abort(409)
+            token = accounts.issue_token(user, EmailToken.CONFIRM)
+            mailer.queue(user.email, _l("Conferma la registrazione"), "confirm_registration",
+                         language=user.language, user=user, customer=user.customer,
+                         link=mail_link("auth.confirm", token=token))
+        elif action == "unlock":
+            User.update(locked_until=None, failed_logins=0).where(User.id == user.id).execute()
+        elif action == "disable":
+            User.update(disabled=True).where(User.id == user.id).execute()
+            UserSession.delete().where(UserSession.user == user).execute()
+        else:
+            User.update(disabled=False).where(User.id == user.id).execute()
+        audit.record(f"operator_{action}_user", user=operator, customer=user.customer_id, target_user=user.id)
+    flash(str(ACTIONS[action]), "success")
+    return redirect(url_for("backoffice.customer", code=user.customer.code), 303)
+
+
+def rome_midnight_utc(day):
+    """The start of a Rome day as the naive UTC the database stores."""
+    return datetime.combine(day, time.min, tzinfo=ROME).astimezone(timezone.utc).replace(tzinfo=None)
+
+
+# --- the audit log -----------------------------------------------------------------------------------
+
+@bp.route("/registro")
+def audit_log():
+    """Filter by user (email, username or customer code), customer code, action and dates."""
+    args = request.args
+    query = (AuditLog.select(AuditLog, User, Customer)
+             .join(User, on=(AuditLog.user == User.id), join_type=JOIN.LEFT_OUTER)
+             .switch(AuditLog)
+             .join(Customer, on=(AuditLog.customer == Customer.id), join_type=JOIN.LEFT_OUTER)
+             .order_by(AuditLog.id.desc()))
+    errors = {}
+    if args.get("user"):
+        who = args["user"].strip().lower()
+        query = query.where((User.email == who) | (User.username == who))
+    if args.get("customer"):
+        query = query.where(Customer.code == args["customer"].strip())
+    if args.get("action"):
+        query = query.where(AuditLog.action.contains(args["action"].strip()))
+    for name in ("since", "until"):
+        if args.get(name):
+            try:
+                day = datetime.strptime(args[name], "%Y-%m-%d").date()
+            except ValueError:
+                errors[name] = _("Data non valida: usa il calendario o AAAA-MM-GG.")
+                continue
+            if name == "since":
+                query = query.where(AuditLog.at >= rome_midnight_utc(day))
+            else:
+                query = query.where(AuditLog.at < rome_midnight_utc(day + timedelta(days=1)))
+    page = max(args.get("page", 1, type=int), 1)
+    entries = list(query.paginate(page, PAGE_SIZE + 1))
+    actions = [a for (a,) in AuditLog.select(AuditLog.action).distinct().order_by(AuditLog.action).tuples()]
+    return render("backoffice/audit.html", title=_("Registro attività"), entries=entries[:PAGE_SIZE],
+                  more=len(entries) > PAGE_SIZE, page=page, args=args, errors=errors, actions=actions)
