@@ -46,6 +46,7 @@ SETTINGS = {
     "PROXY_COUNT": (0, int),  # reverse proxies in front of the app that set X-Forwarded-*
     "MAX_CONTENT_LENGTH": (20 * 1024 * 1024, int),
     "FILE_STORE": (None, str),  # invoices' PDFs and documents; default: instance/files
+    "IMPORT_MAX_BYTES": (1024 * 1024 * 1024, int),  # an upload to the back office's import
 }
 
 

@@ -383,7 +383,32 @@ class OutboxMail(BaseModel):
     last_error = pw.TextField(null=True)
 
 
+class ImportJob(BaseModel):
+    """An import started from the back office: it runs in the background, one at a time."""
+
+    QUEUED, RUNNING, DONE, REFUSED, FAILED = "queued", "running", "done", "refused", "failed"
+
+    started_by = pw.ForeignKeyField(User, null=True, backref="import_jobs", on_delete="SET NULL")
+    folder = pw.CharField()  # where the uploaded files wait
+    files = pw.TextField(default="[]")  # their names, JSON
+    status = pw.CharField(max_length=8, default=QUEUED, index=True)
+    progress = pw.FloatField(default=0)  # 0..1 over the files' bytes
+    current_file = pw.CharField(null=True)
+    report = pw.TextField(default="{}")  # JSON: problems, summary
+    created_at = pw.DateTimeField(default=utcnow)
+    heartbeat_at = pw.DateTimeField(null=True)  # a running job not heard of for long has died
+    finished_at = pw.DateTimeField(null=True)
+
+    @property
+    def result(self):
+        return json.loads(self.report or "{}")
+
+    @property
+    def file_names(self):
+        return json.loads(self.files or "[]")
+
+
 ALL_MODELS = [
     Customer, SupplyPoint, User, UserSession, EmailToken, Consent, Invoice, Reading, Measure,
-    Ticket, TicketMessage, Document, AuditLog, OutboxMail,
+    Ticket, TicketMessage, Document, AuditLog, OutboxMail, ImportJob,
 ]

@@ -1,16 +1,20 @@
 """The back office: operators with a second factor, customers' search and page, account
 actions, the audit log; and no way in for customers."""
+import io
 import re
 import time
+import zipfile
 from datetime import timedelta
+from pathlib import Path
 
 import pyotp
 import pytest
 
 import accounts
-from models import AuditLog, Consent, OutboxMail, User, UserSession, utcnow
+from models import AuditLog, Consent, Customer, ImportJob, Invoice, OutboxMail, User, UserSession, utcnow
 from tests.factories import PASSWORD, make_customer, make_invoice, make_supply_point, make_user
 from tests.helpers import csrf_from, login, post_form, sent_to_login
+from tests.import_data import write_data_set
 
 OPERATOR_PASSWORD = "Sportello-Staff-2026!"
 
@@ -268,3 +272,114 @@ def test_audit_log_answers_a_fragment_to_htmx(staff):
     response = staff.get("/backoffice/registro?action=login", headers={"HX-Request": "true", "HX-Target": "audit-entries"})
     body = response.get_data(as_text=True)
     assert "<html" not in body and "<table>" in body
+
+
+# --- imports from the browser ---------------------------------------------------------------------
+
+def zipped(folder):
+    """The data set's folder as a zip, as an operator would upload it."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in Path(folder).rglob("*"):
+            if path.is_file():
+                archive.write(path, "export/" + str(path.relative_to(folder)))
+    buffer.seek(0)
+    return buffer
+
+
+def upload(staff, *files):
+    token = csrf_from(staff.get("/backoffice/importazioni"))
+    return staff.post("/backoffice/importazioni", data={"csrf_token": token, "files": list(files)},
+                      content_type="multipart/form-data")
+
+
+def wait_for_job(job_id, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = ImportJob.get_by_id(job_id)
+        if job.status not in (ImportJob.QUEUED, ImportJob.RUNNING):
+            return job
+        time.sleep(0.1)
+    raise AssertionError("the import job did not finish")
+
+
+def test_upload_a_zip_and_follow_the_import(staff, tmp_path, operator):
+    written = write_data_set(tmp_path / "set")
+    response = upload(staff, (zipped(tmp_path / "set"), "export.zip"))
+    assert response.status_code == 303
+    job_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    job = wait_for_job(job_id)
+    assert job.status == ImportJob.DONE and job.progress == 1.0
+    page = staff.get(f"/backoffice/importazioni/{job_id}").get_data(as_text=True)
+    assert f"invoices.csv: added {written['counts']['invoices.csv']}, updated 0, unchanged 0" in page
+    assert 'value="100"' in page and "hx-trigger" not in page  # finished: no more polling
+    assert Customer.select().count() == len(written["customers"])
+    assert Invoice.select().where(Invoice.pdf_path.is_null(False)).count() == 6
+    assert not Path(job.folder).exists()  # the uploaded files are gone once imported
+    actions = [(a.action, a.user_id) for a in AuditLog.select().where(AuditLog.action.startswith("import"))]
+    assert actions == [("import_uploaded", operator.id), ("import", operator.id)]
+
+
+def test_a_refused_upload_imports_nothing_and_lists_the_problems(staff, tmp_path):
+    write_data_set(tmp_path / "set")
+    customers = (tmp_path / "set/customers.csv")
+    customers.write_text(customers.read_text().replace(",person,", ",alien,", 1))
+    files = [(open(tmp_path / "set" / name, "rb"), name) for name in ("customers.csv", "supply_points.csv")]
+    response = upload(staff, *files)
+    job = wait_for_job(int(response.headers["Location"].rsplit("/", 1)[1]))
+    assert job.status == ImportJob.REFUSED
+    assert job.result["problems"][0].startswith("customers.csv:2: kind:")
+    assert Customer.select().count() == 0
+    page = staff.get(f"/backoffice/importazioni/{job.id}").get_data(as_text=True)
+    assert "Importazione rifiutata" in page and "customers.csv:2: kind:" in page
+
+
+def test_the_job_page_is_a_polling_fragment_while_it_runs(staff, operator):
+    job = ImportJob.create(started_by=operator, folder="/nonexistent", status=ImportJob.RUNNING, progress=0.42,
+                           current_file="measures.csv", heartbeat_at=utcnow())
+    response = staff.get(f"/backoffice/importazioni/{job.id}", headers={"HX-Request": "true", "HX-Target": "job"})
+    body = response.get_data(as_text=True).strip()
+    assert body.startswith('<div id="job"') and 'hx-trigger="every 1s"' in body
+    assert 'value="42"' in body and "measures.csv" in body
+    assert "HX-Target" in response.headers["Vary"]
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("evil.zip", None, "percorso non ammesso"),
+    ("notes.exe", b"MZ", "tipo di file non ammesso"),
+    ("broken.zip", b"PK not really", "lo zip è illeggibile"),
+])
+def test_unsafe_uploads_are_refused(staff, name, content, message):
+    if content is None:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr("../../customers.csv", "customer_code\n")
+        content = buffer.getvalue()
+    response = upload(staff, (io.BytesIO(content), name))
+    assert response.status_code == 422
+    assert message in response.get_data(as_text=True)
+    assert ImportJob.select().count() == 0
+
+
+def test_a_job_whose_process_died_is_marked_failed_and_the_next_runs(app, staff, tmp_path, operator):
+    ImportJob.create(started_by=operator, folder="/gone", status=ImportJob.RUNNING,
+                     heartbeat_at=utcnow() - timedelta(minutes=30))
+    write_data_set(tmp_path / "set", customers=1)
+    response = upload(staff, (zipped(tmp_path / "set"), "export.zip"))
+    job = wait_for_job(int(response.headers["Location"].rsplit("/", 1)[1]))
+    assert job.status == ImportJob.DONE
+    dead = ImportJob.get(ImportJob.folder == "/gone")
+    assert dead.status == ImportJob.FAILED and "interrotta" in dead.result["problems"][0]
+
+
+def test_customers_cannot_upload(app):
+    customer = make_customer(code="005007")
+    make_supply_point(customer)
+    make_user(customer)
+    client = app.test_client()
+    login(client, "005007", PASSWORD)
+    token = csrf_from(client.get("/", follow_redirects=True))
+    response = client.post("/backoffice/importazioni", data={"csrf_token": token, "files": [(io.BytesIO(b"x"), "customers.csv")]},
+                           content_type="multipart/form-data")
+    assert response.status_code == 404
+    assert ImportJob.select().count() == 0

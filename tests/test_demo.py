@@ -430,6 +430,7 @@ def add_a_bit_of_everything():
     models.EmailToken.create(token_hash="b" * 64, user=user, purpose="confirm", expires_at=datetime(2026, 1, 1))
     AuditLog.create(action="test", user=user, customer=owner_customer)
     models.OutboxMail.create(recipient="x@example.it", subject="x", body_text="x", body_html="x")
+    models.ImportJob.create(started_by=user, folder="/tmp/x")
     return {model.__name__ for model in models.ALL_MODELS if model.select().exists()}
 
 

@@ -1,0 +1,179 @@
+"""Imports started from the back office: the uploaded files are kept in a folder of their own,
+and the import runs in a background thread of the web process, one at a time across all
+processes. The job's row carries its progress (polled by the page) and, at the end, the same
+report the command prints."""
+import json
+import logging
+import shutil
+import threading
+import zipfile
+from datetime import timedelta
+from pathlib import Path, PurePosixPath
+
+import audit
+import importer
+from models import ImportJob, db_wrapper, utcnow, write_transaction
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT = 30  # seconds between signs of life of a running job
+STALE = timedelta(minutes=5)  # a running job silent for longer has died with its process
+READING_SHARE = 0.9  # of the progress bar; writing to the database fills the rest
+ALLOWED = {".csv", ".pdf", ".txt", ".xlsx"}
+
+
+class UploadProblem(ValueError):
+    pass
+
+
+def save_upload(uploads, folder, limit):
+    """Store the uploaded CSVs, PDFs or zips of them in `folder`; returns the names saved."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    names, total = [], 0
+    for upload in uploads:
+        name = PurePosixPath((upload.filename or "").replace("\\", "/")).name
+        if not name:
+            continue
+        suffix = PurePosixPath(name).suffix.lower()
+        if suffix == ".zip":
+            names += unpack(upload.stream, folder, limit - total)
+        elif suffix in ALLOWED:
+            target = folder / name
+            upload.save(target)
+            names.append(name)
+        else:
+            raise UploadProblem(f"{name}: tipo di file non ammesso (CSV, PDF o uno zip che li contiene)")
+        total = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+        if total > limit:
+            raise UploadProblem(f"i file superano {limit // (1024 * 1024)} MB")
+    if not names:
+        raise UploadProblem("nessun file caricato")
+    return names
+
+
+def unpack(stream, folder, limit):
+    """Extract a zip without trusting it: no path outside the folder, no more than `limit`
+    bytes once unpacked (the sizes it declares are checked before anything is written)."""
+    try:
+        archive = zipfile.ZipFile(stream)
+    except zipfile.BadZipFile:
+        raise UploadProblem("lo zip è illeggibile") from None
+    with archive:
+        members = [m for m in archive.infolist() if not m.is_dir()]
+        if sum(m.file_size for m in members) > limit:
+            raise UploadProblem(f"lo zip, estratto, supera {limit // (1024 * 1024)} MB")
+        names = []
+        for member in members:
+            path = PurePosixPath(member.filename.replace("\\", "/"))
+            if path.is_absolute() or ".." in path.parts:
+                raise UploadProblem(f"{member.filename}: percorso non ammesso nello zip")
+            if path.suffix.lower() not in ALLOWED or path.name.startswith("."):
+                continue  # e.g. __MACOSX and other clutter
+            target = folder.joinpath(*path.parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(member) as source, open(target, "wb") as out:
+                shutil.copyfileobj(source, out)
+            names.append(str(path))
+        return names
+
+
+def create(user, folder, names):
+    return ImportJob.create(started_by=user, folder=str(folder), files=json.dumps(names))
+
+
+def import_folders(job):
+    """The folders of the job that hold the contract's CSVs (a zip may put them in a subfolder)."""
+    root = Path(job.folder)
+    return sorted({str(p.parent) for p in root.rglob("*.csv") if p.name in importer.SPECS})
+
+
+def start(app):
+    """Run the queued jobs in a background thread, unless one is already running."""
+    threading.Thread(target=run_queue, args=(app,), name="sportello-import", daemon=True).start()
+
+
+def run_queue(app):
+    with app.app_context():
+        while True:
+            with db_wrapper.database.connection_context():
+                job = claim_next()
+                if job is None:
+                    return
+                run(app, job)
+
+
+def claim_next():
+    """The oldest queued job, now running; None if there is none or another job runs."""
+    fresh = utcnow() - STALE
+    with write_transaction():
+        running = ImportJob.select().where(ImportJob.status == ImportJob.RUNNING)
+        for job in running:
+            if job.heartbeat_at and job.heartbeat_at > fresh:
+                return None
+            job.status, job.finished_at = ImportJob.FAILED, utcnow()
+            job.report = json.dumps({"problems": ["l'importazione si è interrotta (processo terminato)"], "summary": []})
+            job.save()
+        job = ImportJob.select().where(ImportJob.status == ImportJob.QUEUED).order_by(ImportJob.id).first()
+        if job is None:
+            return None
+        claimed = ImportJob.update(status=ImportJob.RUNNING, heartbeat_at=utcnow()).where(
+            ImportJob.id == job.id, ImportJob.status == ImportJob.QUEUED).execute()
+        return ImportJob.get_by_id(job.id) if claimed else None
+
+
+def run(app, job):
+    folders = import_folders(job)
+    sizes = {}
+    for folder in folders:
+        for name in importer.SPECS:
+            path = Path(folder) / name
+            if path.exists():
+                sizes[(folder, name)] = path.stat().st_size
+    total = max(sum(sizes.values()), 1)
+    done_before = {}
+    running_total = 0
+    for key in sorted(sizes, key=lambda k: importer.ORDER.index(k[1])):
+        done_before[key[1]] = running_total
+        running_total += sizes[key]
+    sizes_by_name = {name: size for (_, name), size in sizes.items()}
+    last = {"at": 0.0}
+
+    def progress(name, fraction):
+        share = (done_before.get(name, 0) + fraction * sizes_by_name.get(name, 0)) / total * READING_SHARE
+        now = utcnow().timestamp()
+        if fraction >= 1 or now - last["at"] > 0.5:  # a row update twice a second at most
+            last["at"] = now
+            ImportJob.update(progress=min(share, READING_SHARE), current_file=name, heartbeat_at=utcnow()).where(
+                ImportJob.id == job.id).execute()
+
+    beating = threading.Event()
+    heart = threading.Thread(target=heartbeat, args=(app, job.id, beating), daemon=True)
+    heart.start()
+    try:
+        if not folders:
+            report = importer.Report()
+            report.problem("-", 0, "-", "nessun file del tracciato tra quelli caricati (" + ", ".join(importer.ORDER) + ")")
+        else:
+            report = importer.run(folders, app.config["FILE_STORE"], progress=progress)
+        status = ImportJob.REFUSED if report.problems else ImportJob.DONE
+        result = {"problems": report.problems, "summary": report.lines()}
+    except Exception as error:  # noqa: BLE001 - the job says it failed; the log has the rest
+        log.exception("import job %s failed", job.id)
+        status, result = ImportJob.FAILED, {"problems": [f"errore imprevisto: {error}"], "summary": []}
+    finally:
+        beating.set()
+    with write_transaction():
+        ImportJob.update(status=status, progress=1.0, report=json.dumps(result, ensure_ascii=False),
+                         finished_at=utcnow(), current_file=None).where(ImportJob.id == job.id).execute()
+        audit.record("import" if status == ImportJob.DONE else "import_refused", user=job.started_by,
+                     job=job.id, summary=result["summary"], problems=len(result["problems"]))
+    shutil.rmtree(job.folder, ignore_errors=True)  # the data now lives in the database
+
+
+def heartbeat(app, job_id, stop):
+    """A running job's sign of life, also during the long write at the end."""
+    with app.app_context():
+        while not stop.wait(HEARTBEAT):
+            with db_wrapper.database.connection_context():
+                ImportJob.update(heartbeat_at=utcnow()).where(ImportJob.id == job_id).execute()
