@@ -5,13 +5,14 @@ import re
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, PasswordField, RadioField, StringField
+from flask_wtf.file import FileField, FileRequired
+from wtforms import BooleanField, DateField, PasswordField, RadioField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Email, EqualTo, InputRequired, Length, Optional, ValidationError
 
 import accounts
 import identifiers
-from models import User
+from models import Customer, Document, User
 
 YES_NO = [SelectChoice("yes", _l("Acconsento")), SelectChoice("no", _l("Non acconsento"))]
 
@@ -158,6 +159,45 @@ class SecondFactorForm(FlaskForm):
         validators=[InputRequired(_l("Scrivi il codice di 6 cifre dell'app.")), Length(max=10)],
         description=_l("Le 6 cifre che l'app di autenticazione mostra ora."),
     )
+
+
+class DocumentForm(FlaskForm):
+    """A document the staff publish: for everyone (a section of Documentazione Generica) or for
+    one customer (personal, or a periodic report)."""
+
+    SECTIONS = [
+        SelectChoice("modulistica", _l("Modulistica")),
+        SelectChoice("normative", _l("Normative")),
+        SelectChoice("comunicati", _l("Comunicati")),
+        SelectChoice("informazioni", _l("Informazioni")),
+        SelectChoice("storico", _l("Storico")),
+        SelectChoice("personal", _l("Documento personale di un cliente")),
+        SelectChoice("report", _l("Report periodico di un cliente")),
+    ]
+
+    file = FileField(_l("File"), validators=[FileRequired(_l("Scegli il file da pubblicare."))],
+                     description=_l("PDF (o CSV, TXT, XLSX), al massimo 20 MB."))
+    title = StringField(_l("Titolo"), validators=[InputRequired(_l("Scrivi il titolo.")), Length(max=200)])
+    section = SelectField(_l("Sezione"), choices=SECTIONS)
+    customer_code = StringField(_l("Codice cliente"), validators=[Optional(), code_check(identifiers.clean_customer_code)],
+                                description=_l("Solo per documenti personali e report."))
+    published_on = DateField(_l("Data di deposito"), validators=[Optional()], description=_l("Vuota: oggi."))
+    period_start = DateField(_l("Competenza dal"), validators=[Optional()])
+    period_end = DateField(_l("Competenza al"), validators=[Optional()])
+
+    def validate(self, extra_validators=None):
+        """The rules across fields, here since Optional() ends a field's own checks when it
+        is empty; each message still goes next to the field it is about."""
+        valid = super().validate(extra_validators)
+        code = self.customer_code
+        problem = Document.customer_problem(self.section.data, bool(code.data))
+        if problem:
+            code.errors.append(problem)
+        elif code.data and not code.errors and not Customer.select().where(Customer.code == code.data).exists():
+            code.errors.append(_l("Questo cliente non esiste."))
+        if self.period_start.data and self.period_end.data and self.period_end.data < self.period_start.data:
+            self.period_end.errors.append(_l("La fine viene prima dell'inizio."))
+        return valid and not code.errors and not self.period_end.errors
 
 
 class ForgotPasswordForm(FlaskForm):

@@ -573,13 +573,9 @@ class ImportRun:
                     self.report.problem(name, row.line, "supply_point_code",
                                         f"il punto {code} non è del cliente {row.values['customer_code']}")
         for row in self.rows.get("documents.csv", []):
-            personal = row.values["section"] in Document.CUSTOMER_SECTIONS
-            if personal and not row.values.get("customer_code"):
-                self.report.problem("documents.csv", row.line, "customer_code",
-                                    f"obbligatorio per la sezione {row.values['section']}")
-            if not personal and row.values.get("customer_code"):
-                self.report.problem("documents.csv", row.line, "customer_code",
-                                    f"la sezione {row.values['section']} è per tutti: lascialo vuoto")
+            problem = Document.customer_problem(row.values["section"], bool(row.values.get("customer_code")))
+            if problem:
+                self.report.problem("documents.csv", row.line, "customer_code", problem)
         if self.staged_measures:
             self.check_staged_measures(points)
 

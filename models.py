@@ -347,6 +347,15 @@ class Document(BaseModel):
         indexes = ((("source_name", "customer"), False), (("section", "published_on"), False))
 
     @classmethod
+    def customer_problem(cls, section, has_customer):
+        """Why a document of `section` may not have (or lack) a customer; None when right."""
+        if section in cls.CUSTOMER_SECTIONS and not has_customer:
+            return f"obbligatorio per la sezione {section}"
+        if section in cls.GENERIC_SECTIONS and has_customer:
+            return f"la sezione {section} è per tutti: lascialo vuoto"
+        return None
+
+    @classmethod
     def generic(cls, section):
         return cls.select().where(
             cls.section == section, cls.customer.is_null(), cls.unpublished_at.is_null()

@@ -1,5 +1,6 @@
 """The back office: operators with a second factor, customers' search and page, account
 actions, the audit log; and no way in for customers."""
+import hashlib
 import io
 import re
 import time
@@ -11,10 +12,10 @@ import pyotp
 import pytest
 
 import accounts
-from models import AuditLog, Consent, Customer, ImportJob, Invoice, OutboxMail, User, UserSession, utcnow
+from models import AuditLog, Consent, Customer, Document, ImportJob, Invoice, OutboxMail, User, UserSession, utcnow
 from tests.factories import PASSWORD, make_customer, make_invoice, make_supply_point, make_user
 from tests.helpers import csrf_from, login, post_form, sent_to_login
-from tests.import_data import write_data_set
+from tests.import_data import pdf_bytes, write_data_set
 
 OPERATOR_PASSWORD = "Sportello-Staff-2026!"
 
@@ -124,6 +125,10 @@ def test_operators_cannot_use_the_customer_area(staff):
 
 BACKOFFICE_URLS = [
     ("GET", "/backoffice/"),
+    ("GET", "/backoffice/documenti"),
+    ("POST", "/backoffice/documenti/1/unpublish"),
+    ("GET", "/backoffice/importazioni"),
+    ("GET", "/backoffice/importazioni/1"),
     ("GET", "/backoffice/?q=ROSSI"),
     ("GET", "/backoffice/clienti/005007"),
     ("GET", "/backoffice/registro"),
@@ -383,3 +388,62 @@ def test_customers_cannot_upload(app):
                            content_type="multipart/form-data")
     assert response.status_code == 404
     assert ImportJob.select().count() == 0
+
+
+# --- documents -------------------------------------------------------------------------------------
+
+def publish(staff, content=None, name="modulo.pdf", **fields):
+    token = csrf_from(staff.get("/backoffice/documenti"))
+    data = dict({"title": "Modulo di voltura", "section": "modulistica", "customer_code": "", "published_on": "",
+                 "period_start": "", "period_end": ""}, **fields)
+    data["file"] = (io.BytesIO(content if content is not None else pdf_bytes("Modulo")), name)
+    return staff.post("/backoffice/documenti", data=dict(data, csrf_token=token), content_type="multipart/form-data")
+
+
+def test_publish_a_generic_document(app, staff, operator):
+    response = publish(staff)
+    assert response.status_code == 303
+    document = Document.get()
+    assert (document.section, document.customer_id, document.source_name) == ("modulistica", None, "modulo.pdf")
+    stored = Path(app.config["FILE_STORE"]) / document.file
+    assert stored.read_bytes() == pdf_bytes("Modulo") and document.sha256 == hashlib.sha256(stored.read_bytes()).hexdigest()
+    assert list(Document.generic("modulistica")) == [document]
+    assert AuditLog.get(AuditLog.action == "document_published").user_id == operator.id
+
+
+def test_publish_a_report_for_a_customer(staff, customers):
+    mario, _ = customers
+    response = publish(staff, title="Report consumi 2026", section="report", customer_code="005007",
+                       published_on="2026-07-01", period_start="2026-01-01", period_end="2026-06-30")
+    assert response.status_code == 303
+    document = Document.get()
+    assert document.customer_id == mario.id and str(document.period_end) == "2026-06-30"
+    assert list(Document.for_customer(mario)) == [document]
+
+
+@pytest.mark.parametrize("fields, content, name, message", [
+    ({"section": "report"}, None, "r.pdf", "obbligatorio per la sezione report"),
+    ({"section": "modulistica", "customer_code": "005007"}, None, "m.pdf", "è per tutti: lascialo vuoto"),
+    ({"section": "personal", "customer_code": "999999"}, None, "p.pdf", "Questo cliente non esiste."),
+    ({"period_start": "2026-06-30", "period_end": "2026-01-01"}, None, "m.pdf", "La fine viene prima dell&#39;inizio."),
+    ({}, b"<html>not a pdf</html>", "fake.pdf", "non è un PDF valido"),
+    ({}, b"MZ", "tool.exe", "tipo di file non ammesso"),
+    ({"title": ""}, None, "m.pdf", "Scrivi il titolo."),
+])
+def test_bad_documents_are_refused_next_to_the_field(staff, customers, fields, content, name, message):
+    response = publish(staff, content=content, name=name, **fields)
+    assert response.status_code == 422
+    assert message in response.get_data(as_text=True)
+    assert Document.select().count() == 0
+
+
+def test_unpublish_and_publish_again(staff, customers):
+    publish(staff)
+    document = Document.get()
+    token = csrf_from(staff.get("/backoffice/documenti"))
+    assert staff.post(f"/backoffice/documenti/{document.id}/unpublish", data={"csrf_token": token}).status_code == 303
+    assert list(Document.generic("modulistica")) == []
+    assert staff.post(f"/backoffice/documenti/{document.id}/publish", data={"csrf_token": token}).status_code == 303
+    assert list(Document.generic("modulistica")) == [document]
+    assert [a.action for a in AuditLog.select().where(AuditLog.action.startswith("document_")).order_by(AuditLog.id)] == [
+        "document_published", "document_unpublished", "document_published"]

@@ -148,3 +148,13 @@ def test_errors_are_pages_in_the_users_language(client):
     assert response.status_code == 404
     assert "La pagina che cerchi non c&#39;è." in response.get_data(as_text=True)
     assert client.post("/login").status_code == 400  # CSRF missing: a page, not a stack trace
+
+
+def test_form_errors_are_escaped_even_when_lazy(app):
+    """flask-babel's lazy strings say they are safe HTML; the error macro must escape them."""
+    from flask_babel import lazy_gettext
+
+    with app.test_request_context():
+        field = type("Field", (), {"id": "x"})()
+        html = app.jinja_env.globals["forms"].field_error(field, [lazy_gettext("<b>%(v)s</b>", v="<script>")])
+    assert "<script>" not in html and "&lt;b&gt;" in html
