@@ -200,6 +200,15 @@ class DocumentForm(FlaskForm):
         return valid and not code.errors and not self.period_end.errors
 
 
+class OperatorForm(FlaskForm):
+    email = StringField(_l("Email"), validators=[InputRequired(_l("Scrivi l'indirizzo email.")), Length(max=254),
+                                                  Email(_l("Questo indirizzo email non è valido."))])
+    role = SelectField(_l("Ruolo"), choices=[SelectChoice("operator", _l("Operatore")),
+                                            SelectChoice("admin", _l("Amministratore"))])
+    password = PasswordField(_l("Password iniziale"), validators=[InputRequired(_l("Scegli una password."))],
+                             description=_l("Da comunicare a voce; al primo accesso l'operatore attiva il secondo fattore."))
+
+
 class ForgotPasswordForm(FlaskForm):
     user = StringField(_l("Codice cliente o username"), validators=[InputRequired(_l("Scrivi il codice cliente o lo username.")), Length(max=254)])
 

@@ -447,3 +447,50 @@ def test_unpublish_and_publish_again(staff, customers):
     assert list(Document.generic("modulistica")) == [document]
     assert [a.action for a in AuditLog.select().where(AuditLog.action.startswith("document_")).order_by(AuditLog.id)] == [
         "document_published", "document_unpublished", "document_published"]
+
+
+# --- operators: administrators only ----------------------------------------------------------------
+
+@pytest.fixture
+def admin(app):
+    with app.app_context():
+        user = accounts.create_staff("it@utility.it", OPERATOR_PASSWORD, User.ADMIN)
+    client = app.test_client()
+    secret = enroll(client, "it@utility.it")
+    assert enter_code(client, pyotp.TOTP(secret).now()).status_code == 303
+    client.user = user
+    return client
+
+
+def test_only_administrators_manage_operators(staff, admin):
+    assert staff.get("/backoffice/operatori").status_code == 403
+    assert "Operatori" not in staff.get("/backoffice/").get_data(as_text=True)
+    page = admin.get("/backoffice/operatori").get_data(as_text=True)
+    assert "operatore@utility.it" in page and "it@utility.it" in page
+
+
+def test_an_administrator_creates_an_operator(admin):
+    response = post_form(admin, "/backoffice/operatori", {"email": "Nuovo@Utility.it", "role": "operator",
+                                                          "password": OPERATOR_PASSWORD})
+    assert response.status_code == 303
+    created = User.get(User.email == "nuovo@utility.it")
+    assert created.role == User.OPERATOR and created.totp_secret is None
+    again = post_form(admin, "/backoffice/operatori", {"email": "nuovo@utility.it", "role": "admin", "password": OPERATOR_PASSWORD})
+    assert again.status_code == 422 and "esiste già" in again.get_data(as_text=True)
+    weak = post_form(admin, "/backoffice/operatori", {"email": "x@utility.it", "role": "admin", "password": "corta"})
+    assert weak.status_code == 422 and User.select().where(User.email == "x@utility.it").count() == 0
+
+
+def test_reset_second_factor_and_disable(app, staff, admin, operator):
+    token = csrf_from(admin.get("/backoffice/operatori"))
+    assert admin.post(f"/backoffice/operatori/{operator.id}/reset_second_factor", data={"csrf_token": token}).status_code == 303
+    assert User.get_by_id(operator.id).totp_secret is None
+    assert sent_to_login(staff.get("/backoffice/"))  # the sessions opened with the old one ended
+    fresh = app.test_client()
+    enroll(fresh)  # the next login enrols again
+    assert admin.post(f"/backoffice/operatori/{operator.id}/disable", data={"csrf_token": token}).status_code == 303
+    assert login(app.test_client(), "operatore@utility.it", OPERATOR_PASSWORD).status_code == 403
+    assert admin.post(f"/backoffice/operatori/{admin.user.id}/disable", data={"csrf_token": token}).status_code == 409
+    actions = [a.action for a in AuditLog.select().where(AuditLog.action.in_(
+        ["operator_reset_second_factor", "operator_disable"])).order_by(AuditLog.id)]
+    assert actions == ["operator_reset_second_factor", "operator_disable"]
