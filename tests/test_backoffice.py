@@ -3,6 +3,7 @@ actions, the audit log; and no way in for customers."""
 import hashlib
 import io
 import re
+import tempfile
 import time
 import zipfile
 from datetime import timedelta
@@ -123,18 +124,34 @@ def test_operators_cannot_use_the_customer_area(staff):
 
 # --- no way in for customers ---------------------------------------------------------------------
 
-BACKOFFICE_URLS = [
-    ("GET", "/backoffice/"),
-    ("GET", "/backoffice/documenti"),
-    ("POST", "/backoffice/documenti/1/unpublish"),
-    ("GET", "/backoffice/importazioni"),
-    ("GET", "/backoffice/importazioni/1"),
-    ("GET", "/backoffice/?q=ROSSI"),
-    ("GET", "/backoffice/clienti/005007"),
-    ("GET", "/backoffice/registro"),
-    ("POST", "/backoffice/utenti/1/unlock"),
-    ("POST", "/backoffice/utenti/1/disable"),
-]
+def backoffice_urls():
+    """Every URL of the back office, taken from the app itself, so a new one is tested too."""
+    from app import create_app
+    from tests.conftest import TEST_CONFIG
+
+    # Only the routes are read: the database is never opened.
+    app = create_app(dict(TEST_CONFIG, DATABASE_URL="sqlite:///" + tempfile.gettempdir() + "/routes-only.db"))
+    urls = []
+    for rule in app.url_map.iter_rules():
+        if not rule.endpoint.startswith("backoffice."):
+            continue
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            url = rule.rule
+            for name, converter in rule._converters.items():
+                kind = type(converter).__name__
+                value = "1" if kind == "IntegerConverter" else sorted(converter.items)[0] if kind == "AnyConverter" else "005007"
+                url = re.sub(r"<[^>]*\b%s>" % name, value, url)
+            urls.append((method, url))
+    return urls
+
+
+BACKOFFICE_URLS = backoffice_urls()
+
+
+def test_the_url_list_is_complete():
+    assert ("GET", "/backoffice/operatori") in BACKOFFICE_URLS
+    assert ("POST", "/backoffice/utenti/1/disable") in BACKOFFICE_URLS
+    assert len(BACKOFFICE_URLS) >= 12
 
 
 @pytest.mark.parametrize("method, url", BACKOFFICE_URLS)
@@ -229,7 +246,7 @@ def test_unlock_disable_enable(app, staff, customers, operator):
     assert act(staff, user, "enable").status_code == 303
     assert login(app.test_client(), "005007", PASSWORD).status_code == 303
     entries = AuditLog.select().where(AuditLog.action.startswith("operator_")).order_by(AuditLog.id)
-    assert [(e.action, e.user_id) for e in entries if e.action != "operator_created"] == [
+    assert [(e.action, e.user_id) for e in entries if e.action not in ("operator_created", "operator_viewed_customer")] == [
         ("operator_unlock_user", operator.id), ("operator_disable_user", operator.id), ("operator_enable_user", operator.id)]
 
 
@@ -494,3 +511,9 @@ def test_reset_second_factor_and_disable(app, staff, admin, operator):
     actions = [a.action for a in AuditLog.select().where(AuditLog.action.in_(
         ["operator_reset_second_factor", "operator_disable"])).order_by(AuditLog.id)]
     assert actions == ["operator_reset_second_factor", "operator_disable"]
+
+
+def test_opening_a_customer_page_is_audited(staff, customers, operator):
+    staff.get("/backoffice/clienti/005007")
+    entry = AuditLog.get(AuditLog.action == "operator_viewed_customer")
+    assert entry.user_id == operator.id and entry.customer.code == "005007"

@@ -112,6 +112,8 @@ def customer(code):
     customer = Customer.get_or_none(Customer.code == code)
     if customer is None:
         abort(404)
+    # Seeing a customer's personal data is itself on the record.
+    audit.record("operator_viewed_customer", user=current_user._get_current_object(), customer=customer)
     users = list(User.select().where(User.customer == customer).order_by(User.id))
     consents = {}
     for consent in Consent.select().where(Consent.user.in_([u.id for u in users])).order_by(Consent.recorded_at):
