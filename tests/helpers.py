@@ -50,6 +50,18 @@ def htmx_headers(target):
     return {"HX-Request": "true", "HX-Target": target}
 
 
+def logged_in_customer(app, code="005007", password=None):
+    """A test client of a customer with a supply point, logged in; returns (client, user)."""
+    from tests.factories import PASSWORD, make_customer, make_supply_point, make_user
+
+    customer = make_customer(code=code)
+    make_supply_point(customer)
+    user = make_user(customer, password=password or PASSWORD)
+    client = app.test_client()
+    login(client, code, password or PASSWORD)
+    return client, user
+
+
 def sent_to_login(response):
     """The answer to an anonymous visitor: a redirect to the login page (not just any 302)."""
     return response.status_code == 302 and response.headers["Location"].startswith("/login")

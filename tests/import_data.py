@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo
 from stdnum import luhn
 from stdnum.it import codicefiscale
 
+from demo import minimal_pdf
+
 ROME = ZoneInfo("Europe/Rome")
 
 
@@ -26,26 +28,8 @@ def vat_number(n):
 
 
 def pdf_bytes(title):
-    """A small, valid one-page PDF."""
-    stream = f"BT /F1 12 Tf 72 720 Td ({title}) Tj ET".encode()
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
-        b"/Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
+    """A small, valid one-page PDF (the demo's builder)."""
+    return minimal_pdf(title, [title])
 
 
 class Dialect:

@@ -15,7 +15,7 @@ import pytest
 import accounts
 from models import AuditLog, Consent, Customer, Document, ImportJob, Invoice, OutboxMail, User, UserSession, utcnow
 from tests.factories import PASSWORD, make_customer, make_invoice, make_supply_point, make_user
-from tests.helpers import csrf_from, login, post_form, sent_to_login
+from tests.helpers import csrf_from, logged_in_customer, login, post_form, sent_to_login
 from tests.import_data import pdf_bytes, write_data_set
 
 OPERATOR_PASSWORD = "Sportello-Staff-2026!"
@@ -156,11 +156,7 @@ def test_the_url_list_is_complete():
 
 @pytest.mark.parametrize("method, url", BACKOFFICE_URLS)
 def test_customers_cannot_reach_the_back_office(app, method, url):
-    customer = make_customer(code="005007")
-    make_supply_point(customer)
-    make_user(customer)
-    client = app.test_client()
-    login(client, "005007", PASSWORD)
+    client, _ = logged_in_customer(app)
     token = csrf_from(client.get("/", follow_redirects=True))
     response = client.open(url, method=method, data={"csrf_token": token} if method == "POST" else None)
     assert response.status_code == 404
@@ -395,11 +391,7 @@ def test_a_job_whose_process_died_is_marked_failed_and_the_next_runs(app, staff,
 
 
 def test_customers_cannot_upload(app):
-    customer = make_customer(code="005007")
-    make_supply_point(customer)
-    make_user(customer)
-    client = app.test_client()
-    login(client, "005007", PASSWORD)
+    client, _ = logged_in_customer(app)
     token = csrf_from(client.get("/", follow_redirects=True))
     response = client.post("/backoffice/importazioni", data={"csrf_token": token, "files": [(io.BytesIO(b"x"), "customers.csv")]},
                            content_type="multipart/form-data")

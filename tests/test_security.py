@@ -12,7 +12,7 @@ from app import ConfigError, create_app
 from models import AuditLog
 from tests.conftest import TEST_CONFIG
 from tests.factories import PASSWORD, make_customer, make_supply_point, make_user
-from tests.helpers import csrf_from, login, post_form
+from tests.helpers import csrf_from, logged_in_customer, login, post_form
 
 ROOT = Path(__file__).resolve().parent.parent
 HTMX_SHA256 = "d6fdc75f204e6bdefa99b69bf1e6d4ac69b8a364f77929f45c13476b4000f717"
@@ -42,11 +42,7 @@ def test_session_cookie_flags(make_app):
 
 
 def test_htmx_requests_need_the_csrf_header(app):
-    customer = make_customer(code="005007")
-    make_supply_point(customer)
-    make_user(customer)
-    client = app.test_client()
-    login(client, "005007", PASSWORD)
+    client, _ = logged_in_customer(app)
     token = csrf_from(client.get("/", follow_redirects=True))
     data = {"current_password": "x", "password": "y", "password_repeat": "y"}
     htmx = {"HX-Request": "true", "HX-Target": "dialog-slot"}
