@@ -67,12 +67,13 @@ def empty_tables():
 
 
 @pytest.fixture
-def make_app(migrated_database, smtp):
+def make_app(migrated_database, smtp, tmp_path):
     """create_app with the test configuration and extra settings; tables start empty."""
     apps = []
 
     def make(**settings):
-        config = dict(TEST_CONFIG, DATABASE_URL=migrated_database, MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp.port)
+        config = dict(TEST_CONFIG, DATABASE_URL=migrated_database, MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp.port,
+                      FILE_STORE=str(tmp_path / "file-store"))
         config.update(settings)
         app = create_app(config)
         apps.append(app)

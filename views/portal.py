@@ -5,12 +5,16 @@ show the same point; a page asked for without it is redirected to the URL with t
 (kept in the session) or the customer's first point. The point
 is looked up among the logged-in customer's own: another customer's code is a 404.
 """
+from datetime import date
+
 from flask import Blueprint, abort, g, redirect, request, session, url_for
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from extensions import login_manager
-from models import SupplyPoint
+import files
+from models import Document, SupplyPoint
 from views.rendering import is_htmx, render
 
 bp = Blueprint("portal", __name__)
@@ -47,13 +51,13 @@ COMING_SOON = {
     "customer_data": "/dati-anagrafici",
     "billed_withdrawals": "/prelievi-fatturati",
     "tickets": "/ticket",
-    "technical_data": "/dati-tecnici",
-    "contract_data": "/dati-contrattuali",
     "measures": "/misure-elettriche",
-    "my_documents": "/documenti",
-    "downloads": "/download",
     "advanced_charts": "/grafici-avanzati",
 }
+
+
+# Files, not pages: the same whatever point is selected, so no ?sp= in their URL.
+FILE_ENDPOINTS = {"portal.document_file"}
 
 
 def load_customer_area():
@@ -65,7 +69,8 @@ def load_customer_area():
         abort(403)
     g.supply_points = list(SupplyPoint.for_customer(current_user.customer_id))
     g.supply_point = choose_supply_point(g.supply_points)
-    if g.supply_point is not None and "sp" not in request.args and request.method == "GET" and not is_htmx():
+    is_page = request.endpoint not in FILE_ENDPOINTS
+    if g.supply_point is not None and "sp" not in request.args and request.method == "GET" and is_page and not is_htmx():
         # Every page URL names its point, so back, reload and bookmarks show that point and
         # not whatever was chosen last in another tab.
         args = request.args.to_dict(flat=False)
@@ -111,15 +116,74 @@ bp.before_request(load_customer_area)
 
 @bp.route("/")
 def home():
-    return render("portal/home.html")
+    announcements = list(Document.generic("comunicati").order_by(Document.published_on.desc()).limit(3))
+    return render("portal/home.html", announcements=announcements)
 
 
-def coming_soon(section=None):
-    title = dict(MENU).get(request.endpoint) or dict(GENERIC_DOCUMENTS)[section]
-    return render("portal/coming_soon.html", title=title)
+# --- the selected point's data ---------------------------------------------------------------
+
+@bp.route("/dati-tecnici")
+def technical_data():
+    return render("portal/point_data.html", title=_("Dati Tecnici"), kind="technical")
+
+
+@bp.route("/dati-contrattuali")
+def contract_data():
+    return render("portal/point_data.html", title=_("Dati Contrattuali"), kind="contractual")
+
+
+# --- documents ------------------------------------------------------------------------------------
+
+@bp.route("/documenti")
+def my_documents():
+    documents = Document.for_customer(current_user.customer_id).where(Document.section == "personal")
+    return render("portal/documents.html", title=_("I miei documenti"),
+                  documents=list(documents.order_by(Document.published_on.desc())))
+
+
+@bp.route("/download")
+def downloads():
+    """Periodic reports, filtered by deposit date (htmx swaps the rows; the URL keeps the filter)."""
+    reports = Document.for_customer(current_user.customer_id).where(Document.section == "report")
+    errors, dates = {}, {}
+    for name in ("dal", "al"):
+        text = request.args.get(name, "").strip()
+        if text:
+            try:
+                dates[name] = date.fromisoformat(text)
+            except ValueError:
+                errors[name] = _("Data non valida: usa il calendario o AAAA-MM-GG.")
+    if "dal" in dates:
+        reports = reports.where(Document.published_on >= dates["dal"])
+    if "al" in dates:
+        reports = reports.where(Document.published_on <= dates["al"])
+    return render("portal/documents.html", title=_("Download"), filters=True, errors=errors,
+                  documents=list(reports.order_by(Document.published_on.desc())))
+
+
+def generic_documents(section):
+    documents = Document.generic(section).order_by(Document.published_on.desc(), Document.id.desc())
+    return render("portal/documents.html", title=dict(GENERIC_DOCUMENTS)[section], documents=list(documents))
+
+
+@bp.route("/documenti/<int:document_id>/file")
+def document_file(document_id):
+    """A document, only to a customer it is for: one of theirs or one for everybody."""
+    document = (Document.select()
+                .where(Document.id == document_id, Document.unpublished_at.is_null(),
+                       Document.customer.is_null() | (Document.customer == current_user.customer_id))
+                .first())
+    if document is None:
+        abort(404)
+    return files.send_stored(document.file, document.content_type, document.title,
+                             as_attachment=request.args.get("scarica") == "1")
+
+
+def coming_soon():
+    return render("portal/coming_soon.html", title=dict(MENU)[request.endpoint])
 
 
 for _endpoint, _path in COMING_SOON.items():
     bp.add_url_rule(_path, _endpoint, coming_soon)
 bp.add_url_rule("/documentazione/<any(%s):section>" % ",".join(s for s, _ in GENERIC_DOCUMENTS),
-                "generic_documents", coming_soon)
+                "generic_documents", generic_documents)
