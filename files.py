@@ -2,9 +2,10 @@
 name, and no copy in a shared cache."""
 import re
 import unicodedata
+import zipfile
 from pathlib import Path
 
-from flask import abort, current_app, send_file
+from flask import abort, current_app, send_file, stream_with_context
 from werkzeug.security import safe_join
 
 
@@ -23,5 +24,52 @@ def send_stored(relative, content_type, title, as_attachment=False):
                          download_name=download_name(title, Path(relative).suffix), conditional=True,
                          etag=True, max_age=0)
     # Personal data: the browser may keep it, no proxy or shared cache may.
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+class _Chunks:
+    """A write-only file whose writes are collected and handed out as they come."""
+
+    def __init__(self):
+        self.parts = []
+
+    def write(self, data):
+        self.parts.append(bytes(data))
+        return len(data)
+
+    def flush(self):
+        pass
+
+    def take(self):
+        data, self.parts = b"".join(self.parts), []
+        return data
+
+
+def send_zip(entries, name):
+    """A ZIP of stored files [(name in the zip, path in the store)], streamed file by file: the
+    whole archive is never in memory (PDFs are already compressed: stored, not deflated)."""
+    root = current_app.config["FILE_STORE"]
+
+    def generate():
+        sink = _Chunks()
+        used = set()
+        with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED) as archive:
+            for entry_name, relative in entries:
+                path = safe_join(root, relative)
+                if path is None or not Path(path).is_file():
+                    continue
+                while entry_name in used:  # two invoices with the same name in the list
+                    entry_name = "_" + entry_name
+                used.add(entry_name)
+                with open(path, "rb") as source, archive.open(entry_name, "w") as target:
+                    for block in iter(lambda: source.read(1 << 16), b""):
+                        target.write(block)
+                        yield sink.take()
+                yield sink.take()
+        yield sink.take()
+
+    response = current_app.response_class(stream_with_context(generate()), mimetype="application/zip")
+    response.headers["Content-Disposition"] = f"attachment; filename={name}"
     response.headers["Cache-Control"] = "private, no-store"
     return response

@@ -509,3 +509,11 @@ def test_opening_a_customer_page_is_audited(staff, customers, operator):
     staff.get("/backoffice/clienti/005007")
     entry = AuditLog.get(AuditLog.action == "operator_viewed_customer")
     assert entry.user_id == operator.id and entry.customer.code == "005007"
+
+
+def test_search_pages_skip_nobody(staff):
+    for n in range(55):
+        make_customer(code=f"{300000 + n:06d}", name=f"BIANCHI {n:02d}")
+    first = re.findall(r'clienti/(\d{6})"', staff.get("/backoffice/?q=BIANCHI").get_data(as_text=True))
+    second = re.findall(r'clienti/(\d{6})"', staff.get("/backoffice/?q=BIANCHI&page=2").get_data(as_text=True))
+    assert len(first) == 50 and len(second) == 5 and not set(first) & set(second)

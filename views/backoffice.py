@@ -102,7 +102,7 @@ def home():
     """Customers: active search (htmx swaps the results as one types; the URL keeps the text)."""
     text = request.args.get("q", "")[:100]
     page = max(request.args.get("page", 1, type=int), 1)
-    results = list(search_customers(text).paginate(page, PAGE_SIZE + 1))
+    results = list(search_customers(text).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1))
     return render("backoffice/customers.html", title=_("Clienti"), q=text, page=page,
                   customers=results[:PAGE_SIZE], more=len(results) > PAGE_SIZE)
 
@@ -361,7 +361,7 @@ def audit_log():
             else:
                 query = query.where(AuditLog.at < rome_midnight_utc(day + timedelta(days=1)))
     page = max(args.get("page", 1, type=int), 1)
-    entries = list(query.paginate(page, PAGE_SIZE + 1))
+    entries = list(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1))
     actions = [a for (a,) in AuditLog.select(AuditLog.action).distinct().order_by(AuditLog.action).tuples()]
     return render("backoffice/audit.html", title=_("Registro attività"), entries=entries[:PAGE_SIZE],
                   more=len(entries) > PAGE_SIZE, page=page, args=args, errors=errors, actions=actions)

@@ -9,12 +9,13 @@ from datetime import date
 
 from flask import Blueprint, abort, g, redirect, request, session, url_for
 from flask_babel import gettext as _
+from peewee import fn
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from extensions import login_manager
 import files
-from models import Document, SupplyPoint
+from models import Document, Invoice, SupplyPoint
 from views.rendering import is_htmx, render
 
 bp = Blueprint("portal", __name__)
@@ -46,7 +47,6 @@ GENERIC_DOCUMENTS = [
 
 # Sections that later work fills in; until then they say so. endpoint -> URL path.
 COMING_SOON = {
-    "invoices": "/fatture",
     "self_reading": "/autolettura",
     "customer_data": "/dati-anagrafici",
     "billed_withdrawals": "/prelievi-fatturati",
@@ -56,8 +56,8 @@ COMING_SOON = {
 }
 
 
-# Files, not pages: the same whatever point is selected, so no ?sp= in their URL.
-FILE_ENDPOINTS = {"portal.document_file"}
+# Files, not pages: no ?sp= redirect for them (the ZIP keeps the list's own URL arguments).
+FILE_ENDPOINTS = {"portal.document_file", "portal.invoice_pdf", "portal.invoices_zip"}
 
 
 def load_customer_area():
@@ -118,6 +118,82 @@ bp.before_request(load_customer_area)
 def home():
     announcements = list(Document.generic("comunicati").order_by(Document.published_on.desc()).limit(3))
     return render("portal/home.html", announcements=announcements)
+
+
+# --- invoices -----------------------------------------------------------------------------------------
+
+INVOICE_PAGE = 50
+INVOICE_STATUSES = {  # filter value -> label; "overdue" is unpaid or partial past the due date
+    "paid": _l("Pagate"), "unpaid": _l("Da pagare"), "partial": _l("Parzialmente pagate"), "overdue": _l("Scadute"),
+}
+
+
+def invoice_filters():
+    """The list's filters from the URL; unknown values are ignored, not an error."""
+    args = request.args
+    year = args.get("anno", type=int)
+    status = args.get("stato") if args.get("stato") in INVOICE_STATUSES else None
+    everything = args.get("ambito") == "tutti"
+    page = max(args.get("pagina", 1, type=int), 1)
+    return year, status, everything, page
+
+
+def filtered_invoices(year, status, everything):
+    query = Invoice.for_customer(current_user.customer_id)
+    if not everything:
+        point = g.supply_point
+        query = query.where(Invoice.supply_point == point.id if point else Invoice.supply_point.is_null())
+    if year:
+        query = query.where(Invoice.year == year)
+    today = date.today()
+    if status == "overdue":
+        query = query.where(Invoice.status != "paid", Invoice.due_date < today)
+    elif status:
+        query = query.where(Invoice.status == status)
+    return query
+
+
+@bp.route("/fatture")
+def invoices():
+    year, status, everything, page = invoice_filters()
+    query = filtered_invoices(year, status, everything)
+    count, total = query.select(fn.COUNT(Invoice.id), fn.SUM(Invoice.total)).scalar(as_tuple=True)
+    rows = list(query.select(Invoice.id, Invoice.number, Invoice.issue_date, Invoice.period_start, Invoice.period_end,
+                             Invoice.total, Invoice.due_date, Invoice.status, Invoice.pdf_path, Invoice.supply_point)
+                .order_by(Invoice.issue_date.desc(), Invoice.id.desc())
+                .offset((page - 1) * INVOICE_PAGE).limit(INVOICE_PAGE + 1))  # one more: is there a next page?
+    scope = Invoice.for_customer(current_user.customer_id)
+    if not everything and g.supply_point:
+        scope = scope.where(Invoice.supply_point == g.supply_point.id)
+    years = [y for (y,) in scope.select(Invoice.year).distinct().order_by(Invoice.year.desc()).tuples()]
+    points = {p.id: p.code for p in g.supply_points}
+    return render("portal/invoices.html", title=_("Elenco fatture"), invoices=rows[:INVOICE_PAGE],
+                  more=len(rows) > INVOICE_PAGE, page=page, count=count, total=total or 0, years=years,
+                  year=year, status=status, everything=everything, statuses=INVOICE_STATUSES, today=date.today(),
+                  point_codes=points)
+
+
+@bp.route("/fatture/<int:invoice_id>/pdf")
+def invoice_pdf(invoice_id):
+    """The invoice's PDF, only to its customer (a foreign or unknown id: 404)."""
+    invoice = Invoice.for_customer(current_user.customer_id).where(
+        Invoice.id == invoice_id, Invoice.pdf_path.is_null(False)).first()
+    if invoice is None:
+        abort(404)
+    return files.send_stored(invoice.pdf_path, "application/pdf", f"Fattura {invoice.number}",
+                             as_attachment=request.args.get("scarica") == "1")
+
+
+@bp.route("/fatture/pdf.zip")
+def invoices_zip():
+    """All PDFs of the filtered list in one ZIP, streamed as it is made."""
+    year, status, everything, _page = invoice_filters()
+    rows = list(filtered_invoices(year, status, everything).where(Invoice.pdf_path.is_null(False))
+                .select(Invoice.number, Invoice.pdf_path).order_by(Invoice.issue_date.desc()).tuples())
+    if not rows:
+        abort(404)
+    entries = [(files.download_name(f"Fattura {number}", ".pdf"), path) for number, path in rows]
+    return files.send_zip(entries, "fatture.zip")
 
 
 # --- the selected point's data ---------------------------------------------------------------

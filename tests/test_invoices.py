@@ -1,0 +1,123 @@
+"""Elenco fatture: the selected point's invoices, filters, totals of the whole filtered list,
+paging with htmx, "Tutti i punti", the PDF (only to its customer) and the ZIP of PDFs."""
+import io
+import re
+import zipfile
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+
+import importer
+from models import Invoice
+from tests.factories import PASSWORD, make_customer, make_invoice, make_supply_point, make_user
+from tests.helpers import htmx_headers, login
+from tests.import_data import pdf_bytes
+
+
+@pytest.fixture
+def data(app):
+    customer = make_customer(code="005007")
+    light = make_supply_point(customer, code="PR002874")
+    gas = make_supply_point(customer, code="PR002875", commodity="gas")
+    make_user(customer)
+    store = importer.FileStore(app.config["FILE_STORE"])
+    for n in range(60):  # monthly since 2021 for the electricity point
+        issue = date(2021, 1, 10) + timedelta(days=31 * n)
+        pdf = None
+        if n % 10 == 0:
+            source = app.config["FILE_STORE"] + f"-{n}.pdf"
+            with open(source, "wb") as f:
+                f.write(pdf_bytes(f"Fattura {n}"))
+            pdf = store.store(source, store.check(source)[1])
+        make_invoice(customer, light, number=f"E{n:03d}", issue_date=issue, total=Decimal("10.00") + n,
+                     due_date=issue + timedelta(days=20), status="paid" if n < 58 else "unpaid", pdf_path=pdf)
+    make_invoice(customer, gas, number="G001", issue_date=date(2026, 1, 10), total=Decimal("99.99"))
+    make_invoice(customer, None, number="C001", issue_date=date(2025, 6, 1), total=Decimal("5.00"), status="paid")
+    other = make_customer(code="009999")
+    foreign = make_invoice(other, make_supply_point(other), number="X001", pdf_path="ab/x.pdf")
+    client = app.test_client()
+    login(client, "005007", PASSWORD)
+    return client, foreign
+
+
+def numbers(html):
+    return re.findall(r"<td>([EGCX]\d{3})</td>", html)
+
+
+def test_the_selected_points_invoices_newest_first_with_count_and_total(data):
+    client, _ = data
+    page = client.get("/fatture?sp=PR002874").get_data(as_text=True)
+    shown = numbers(page)
+    assert len(shown) == 50 and shown[0] == "E059" and "G001" not in shown and "C001" not in shown
+    assert "60 fatture" in page
+    assert "totale €\xa02.370,00" in page  # the sum of all 60 (10+n for n < 60), not just the page's
+    assert "Mostra altre" in page
+
+
+def test_filters_by_year_and_status(data):
+    client, _ = data
+    page = client.get("/fatture?sp=PR002874&anno=2022").get_data(as_text=True)
+    assert all(n in numbers(page) for n in ("E012", "E023"))
+    assert f"{len(numbers(page))} fatture" in page
+    unpaid = client.get("/fatture?sp=PR002874&stato=unpaid").get_data(as_text=True)
+    assert numbers(unpaid) == ["E059", "E058"]
+    overdue = client.get("/fatture?sp=PR002874&stato=overdue").get_data(as_text=True)
+    assert numbers(overdue) == ["E059", "E058"] and "scaduta" in overdue  # due in 2025
+
+
+def test_filtering_with_htmx_swaps_just_the_list(data):
+    client, _ = data
+    response = client.get("/fatture?sp=PR002874&anno=2021", headers=htmx_headers("invoice-list"))
+    body = response.get_data(as_text=True)
+    assert "<html" not in body and "<select" not in body and "E000" in body
+    assert "HX-Target" in response.headers["Vary"]
+
+
+def test_more_rows_with_htmx(data):
+    client, _ = data
+    response = client.get("/fatture?sp=PR002874&pagina=2", headers=htmx_headers("invoice-more"))
+    body = response.get_data(as_text=True)
+    assert body.strip().startswith("<tr") and numbers(body) == [f"E{n:03d}" for n in range(9, -1, -1)]
+    assert "Mostra altre" not in body  # the last page
+
+
+def test_all_points_include_invoices_without_a_point(data):
+    client, _ = data
+    page = client.get("/fatture?sp=PR002874&ambito=tutti").get_data(as_text=True)
+    assert "62 fatture" in page and "G001" in numbers(page) and "C001" in numbers(page)
+
+
+def test_the_gas_point_shows_its_own(data):
+    client, _ = data
+    fragment = client.get("/fatture?sp=PR002875", headers=htmx_headers("frame")).get_data(as_text=True)
+    assert numbers(fragment) == ["G001"] and "<html" not in fragment
+
+
+def test_pdf_only_to_its_customer(data):
+    client, foreign = data
+    invoice = Invoice.get(Invoice.number == "E050")
+    response = client.get(f"/fatture/{invoice.id}/pdf")
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    assert response.data == pdf_bytes("Fattura 50")
+    assert "no-store" in response.headers["Cache-Control"]
+    assert client.get(f"/fatture/{invoice.id}/pdf?scarica=1").headers["Content-Disposition"] == \
+        "attachment; filename=Fattura-E050.pdf"
+    assert client.get(f"/fatture/{foreign.id}/pdf").status_code == 404
+    no_pdf = Invoice.get(Invoice.number == "E051")
+    assert client.get(f"/fatture/{no_pdf.id}/pdf").status_code == 404
+    assert client.get("/fatture/999999/pdf").status_code == 404
+    page = client.get("/fatture?sp=PR002874&anno=2025").get_data(as_text=True)
+    assert f'/fatture/{invoice.id}/pdf"' in page and f'/fatture/{no_pdf.id}/pdf"' not in page
+
+
+def test_zip_of_the_filtered_lists_pdfs(data):
+    client, _ = data
+    response = client.get("/fatture/pdf.zip?sp=PR002874")
+    assert response.status_code == 200 and response.mimetype == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(response.data))
+    assert sorted(archive.namelist()) == [f"Fattura-E{n:03d}.pdf" for n in range(0, 60, 10)]
+    assert archive.read("Fattura-E050.pdf") == pdf_bytes("Fattura 50")
+    only_2021 = zipfile.ZipFile(io.BytesIO(client.get("/fatture/pdf.zip?sp=PR002874&anno=2021").data))
+    assert only_2021.namelist() == ["Fattura-E010.pdf", "Fattura-E000.pdf"]
+    assert client.get("/fatture/pdf.zip?sp=PR002875").status_code == 404  # no PDFs there
