@@ -5,16 +5,21 @@ show the same point; a page asked for without it is redirected to the URL with t
 (kept in the session) or the customer's first point. The point
 is looked up among the logged-in customer's own: another customer's code is a 404.
 """
+import csv
+import io
 from datetime import date
+from decimal import Decimal
 
-from flask import Blueprint, abort, g, redirect, request, session, url_for
+from flask import Blueprint, abort, current_app, g, redirect, request, session, url_for
 from flask_babel import gettext as _
 from peewee import fn
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from extensions import login_manager
+import charts
 import files
+import i18n
 from models import Document, Invoice, SupplyPoint
 from views.rendering import is_htmx, render
 
@@ -49,7 +54,6 @@ GENERIC_DOCUMENTS = [
 COMING_SOON = {
     "self_reading": "/autolettura",
     "customer_data": "/dati-anagrafici",
-    "billed_withdrawals": "/prelievi-fatturati",
     "tickets": "/ticket",
     "measures": "/misure-elettriche",
     "advanced_charts": "/grafici-avanzati",
@@ -57,7 +61,8 @@ COMING_SOON = {
 
 
 # Files, not pages: no ?sp= redirect for them (the ZIP keeps the list's own URL arguments).
-FILE_ENDPOINTS = {"portal.document_file", "portal.invoice_pdf", "portal.invoices_zip"}
+FILE_ENDPOINTS = {"portal.document_file", "portal.invoice_pdf", "portal.invoices_zip",
+                  "portal.billed_withdrawals_chart", "portal.billed_withdrawals_csv"}
 
 
 def load_customer_area():
@@ -194,6 +199,74 @@ def invoices_zip():
         abort(404)
     entries = [(files.download_name(f"Fattura {number}", ".pdf"), path) for number, path in rows]
     return files.send_zip(entries, "fatture.zip")
+
+
+# --- Prelievi Fatturati -------------------------------------------------------------------------------
+
+def withdrawals_year():
+    """The year asked for, else the newest with data; plus the point's years with data."""
+    years = charts.years_with_data(g.supply_point)
+    year = request.args.get("anno", type=int)
+    if year not in years:
+        year = years[0] if years else date.today().year
+    return year, years
+
+
+@bp.route("/prelievi-fatturati")
+def billed_withdrawals():
+    point = g.supply_point
+    if point is None:
+        return render("portal/withdrawals.html", title=_("Prelievi Fatturati"), rows=None)
+    year, years = withdrawals_year()
+    rows, previous = charts.monthly(point, year), charts.monthly(point, year - 1)
+    key = "smc" if point.is_gas else "total"
+    view = "tabella" if request.args.get("vista") == "tabella" else "grafico"
+    return render("portal/withdrawals.html", title=_("Prelievi Fatturati"), rows=rows, previous=previous,
+                  year=year, years=years, view=view, key=key,
+                  year_total=sum(r[key] for r in rows), previous_total=sum(r[key] for r in previous),
+                  months=charts.month_names(i18n.language()))
+
+
+@bp.route("/prelievi-fatturati.svg")
+def billed_withdrawals_chart():
+    point = g.supply_point
+    if point is None:
+        abort(404)
+    year, _years = withdrawals_year()
+    unit = "Smc" if point.is_gas else "kWh"
+    labels = {"unit": unit, "title": _("Prelievi fatturati %(year)d, %(point)s", year=year, point=point.code)}
+    svg = charts.chart_svg(point, year, charts.monthly(point, year), i18n.language(),
+                           current_app.config["PORTAL_COLOR"], labels)
+    response = current_app.response_class(svg, mimetype="image/svg+xml")
+    # An image: pygal's own styles may apply inside it, nothing else may load or run.
+    response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.route("/prelievi-fatturati.csv")
+def billed_withdrawals_csv():
+    """For Italian Excel: semicolons, decimal commas, a BOM."""
+    point = g.supply_point
+    if point is None:
+        abort(404)
+    year, _years = withdrawals_year()
+    rows = charts.monthly(point, year)
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    # Always three decimals: the same file from SQLite and PostgreSQL (which keeps the scale).
+    comma = lambda value: "" if value is None else format(Decimal(value), ".3f").replace(".", ",")  # noqa: E731
+    if point.is_gas:
+        writer.writerow(["Mese", "Smc"])
+        writer.writerows([f"{year}-{r['month']:02d}", comma(r["smc"])] for r in rows if r["invoices"])
+    else:
+        writer.writerow(["Mese", "F1 kWh", "F2 kWh", "F3 kWh", "Totale kWh", "Potenza massima kW"])
+        writer.writerows([f"{year}-{r['month']:02d}", comma(r["f1"]), comma(r["f2"]), comma(r["f3"]),
+                          comma(r["total"]), comma(r["peak"])] for r in rows if r["invoices"])
+    response = current_app.response_class("\ufeff" + out.getvalue(), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f"attachment; filename=prelievi-{point.code}-{year}.csv"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 # --- the selected point's data ---------------------------------------------------------------

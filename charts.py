@@ -1,0 +1,70 @@
+"""Billed withdrawals (Prelievi Fatturati): the figures per month of a year, and their SVG chart.
+
+Each invoice counts in the month and year of its period's start. Electricity: energy by band
+(F1, F2, F3), their total and the peak power; gas: Smc. Charts are pygal SVG documents served on
+their own (an <img>): no script of theirs runs, nothing is fetched from another host.
+"""
+from datetime import date
+from decimal import Decimal
+
+import pygal
+from babel.dates import get_month_names
+from pygal.style import Style
+
+from models import Invoice
+
+
+def monthly(point, year):
+    """Twelve rows {month, f1, f2, f3, total, peak, smc} for the point's invoices of `year`."""
+    rows = [{"month": m, "f1": Decimal(0), "f2": Decimal(0), "f3": Decimal(0), "total": Decimal(0),
+             "peak": None, "smc": Decimal(0), "invoices": 0} for m in range(1, 13)]
+    query = (Invoice.select(Invoice.period_start, Invoice.energy_f1_kwh, Invoice.energy_f2_kwh, Invoice.energy_f3_kwh,
+                            Invoice.peak_power_kw, Invoice.gas_smc)
+             .where(Invoice.supply_point == point.id, Invoice.period_start >= date(year, 1, 1),
+                    Invoice.period_start <= date(year, 12, 31))
+             .tuples())
+    for start, f1, f2, f3, peak, smc in query:
+        row = rows[start.month - 1]
+        row["invoices"] += 1
+        for band, value in (("f1", f1), ("f2", f2), ("f3", f3)):
+            row[band] += value or 0
+        row["total"] = row["f1"] + row["f2"] + row["f3"]
+        if peak is not None:
+            row["peak"] = max(row["peak"] or 0, peak)
+        row["smc"] += smc or 0
+    return rows
+
+
+def years_with_data(point):
+    return sorted({start.year for (start,) in Invoice.select(Invoice.period_start)
+                   .where(Invoice.supply_point == point.id, Invoice.period_start.is_null(False)).tuples()},
+                  reverse=True)
+
+
+def month_names(locale):
+    names = get_month_names("abbreviated", locale=locale)
+    return [names[m] for m in range(1, 13)]
+
+
+def chart_svg(point, year, rows, locale, colour, labels):
+    """The year's bars (bands stacked for electricity), titled, in the portal's colours."""
+    palette = (colour, mix(colour, 0.55), mix(colour, 0.8)) if not point.is_gas else (colour,)
+    style = Style(background="transparent", plot_background="transparent", colors=palette,
+                  font_family="system-ui, sans-serif", foreground="#1f2933", foreground_strong="#1f2933",
+                  foreground_subtle="#52606d", title_font_size=18, label_font_size=13, legend_font_size=13)
+    chart = pygal.StackedBar(js=[], style=style, width=800, height=380, show_dots=False, legend_at_bottom=True,
+                             print_values=False, margin=20, y_title=labels["unit"], title=labels["title"],
+                             disable_xml_declaration=True)
+    chart.x_labels = month_names(locale)
+    if point.is_gas:
+        chart.add("Smc", [float(r["smc"]) if r["invoices"] else None for r in rows])
+    else:
+        for band in ("f1", "f2", "f3"):
+            chart.add(band.upper(), [float(r[band]) if r["invoices"] else None for r in rows])
+    return chart.render(is_unicode=True)
+
+
+def mix(colour, towards_white):
+    """The brand colour lightened: bands are shades of one hue, distinguishable in the legend."""
+    red, green, blue = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return "#%02x%02x%02x" % tuple(round(c + (255 - c) * towards_white) for c in (red, green, blue))

@@ -1,0 +1,81 @@
+"""Prelievi Fatturati: the figures per month (each invoice in its period's start month), the SVG
+chart with no outside reference, the table, the year switch and the CSV for Italian Excel."""
+import re
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from tests.factories import PASSWORD, make_customer, make_invoice, make_supply_point, make_user
+from tests.helpers import htmx_headers, login
+
+
+@pytest.fixture
+def client(app):
+    customer = make_customer(code="005007")
+    light = make_supply_point(customer, code="PR002874")
+    gas = make_supply_point(customer, code="PR002875", commodity="gas")
+    make_user(customer)
+    for year, base in ((2025, 100), (2026, 200)):
+        for month in (1, 2, 7):
+            make_invoice(customer, light, issue_date=date(year, month, 28), period_start=date(year, month, 1),
+                         period_end=date(year, month, 28), energy_f1_kwh=Decimal(base + month),
+                         energy_f2_kwh=Decimal("50.5"), energy_f3_kwh=Decimal(1000), peak_power_kw=Decimal("3.2"))
+    # Issued in January 2027 for December 2026: counts in December 2026.
+    make_invoice(customer, light, issue_date=date(2027, 1, 10), period_start=date(2026, 12, 1),
+                 period_end=date(2026, 12, 31), energy_f1_kwh=Decimal(1), energy_f2_kwh=Decimal(1), energy_f3_kwh=Decimal(1))
+    make_invoice(customer, gas, issue_date=date(2026, 2, 10), period_start=date(2026, 1, 1), gas_smc=Decimal("180.25"))
+    make_supply_point(make_customer(code="009999"), code="PR999999")
+    client = app.test_client()
+    login(client, "005007", PASSWORD)
+    return client
+
+
+def test_table_by_month_with_last_year(client):
+    page = client.get("/prelievi-fatturati?sp=PR002874&anno=2026&vista=tabella").get_data(as_text=True)
+    january = re.search(r"<tr><td>gen</td>(.*?)</tr>", page, re.S).group(1)
+    cells = re.findall(r'<td class="num">([^<]*)</td>', january)
+    # F1 F2 F3 total peak, then 2025's total; halves round to even (50.5 -> 50, 1251.5 -> 1252).
+    assert cells == ["201", "50", "1.000", "1.252", "3,2", "1.152"]
+    december = re.search(r"<tr><td>dic</td>(.*?)</tr>", page, re.S).group(1)
+    assert re.findall(r'<td class="num">([^<]*)</td>', december)[3] == "3"
+    assert "Totale 2026: 3.764 kWh" in page and "anno precedente: 3.462 kWh" in page and "(+8.8%)" in page
+
+
+def test_chart_view_and_switch_in_place(client):
+    page = client.get("/prelievi-fatturati?sp=PR002874&anno=2026").get_data(as_text=True)
+    assert '<img src="/prelievi-fatturati.svg?sp=PR002874&amp;anno=2026"' in page and 'alt="' in page
+    fragment = client.get("/prelievi-fatturati?sp=PR002874&anno=2025&vista=tabella", headers=htmx_headers("withdrawals"))
+    body = fragment.get_data(as_text=True)
+    assert "<html" not in body and "<table>" in body and "Totale 2025" in body
+    assert "HX-Target" in fragment.headers["Vary"]
+
+
+def test_the_chart_is_an_svg_with_no_outside_reference(client):
+    response = client.get("/prelievi-fatturati.svg?sp=PR002874&anno=2026")
+    svg = response.get_data(as_text=True)
+    assert response.mimetype == "image/svg+xml"
+    assert "Prelievi fatturati 2026, PR002874" in svg and ">F1<" in svg and ">gen<" in svg
+    assert not re.search(r'(href|src)\s*=\s*"(https?:)?//', svg)  # nothing fetched from anywhere
+    assert "script-src" not in response.headers["Content-Security-Policy"]
+    assert response.headers["Content-Security-Policy"].startswith("default-src 'none'")
+
+
+def test_gas_shows_smc(client):
+    page = client.get("/prelievi-fatturati?sp=PR002875&anno=2026&vista=tabella").get_data(as_text=True)
+    assert "180" in page and "Smc" in page and "F1" not in page
+
+
+def test_csv_for_italian_excel(client):
+    response = client.get("/prelievi-fatturati.csv?sp=PR002874&anno=2026")
+    assert response.data.startswith("\ufeff".encode())
+    lines = response.get_data(as_text=True).lstrip("\ufeff").splitlines()
+    assert lines[0] == "Mese;F1 kWh;F2 kWh;F3 kWh;Totale kWh;Potenza massima kW"
+    assert lines[1] == "2026-01;201,000;50,500;1000,000;1251,500;3,200"
+    assert len(lines) == 1 + 4  # January, February, July, December
+    assert "attachment; filename=prelievi-PR002874-2026.csv" == response.headers["Content-Disposition"]
+
+
+def test_another_customers_point_is_404(client):
+    for url in ("/prelievi-fatturati?sp=PR999999", "/prelievi-fatturati.svg?sp=PR999999", "/prelievi-fatturati.csv?sp=PR999999"):
+        assert client.get(url).status_code == 404
