@@ -41,6 +41,34 @@ def years_with_data(point):
                   reverse=True)
 
 
+def last_twelve_months(point, today):
+    """[(year, month, value)] for the twelve months before `today`'s month (kWh or Smc)."""
+    months = []
+    year, month = today.year, today.month
+    for _ in range(12):
+        month -= 1
+        if month == 0:
+            year, month = year - 1, 12
+        months.append((year, month))
+    months.reverse()
+    by_year = {y: monthly(point, y) for y in {y for y, _ in months}}
+    key = "smc" if point.is_gas else "total"
+    return [(y, m, by_year[y][m - 1][key] if by_year[y][m - 1]["invoices"] else None) for y, m in months]
+
+
+def small_chart_svg(point, months, locale, colour, title):
+    """The Home Page's little chart: twelve bars, no legend."""
+    style = Style(background="transparent", plot_background="transparent", colors=(colour,),
+                  font_family="system-ui, sans-serif", foreground="#1f2933", foreground_strong="#1f2933",
+                  foreground_subtle="#52606d", title_font_size=16, label_font_size=12)
+    chart = pygal.Bar(js=[], style=style, width=480, height=220, show_legend=False, margin=10, title=title,
+                      disable_xml_declaration=True)
+    names = month_names(locale)
+    chart.x_labels = [names[m - 1] for _, m, _ in months]
+    chart.add("Smc" if point.is_gas else "kWh", [float(v) if v is not None else None for _, _, v in months])
+    return chart.render(is_unicode=True)
+
+
 def month_names(locale):
     names = get_month_names("abbreviated", locale=locale)
     return [names[m] for m in range(1, 13)]

@@ -121,3 +121,29 @@ def test_zip_of_the_filtered_lists_pdfs(data):
     only_2021 = zipfile.ZipFile(io.BytesIO(client.get("/fatture/pdf.zip?sp=PR002874&anno=2021").data))
     assert only_2021.namelist() == ["Fattura-E010.pdf", "Fattura-E000.pdf"]
     assert client.get("/fatture/pdf.zip?sp=PR002875").status_code == 404  # no PDFs there
+
+
+def test_home_page_latest_invoice_unpaid_total_and_small_chart(data):
+    client, _ = data
+    home = client.get("/?sp=PR002874").get_data(as_text=True)
+    assert "Ultima fattura: E059" in home and "da pagare" in home and "scaduta" in home
+    # Unpaid across all points: E058, E059 (68 + 69) and G001 (99.99).
+    assert "3 fatture da pagare, in tutto €\xa0236,99." in home
+    assert '<img class="small-chart" src="/consumi-recenti.svg?sp=PR002874"' in home
+    svg = client.get("/consumi-recenti.svg?sp=PR002874")
+    assert svg.mimetype == "image/svg+xml" and "Ultimi 12 mesi (kWh)" in svg.get_data(as_text=True)
+    assert not re.search(r'(href|src)\s*=\s*"(https?:)?//', svg.get_data(as_text=True))
+    assert client.get("/consumi-recenti.svg?sp=PR999999").status_code == 404
+
+
+def test_twelve_months_before_this_one(app):
+    import charts
+
+    customer = make_customer()
+    point = make_supply_point(customer)
+    make_invoice(customer, point, issue_date=date(2026, 3, 5), period_start=date(2026, 2, 1),
+                 energy_f1_kwh=Decimal(10), energy_f2_kwh=Decimal(5), energy_f3_kwh=Decimal(1))
+    months = charts.last_twelve_months(point, date(2026, 11, 23))
+    assert [(y, m) for y, m, _ in months][0] == (2025, 11) and [(y, m) for y, m, _ in months][-1] == (2026, 10)
+    assert dict(((y, m), v) for y, m, v in months)[(2026, 2)] == Decimal(16)
+    assert dict(((y, m), v) for y, m, v in months)[(2026, 3)] is None

@@ -62,7 +62,7 @@ COMING_SOON = {
 
 # Files, not pages: no ?sp= redirect for them (the ZIP keeps the list's own URL arguments).
 FILE_ENDPOINTS = {"portal.document_file", "portal.invoice_pdf", "portal.invoices_zip",
-                  "portal.billed_withdrawals_chart", "portal.billed_withdrawals_csv"}
+                  "portal.billed_withdrawals_chart", "portal.billed_withdrawals_csv", "portal.recent_consumption_chart"}
 
 
 def load_customer_area():
@@ -122,7 +122,32 @@ bp.before_request(load_customer_area)
 @bp.route("/")
 def home():
     announcements = list(Document.generic("comunicati").order_by(Document.published_on.desc()).limit(3))
-    return render("portal/home.html", announcements=announcements)
+    invoices = Invoice.for_customer(current_user.customer_id)
+    point = g.supply_point
+    latest = (invoices.where(Invoice.supply_point == point.id) if point else invoices).order_by(
+        Invoice.issue_date.desc(), Invoice.id.desc()).first()
+    unpaid_count, unpaid_total = invoices.where(Invoice.status != "paid").select(
+        fn.COUNT(Invoice.id), fn.SUM(Invoice.total)).scalar(as_tuple=True)
+    return render("portal/home.html", announcements=announcements, latest=latest, unpaid_count=unpaid_count,
+                  unpaid_total=unpaid_total or 0, today=date.today())
+
+
+def svg_response(svg):
+    response = current_app.response_class(svg, mimetype="image/svg+xml")
+    # An image: pygal's own styles may apply inside it, nothing else may load or run.
+    response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.route("/consumi-recenti.svg")
+def recent_consumption_chart():
+    point = g.supply_point
+    if point is None:
+        abort(404)
+    months = charts.last_twelve_months(point, date.today())
+    title = _("Ultimi 12 mesi (%(unit)s)", unit="Smc" if point.is_gas else "kWh")
+    return svg_response(charts.small_chart_svg(point, months, i18n.language(), current_app.config["PORTAL_COLOR"], title))
 
 
 # --- invoices -----------------------------------------------------------------------------------------
@@ -235,13 +260,8 @@ def billed_withdrawals_chart():
     year, _years = withdrawals_year()
     unit = "Smc" if point.is_gas else "kWh"
     labels = {"unit": unit, "title": _("Prelievi fatturati %(year)d, %(point)s", year=year, point=point.code)}
-    svg = charts.chart_svg(point, year, charts.monthly(point, year), i18n.language(),
-                           current_app.config["PORTAL_COLOR"], labels)
-    response = current_app.response_class(svg, mimetype="image/svg+xml")
-    # An image: pygal's own styles may apply inside it, nothing else may load or run.
-    response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return svg_response(charts.chart_svg(point, year, charts.monthly(point, year), i18n.language(),
+                                         current_app.config["PORTAL_COLOR"], labels))
 
 
 @bp.route("/prelievi-fatturati.csv")
