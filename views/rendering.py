@@ -81,6 +81,9 @@ def branding_css():
 
 
 def init_app(app):
+    # Templates are indented for people; the indentation of {% %} lines is not sent.
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
     app.after_request(security_headers)
     app.add_url_rule("/branding.css", "branding_css", branding_css)
     # The form macros as a global, not an import: a block rendered on its own (a fragment)
