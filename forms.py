@@ -209,6 +209,10 @@ class OperatorForm(FlaskForm):
                              description=_l("Da comunicare a voce; al primo accesso l'operatore attiva il secondo fattore."))
 
 
+class NotificationsForm(FlaskForm):
+    notify_invoices = BooleanField(_l("Avvisami per email quando arriva una nuova fattura"))
+
+
 class ForgotPasswordForm(FlaskForm):
     user = StringField(_l("Codice cliente o username"), validators=[InputRequired(_l("Scrivi il codice cliente o lo username.")), Length(max=254)])
 

@@ -27,7 +27,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import identifiers
-from models import Customer, Document, Invoice, Reading, SupplyPoint, db_wrapper, is_sqlite, write_transaction
+from flask_babel import lazy_gettext as _l
+
+from models import Customer, Document, Invoice, Reading, SupplyPoint, User, db_wrapper, is_sqlite, write_transaction
 
 ROME = ZoneInfo("Europe/Rome")
 MAX_FILE_BYTES = 20 * 1024 * 1024  # a PDF or document named in a CSV
@@ -517,6 +519,8 @@ def run(paths, file_store, progress=None):
 
 
 class ImportRun:
+    new_invoices = ()  # the rows of invoices.csv this run added (for the customers' mail)
+
     def __init__(self, report, store, progress):
         self.report = report
         self.store = store
@@ -681,6 +685,7 @@ class ImportRun:
             if self.staged_measures:
                 self.merge_measures()
             self.write_documents()
+            notify_new_invoices(self.new_invoices)  # in the same transaction: mail iff invoices
 
     def upsert(self, file_name, model, rows, key_of, fields_of, existing):
         """Insert what is new, update what changed; `existing` maps key -> model instance."""
@@ -764,8 +769,9 @@ class ImportRun:
         existing = {}
         for invoice in Invoice.select().where(Invoice.year.in_(sorted(years))):
             existing[(invoice.number, invoice.year)] = invoice
-        self.upsert("invoices.csv", Invoice, rows,
-                    lambda r: (r.values["number"], r.values["issue_date"].year), fields, existing)
+        key = lambda r: (r.values["number"], r.values["issue_date"].year)  # noqa: E731
+        self.upsert("invoices.csv", Invoice, rows, key, fields, existing)
+        self.new_invoices = [row.values for row in rows if key(row) not in existing]
 
     def write_readings(self):
         rows = self.rows.get("readings.csv", [])
@@ -845,6 +851,29 @@ class ImportRun:
             return (row.values["file"], customers[code] if code else None)
 
         self.upsert("documents.csv", Document, rows, key, fields, existing)
+
+
+def notify_new_invoices(invoices):
+    """One mail per run to each confirmed user of a customer who got new invoices (not one per
+    invoice), unless they opted out in Dati Anagrafici."""
+    import mailer
+    from flask import current_app
+
+    by_customer = {}
+    for values in invoices:
+        by_customer.setdefault(values["customer_code"], []).append(values)
+    if not by_customer:
+        return
+    base = current_app.config["PORTAL_BASE_URL"]
+    paths = current_app.url_map.bind("portal")  # no request here: build the paths from the map
+    link, settings = base + paths.build("portal.invoices"), base + paths.build("portal.customer_data")
+    users = (User.select(User, Customer).join(Customer)
+             .where(Customer.code.in_(list(by_customer)), User.confirmed_at.is_null(False),
+                    User.disabled == False, User.notify_invoices == True))  # noqa: E712
+    for user in users:
+        listed = sorted(by_customer[user.customer.code], key=lambda v: v["issue_date"])
+        mailer.queue(user.email, _l("Nuove fatture disponibili"), "new_invoices", language=user.language,
+                     customer=user.customer, invoices=listed, link=link, settings_link=settings)
 
 
 CONTENT_TYPES = {".pdf": "application/pdf", ".csv": "text/csv", ".txt": "text/plain",

@@ -3,6 +3,7 @@ import csv
 import hashlib
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -411,3 +412,47 @@ def test_measures_accept_only_plain_numbers(app, data, store, value):
     problems = run(app, [folder], store).problems
     assert len(problems) == 1 and problems[0].startswith("measures.csv:2: kwh:")
     assert Measure.select().count() == 0
+
+
+# --- the customers' mail about new invoices ------------------------------------------------------
+
+def test_new_invoices_are_mailed_once_per_run_per_user(app, data, store, smtp):
+    from models import OutboxMail, User
+    from tests.factories import make_customer, make_user
+    from tests.helpers import deliver, text_of
+
+    folder, written = data
+    customer = make_customer(code=written["customers"][0])  # registered before its invoices arrive
+    make_user(customer, email="mario@example.it")
+    make_user(customer, email="delegato@example.it", role=User.DELEGATE, notify_invoices=False)
+    make_user(customer, email="nuovo@example.it", confirmed=False)
+    report = run(app, [folder], store)
+    assert report.problems == [], report.problems
+    assert [m.recipient for m in OutboxMail.select()] == ["mario@example.it"]  # not per invoice, not opted out
+    deliver(app)
+    [message] = smtp.messages
+    body = text_of(message)
+    assert message["Subject"] == "Nuove fatture disponibili"
+    assert "sono disponibili 6 nuove fatture per il codice cliente 200000" in body
+    assert "FT2026-000001: €\xa051,25, scadenza 02/03/2026" in body
+    assert "http://portal.test/fatture" in body and "http://portal.test/dati-anagrafici" in body
+    run(app, [folder], store)  # the same files again: nothing new, no mail
+    assert OutboxMail.select().count() == 1
+
+
+def test_opting_out_in_dati_anagrafici(app):
+    from models import User
+    from tests.factories import PASSWORD, make_customer, make_supply_point, make_user
+    from tests.helpers import login, post_form
+
+    customer = make_customer(code="005007")
+    make_supply_point(customer)
+    user = make_user(customer)
+    client = app.test_client()
+    login(client, "005007", PASSWORD)
+    page = client.get("/dati-anagrafici", follow_redirects=True).get_data(as_text=True)
+    checkbox = re.search(r'<input[^>]*name="notify_invoices"[^>]*>', page).group(0)
+    assert "005007" in page and "checked" in checkbox
+    response = post_form(client, "/dati-anagrafici", {}, page="/dati-anagrafici")  # unticked
+    assert response.status_code == 303
+    assert User.get_by_id(user.id).notify_invoices is False

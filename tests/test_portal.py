@@ -16,7 +16,7 @@ from tests.factories import PASSWORD, make_customer, make_supply_point, make_use
 from tests.helpers import htmx_headers, login, post_form
 from views.portal import COMING_SOON, GENERIC_DOCUMENTS
 
-PROTECTED = ["/", "/cambio-password", "/fatture", "/prelievi-fatturati", "/dati-tecnici", "/dati-contrattuali", "/documenti", "/download"] + list(
+PROTECTED = ["/", "/cambio-password", "/fatture", "/prelievi-fatturati", "/dati-anagrafici", "/dati-tecnici", "/dati-contrattuali", "/documenti", "/download"] + list(
     COMING_SOON.values()) + [
     f"/documentazione/{section}" for section, _ in GENERIC_DOCUMENTS
 ]

@@ -72,7 +72,8 @@ def require_admin():
 
 @bp.app_context_processor
 def staff_context():
-    is_admin = current_user.is_authenticated and current_user.role == User.ADMIN
+    # current_user is None outside a request (a mail rendered by the import, say).
+    is_admin = bool(current_user) and current_user.is_authenticated and current_user.role == User.ADMIN
     return {"staff_menu": STAFF_MENU + (ADMIN_MENU if is_admin else [])}
 
 

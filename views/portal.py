@@ -10,17 +10,19 @@ import io
 from datetime import date
 from decimal import Decimal
 
-from flask import Blueprint, abort, current_app, g, redirect, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, request, session, url_for
 from flask_babel import gettext as _
 from peewee import fn
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from extensions import login_manager
+import audit
 import charts
 import files
 import i18n
-from models import Document, Invoice, SupplyPoint
+from forms import NotificationsForm
+from models import Document, Invoice, SupplyPoint, User, write_transaction
 from views.rendering import is_htmx, render
 
 bp = Blueprint("portal", __name__)
@@ -53,7 +55,6 @@ GENERIC_DOCUMENTS = [
 # Sections that later work fills in; until then they say so. endpoint -> URL path.
 COMING_SOON = {
     "self_reading": "/autolettura",
-    "customer_data": "/dati-anagrafici",
     "tickets": "/ticket",
     "measures": "/misure-elettriche",
     "advanced_charts": "/grafici-avanzati",
@@ -287,6 +288,22 @@ def billed_withdrawals_csv():
     response.headers["Content-Disposition"] = f"attachment; filename=prelievi-{point.code}-{year}.csv"
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+# --- Dati Anagrafici --------------------------------------------------------------------------------
+
+@bp.route("/dati-anagrafici", methods=["GET", "POST"])
+def customer_data():
+    """The customer's data as the billing system has them, and the user's mail preference."""
+    form = NotificationsForm(obj=current_user)
+    if form.validate_on_submit():
+        with write_transaction():
+            User.update(notify_invoices=form.notify_invoices.data).where(User.id == current_user.id).execute()
+            audit.record("notifications_changed", user=current_user._get_current_object(),
+                         notify_invoices=form.notify_invoices.data)
+        flash(_("Preferenze salvate."), "success")
+        return redirect(portal_url("portal.customer_data"), 303)
+    return render("portal/customer_data.html", title=_("Dati Anagrafici"), customer=current_user.customer, form=form)
 
 
 # --- the selected point's data ---------------------------------------------------------------
