@@ -4,16 +4,20 @@ Italian is the default; English is the second language. The choice is kept in th
 (and on the user, once logged in). Money reads "€ 1.234,56" in Italian, as the bills print it.
 """
 from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from functools import lru_cache
+
+from babel import Locale
+from babel.dates import get_month_names
 
 from flask import has_request_context, session
-from flask_babel import format_date, format_datetime, format_decimal, get_locale
+from flask_babel import format_datetime, format_decimal, get_locale
 from flask_login import current_user
 
 LANGUAGES = {"it": "Italiano", "en": "English"}
 DEFAULT_LANGUAGE = "it"
 DATE_FORMATS = {"it": "dd/MM/yyyy", "en": "d MMM yyyy"}
 DATETIME_FORMATS = {"it": "dd/MM/yyyy HH:mm", "en": "d MMM yyyy HH:mm"}
-MONEY_FORMAT = "¤\u00a0#,##0.00;-¤\u00a0#,##0.00"
 
 
 def select_locale():
@@ -37,7 +41,15 @@ def local_date(value):
         return ""
     if isinstance(value, datetime):
         return format_datetime(value, DATE_FORMATS[language()])
-    return format_date(value, DATE_FORMATS[language()])
+    # A list shows hundreds of dates: the same result as format_date, without its cost.
+    if language() == "it":
+        return "%02d/%02d/%04d" % (value.day, value.month, value.year)
+    return "%d %s %04d" % (value.day, month_abbreviations(language())[value.month], value.year)
+
+
+@lru_cache(maxsize=None)
+def month_abbreviations(code):
+    return get_month_names("abbreviated", locale=code)
 
 
 def local_datetime(value):
@@ -55,11 +67,22 @@ def local_time(value):
 
 
 def money(value):
+    """'€ 1.234,56' (it), '€ 1,234.56' (en): Babel's "¤ #,##0.00" with the locale's own symbols
+    and rounding (half to even), but no "-€ 0,00". Written out because an invoice list shows
+    hundreds of amounts and Babel's formatter costs 50-75 µs each (a test compares the two)."""
     if value is None:
         return ""
-    from babel.numbers import format_currency
+    group, point = number_symbols(language())
+    cents = Decimal(value).quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
+    whole, fraction = f"{abs(cents):.2f}".split(".")
+    grouped = f"{int(whole):,}".replace(",", group)
+    return f"{'-' if cents < 0 else ''}€\u00a0{grouped}{point}{fraction}"
 
-    return format_currency(value, "EUR", format=MONEY_FORMAT, locale=get_locale(), currency_digits=False)
+
+@lru_cache(maxsize=None)
+def number_symbols(code):
+    symbols = Locale.parse(code).number_symbols["latn"]
+    return symbols["group"], symbols["decimal"]
 
 
 def number(value, decimals=0):

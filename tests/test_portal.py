@@ -185,3 +185,16 @@ def test_every_text_has_its_english_translation(tmp_path):
         placeholders = set(re.findall(r"%\((\w+)\)", str(message.id)))
         assert placeholders == set(re.findall(r"%\((\w+)\)", str(strings))), message.id
     assert missing == []
+
+
+@pytest.mark.parametrize("language", ["it", "en"])
+def test_money_is_babels_format(app, language):
+    """i18n.money writes Babel's pattern out by hand, for speed: it must say the same."""
+    from babel.numbers import format_currency
+
+    values = [Decimal(n) / 100 for n in range(-150000, 150000, 997)] + [Decimal("1234567.125"), Decimal("0.015"), 7]
+    with app.test_request_context(), force_locale(language):
+        for value in values:
+            expected = format_currency(value, "EUR", format="¤\u00a0#,##0.00;-¤\u00a0#,##0.00", locale=language,
+                                       currency_digits=False)
+            assert i18n.money(value) == expected, value

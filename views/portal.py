@@ -130,7 +130,7 @@ def home():
     unpaid_count, unpaid_total = invoices.where(Invoice.status != "paid").select(
         fn.COUNT(Invoice.id), fn.SUM(Invoice.total)).scalar(as_tuple=True)
     return render("portal/home.html", announcements=announcements, latest=latest, unpaid_count=unpaid_count,
-                  unpaid_total=unpaid_total or 0, today=date.today())
+                  unpaid_total=unpaid_total or 0, today=date.today(), status_labels=invoice_status_labels())
 
 
 def svg_response(svg):
@@ -154,6 +154,10 @@ def recent_consumption_chart():
 # --- invoices -----------------------------------------------------------------------------------------
 
 INVOICE_PAGE = 50
+def invoice_status_labels():
+    return {"paid": _("pagata"), "unpaid": _("da pagare"), "partial": _("parzialmente pagata")}
+
+
 INVOICE_STATUSES = {  # filter value -> label; "overdue" is unpaid or partial past the due date
     "paid": _l("Pagate"), "unpaid": _l("Da pagare"), "partial": _l("Parzialmente pagate"), "overdue": _l("Scadute"),
 }
@@ -196,12 +200,15 @@ def invoices():
     scope = Invoice.for_customer(current_user.customer_id)
     if not everything and g.supply_point:
         scope = scope.where(Invoice.supply_point == g.supply_point.id)
-    years = [y for (y,) in scope.select(Invoice.year).distinct().order_by(Invoice.year.desc()).tuples()]
+
+    def years():  # called by the template's filter form only: a fragment of the list skips it
+        return [y for (y,) in scope.select(Invoice.year).distinct().order_by(Invoice.year.desc()).tuples()]
+
     points = {p.id: p.code for p in g.supply_points}
     return render("portal/invoices.html", title=_("Elenco fatture"), invoices=rows[:INVOICE_PAGE],
                   more=len(rows) > INVOICE_PAGE, page=page, count=count, total=total or 0, years=years,
                   year=year, status=status, everything=everything, statuses=INVOICE_STATUSES, today=date.today(),
-                  point_codes=points)
+                  point_codes=points, status_labels=invoice_status_labels(), overdue_label=_("scaduta"))
 
 
 @bp.route("/fatture/<int:invoice_id>/pdf")
