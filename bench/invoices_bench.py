@@ -11,7 +11,6 @@ gunicorn (sync workers) and a load generator in other processes, and prints:
 
     .venv/bin/python bench/invoices_bench.py [--postgres postgresql://postgres@127.0.0.1:5432/bench]
 """
-import argparse
 import os
 import random
 import sys
@@ -28,7 +27,7 @@ import demo  # noqa: E402
 import models  # noqa: E402
 import schema  # noqa: E402
 from app import create_app  # noqa: E402
-from bench.run import measure, session_cookie, start_server  # noqa: E402
+from bench.run import arguments, measure, session_cookie, start_server  # noqa: E402
 
 FRAGMENT = {"HX-Request": "true", "HX-Target": "invoice-list"}
 SWITCH = {"HX-Request": "true", "HX-Target": "frame"}
@@ -119,12 +118,7 @@ def run(label, database_url, customers, invoices_per_point, args):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=5)
-    parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--postgres", help="also run on this PostgreSQL database (it is emptied)")
-    args = parser.parse_args()
+    args = arguments(__doc__.splitlines()[0])
     results = {}
     with tempfile.TemporaryDirectory() as folder:
         results["sqlite-1M"] = run("SQLite, 1M", f"sqlite:///{folder}/big.db", 100_000, 10, args)

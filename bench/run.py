@@ -169,13 +169,18 @@ def run(label, database_url, args):
     return rows
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=5)
+def arguments(description):
+    """The options every server benchmark takes."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--seconds", type=float, default=5, help="of load per URL")
     parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
     parser.add_argument("--postgres", help="also run on this PostgreSQL database (it is emptied)")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main():
+    args = arguments(__doc__.splitlines()[0])
     with tempfile.TemporaryDirectory() as folder:
         sqlite = run("SQLite", "sqlite:///" + os.path.join(folder, "bench.db"), args)
     if args.postgres:
