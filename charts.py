@@ -74,7 +74,7 @@ def month_names(locale):
     return [names[m] for m in range(1, 13)]
 
 
-def chart_svg(point, year, rows, locale, colour, labels):
+def chart_svg(point, rows, locale, colour, labels):
     """The year's bars (bands stacked for electricity), titled, in the portal's colours."""
     palette = (colour, mix(colour, 0.55), mix(colour, 0.8)) if not point.is_gas else (colour,)
     style = Style(background="transparent", plot_background="transparent", colors=palette,

@@ -96,6 +96,13 @@ def choose_supply_point(points):
     return next((p for p in points if p.code == remembered), None) or (points[0] if points else None)
 
 
+def selected_point_or_404():
+    """For a point's chart or file: a customer with no points has none to show."""
+    if g.supply_point is None:
+        abort(404)
+    return g.supply_point
+
+
 def portal_url(endpoint, **values):
     """url_for that keeps the selected supply point."""
     point = g.get("supply_point")
@@ -143,9 +150,7 @@ def svg_response(svg):
 
 @bp.route("/consumi-recenti.svg")
 def recent_consumption_chart():
-    point = g.supply_point
-    if point is None:
-        abort(404)
+    point = selected_point_or_404()
     months = charts.last_twelve_months(point, date.today())
     title = _("Ultimi 12 mesi (%(unit)s)", unit="Smc" if point.is_gas else "kWh")
     return svg_response(charts.small_chart_svg(point, months, i18n.language(), current_app.config["PORTAL_COLOR"], title))
@@ -262,22 +267,18 @@ def billed_withdrawals():
 
 @bp.route("/prelievi-fatturati.svg")
 def billed_withdrawals_chart():
-    point = g.supply_point
-    if point is None:
-        abort(404)
+    point = selected_point_or_404()
     year, _years = withdrawals_year()
     unit = "Smc" if point.is_gas else "kWh"
     labels = {"unit": unit, "title": _("Prelievi fatturati %(year)d, %(point)s", year=year, point=point.code)}
-    return svg_response(charts.chart_svg(point, year, charts.monthly(point, year), i18n.language(),
+    return svg_response(charts.chart_svg(point, charts.monthly(point, year), i18n.language(),
                                          current_app.config["PORTAL_COLOR"], labels))
 
 
 @bp.route("/prelievi-fatturati.csv")
 def billed_withdrawals_csv():
     """For Italian Excel: semicolons, decimal commas, a BOM."""
-    point = g.supply_point
-    if point is None:
-        abort(404)
+    point = selected_point_or_404()
     year, _years = withdrawals_year()
     rows = charts.monthly(point, year)
     out = io.StringIO()
