@@ -15,21 +15,24 @@ from tests.helpers import htmx_headers, login
 from tests.import_data import pdf_bytes
 
 
+def store_pdf(app, text):
+    """A PDF saying `text` in the file store, as the import leaves it; its path there."""
+    source = app.config["FILE_STORE"] + "-incoming.pdf"
+    with open(source, "wb") as f:
+        f.write(pdf_bytes(text))
+    store = importer.FileStore(app.config["FILE_STORE"])
+    return store.store(source, store.check(source)[1])
+
+
 @pytest.fixture
 def data(app):
     customer = make_customer(code="005007")
     light = make_supply_point(customer, code="PR002874")
     gas = make_supply_point(customer, code="PR002875", commodity="gas")
     make_user(customer)
-    store = importer.FileStore(app.config["FILE_STORE"])
     for n in range(60):  # monthly since 2021 for the electricity point
         issue = date(2021, 1, 10) + timedelta(days=31 * n)
-        pdf = None
-        if n % 10 == 0:
-            source = app.config["FILE_STORE"] + f"-{n}.pdf"
-            with open(source, "wb") as f:
-                f.write(pdf_bytes(f"Fattura {n}"))
-            pdf = store.store(source, store.check(source)[1])
+        pdf = store_pdf(app, f"Fattura {n}") if n % 10 == 0 else None
         make_invoice(customer, light, number=f"E{n:03d}", issue_date=issue, total=Decimal("10.00") + n,
                      due_date=issue + timedelta(days=20), status="paid" if n < 58 else "unpaid", pdf_path=pdf)
     make_invoice(customer, gas, number="G001", issue_date=date(2026, 1, 10), total=Decimal("99.99"))

@@ -5,13 +5,14 @@ import re
 from pathlib import Path
 
 import pytest
+from flask import url_for
 
 import models
 import schema
 from app import ConfigError, create_app
 from models import AuditLog
 from tests.conftest import TEST_CONFIG
-from tests.factories import PASSWORD, make_customer, make_supply_point, make_user
+from tests.factories import PASSWORD, make_customer, make_invoice, make_supply_point, make_user
 from tests.helpers import csrf_from, logged_in_customer, login, post_form
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -154,3 +155,44 @@ def test_form_errors_are_escaped_even_when_lazy(app):
         field = type("Field", (), {"id": "x"})()
         html = app.jinja_env.globals["forms"].field_error(field, [lazy_gettext("<b>%(v)s</b>", v="<script>")])
     assert "<script>" not in html and "&lt;b&gt;" in html
+
+
+# --- ownership: every id a customer's URL carries ---------------------------------------------
+
+def customer_urls_with_ids(app):
+    """The customer side's rules that name an object by a numeric id."""
+    from werkzeug.routing.converters import IntegerConverter
+
+    return [rule for rule in app.url_map.iter_rules()
+            if rule.endpoint.split(".")[0] in ("portal", "account")
+            and any(isinstance(rule._converters[name], IntegerConverter) for name in rule.arguments)]
+
+
+def test_every_id_in_a_customers_url_answers_404_unless_it_is_theirs(app):
+    """Another customer's object and an id that does not exist give the same 404; the owner
+    gets the object. A new id-bearing URL with no case below fails this test."""
+    from tests.test_documents import store_document
+    from tests.test_invoices import store_pdf
+
+    owner, stranger = make_customer(code="005007"), make_customer(code="009999")
+    for customer in (owner, stranger):
+        make_supply_point(customer)
+        make_user(customer)
+    invoice = make_invoice(owner, pdf_path=store_pdf(app, "Fattura"))
+    document = store_document(app, "Contratto", "personal", customer=owner)
+    owners_objects = {"invoice_id": invoice.id, "document_id": document.id}
+
+    owners, strangers = app.test_client(), app.test_client()
+    login(owners, "005007", PASSWORD)
+    login(strangers, "009999", PASSWORD)
+    rules = customer_urls_with_ids(app)
+    assert {r.endpoint for r in rules} == {"portal.invoice_pdf", "portal.document_file"}
+    for rule in rules:
+        assert set(rule.arguments) <= set(owners_objects), f"{rule.rule}: add its object to this test"
+        with app.test_request_context():  # closed before the requests: g would leak into them
+            mine = url_for(rule.endpoint, **{name: owners_objects[name] for name in rule.arguments})
+            missing = url_for(rule.endpoint, **{name: 987654 for name in rule.arguments})
+        assert owners.get(mine).status_code == 200, mine
+        assert strangers.get(mine).status_code == 404, mine
+        assert strangers.get(missing).status_code == 404, missing
+        assert owners.get(missing).status_code == 404, missing
