@@ -204,12 +204,7 @@ def end_all_sessions(user):
 
 def load_user(secret):
     """Flask-Login's user loader: the session's token → its user, if the session is alive."""
-    row = (
-        UserSession.select(UserSession, User)
-        .join(User)
-        .where(UserSession.token_hash == token_digest(secret))
-        .first()
-    )
+    row = UserSession.with_user(token_digest(secret))
     if row is None:
         return None
     now = utcnow()

@@ -10,6 +10,7 @@ import click
 from flask import Flask
 from jinja2 import ChoiceLoader, FileSystemLoader
 from playhouse.db_url import connect as connect_database
+from playhouse.db_url import parse as parse_database_url
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import accounts
@@ -17,7 +18,7 @@ import i18n
 import mailer
 import ratelimit
 from extensions import babel, csrf, login_manager, mail
-from models import db_wrapper, write_transaction
+from models import PortalPostgresqlDatabase, db_wrapper, write_transaction
 
 # Every setting, its default, and how an environment variable's text becomes its value.
 # The README's configuration table lists the same names.
@@ -178,10 +179,7 @@ def open_database(url):
         )
     if url.startswith(("postgres://", "postgresql://")):
         # A connection per request was 6x slower than a pool (DESIGN §7).
-        url = url.replace("postgres://", "postgresql+pool://", 1).replace(
-            "postgresql://", "postgresql+pool://", 1
-        )
-        return connect_database(url, max_connections=20, stale_timeout=300, timeout=10)
+        return PortalPostgresqlDatabase(**parse_database_url(url), max_connections=20, stale_timeout=300, timeout=10)
     return connect_database(url)
 
 

@@ -8,12 +8,17 @@ Times are stored as naive UTC datetimes (`utcnow()`); pages show them in Europe/
 Codes (customer code, POD/PDR, codice fiscale) are text: leading zeros are significant.
 """
 import hashlib
+import inspect
+import itertools
 import json
+import re
+import time
 from datetime import datetime, timezone
 
 import peewee as pw
+import psycopg2.extensions
 from playhouse.flask_utils import FlaskDB
-
+from playhouse.pool import PooledPostgresqlDatabase
 
 
 class PortalDB(FlaskDB):
@@ -26,6 +31,57 @@ class PortalDB(FlaskDB):
     def close_db(self, exc):
         if not is_sqlite(self.database) and not self.database.is_closed():
             self.database.close()
+
+
+class StatementCachingConnection(psycopg2.extensions.connection):
+    """A psycopg2 connection that knows which statements it has prepared on the server."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.prepared_statements = set()
+
+
+class PortalPostgresqlDatabase(PooledPostgresqlDatabase):
+    """The pool, tuned so that a page costs about what it costs on SQLite:
+
+    - no round trip at every check-out. peewee's pool sends `SELECT 1` before handing out a
+      connection; one handed back moments ago is alive, so only one idle for longer than
+      RECHECK_AFTER seconds is tried first (HikariCP's "alive bypass window");
+    - the `prepared` queries every page runs are prepared on the server once per connection:
+      planning the session's three-table join took longer (0.5 ms) than running it.
+      (Server-side statements need a session per connection: no PgBouncer in transaction mode.)
+    """
+
+    RECHECK_AFTER = 1.0
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("connection_factory", StatementCachingConnection)
+        super().__init__(*args, **kwargs)
+        self._checked_in = {}  # connection key -> monotonic time it came back to the pool
+
+    def _close(self, conn, close_conn=False):
+        if close_conn:
+            self._checked_in.pop(self.conn_key(conn), None)
+        else:
+            self._checked_in[self.conn_key(conn)] = time.monotonic()
+        super()._close(conn, close_conn)
+
+    def _is_closed(self, conn):
+        checked_in = self._checked_in.pop(self.conn_key(conn), None)
+        fresh = checked_in is not None and time.monotonic() - checked_in < self.RECHECK_AFTER
+        if fresh and not conn.closed and self._adapter.txn_status(conn) == self._adapter.txn_idle:
+            return False
+        return super()._is_closed(conn)
+
+    def execute_prepared(self, name, sql, params):
+        """Run `sql` (with %s placeholders) as the server-side prepared statement `name`."""
+        connection = self.connection()
+        if name not in connection.prepared_statements:
+            numbers = itertools.count(1)
+            self.execute_sql(f"PREPARE {name} AS " + re.sub("%s", lambda _: f"${next(numbers)}", sql))
+            connection.prepared_statements.add(name)
+        arguments = " (%s)" % ", ".join(["%s"] * len(params)) if params else ""
+        return self.execute_sql(f"EXECUTE {name}{arguments}", params)
 
 
 def is_sqlite(database):
@@ -43,6 +99,75 @@ def write_transaction():
     if is_sqlite(database):
         return database.atomic(lock_type="IMMEDIATE")
     return database.atomic()
+
+
+class Parameter(pw.Node):
+    """A named placeholder in a `prepared` query, filled in at each execution."""
+
+    def __init__(self, name):
+        super().__init__()
+        self.name = name
+        self.converter = None
+
+    def __sql__(self, ctx):
+        # As peewee would for a plain value: remember the compared field's conversion
+        # (a model to its id, a date to text), and stand in the parameter list for the value.
+        self.converter = ctx.state.converter
+        ctx._values.append(self)
+        return ctx.literal(ctx.state.param or "?")
+
+
+class prepared:
+    """A SELECT whose SQL peewee builds once per process, not at every request.
+
+    For the queries every page runs, building the SQL costs more than running it (100-240 µs
+    each, against 5 µs to run on SQLite), a quarter of a page's time. Decorate a function that
+    builds the query: its positional parameters become placeholders, filled in at each call;
+    its keyword-only parameters choose the query's shape (which filters it has), and each
+    shape's SQL is built once. A call answers the rows the query itself would (models,
+    named tuples...):
+
+        @prepared
+        def sessions(token_hash):
+            return UserSession.select().where(UserSession.token_hash == token_hash)
+
+        rows = list(sessions(token_hash=digest))
+    """
+
+    def __init__(self, build):
+        self.build = build
+        self.__doc__ = build.__doc__
+        parameters = inspect.signature(build).parameters.values()
+        self.placeholders = [p.name for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD]
+        self.shapes = [p.name for p in parameters if p.kind is p.KEYWORD_ONLY]
+        self._compiled = {}  # (database class, shape) -> (name, query, sql, params with Parameters)
+
+    def compiled(self, database, shape):
+        key = (type(database), tuple(shape.items()))
+        if key not in self._compiled:
+            query = self.build(*(Parameter(name) for name in self.placeholders), **shape)
+            sql, params = database.get_sql_context().sql(query).query()
+            self._compiled[key] = (f"sportello_{next(STATEMENT_NUMBERS)}", query, sql, params)
+        return self._compiled[key]
+
+    def __call__(self, **values):
+        database = db_wrapper.database.obj
+        shape = {name: values.pop(name) for name in self.shapes}
+        name, query, sql, params = self.compiled(database, shape)
+        bound = [bind(p, values) if isinstance(p, Parameter) else p for p in params]
+        if isinstance(database, PortalPostgresqlDatabase):
+            cursor = database.execute_prepared(name, sql, bound)
+        else:
+            cursor = database.execute_sql(sql, bound)
+        return query._get_cursor_wrapper(cursor)
+
+
+STATEMENT_NUMBERS = itertools.count(1)  # names of server-side statements, unique in the process
+
+
+def bind(parameter, values):
+    value = values[parameter.name]
+    return parameter.converter(value) if parameter.converter and value is not None else value
 
 
 def utcnow():
@@ -113,7 +238,12 @@ class SupplyPoint(BaseModel):
 
     @classmethod
     def for_customer(cls, customer):
-        return cls.select().where(cls.customer == customer).order_by(cls.status, cls.code)
+        return cls.select().where(cls.customer == customer).order_by(*cls.selector_order())
+
+    @classmethod
+    def selector_order(cls):
+        """Active points first, then by code: the selector's order."""
+        return cls.status, cls.code
 
     @property
     def is_gas(self):
@@ -173,6 +303,14 @@ class User(BaseModel):
     # session's token (see UserSession), never the user's primary key.
     is_anonymous = False
     session_token = None
+    _supply_points = None  # the session's query brings them along (UserSession.with_user)
+
+    @property
+    def supply_points(self):
+        """The customer's supply points in the selector's order ([] for staff)."""
+        if self._supply_points is None:
+            self._supply_points = list(SupplyPoint.for_customer(self.customer_id)) if self.customer_id else []
+        return self._supply_points
 
     @property
     def is_authenticated(self):
@@ -205,6 +343,27 @@ class UserSession(BaseModel):
     last_seen_at = pw.DateTimeField(default=utcnow)
     ip = pw.CharField(max_length=45, null=True)
     user_agent = pw.CharField(null=True)
+
+    @classmethod
+    def with_user(cls, token_hash):
+        """The session of this token with its user and, for a customer's user, the customer's
+        supply points, which every customer page shows: one query, not two."""
+        rows = list(session_user_points(token_hash=token_hash))
+        if not rows:
+            return None
+        session = rows[0]
+        session.user._supply_points = [row.user.point for row in rows if row.user.point is not None]
+        return session
+
+
+@prepared
+def session_user_points(token_hash):
+    """One row per supply point of the session's customer (one row, with no point, for staff)."""
+    return (UserSession.select(UserSession, User, SupplyPoint)
+            .join(User)
+            .join(SupplyPoint, pw.JOIN.LEFT_OUTER, on=(SupplyPoint.customer == User.customer), attr="point")
+            .where(UserSession.token_hash == token_hash)
+            .order_by(*SupplyPoint.selector_order()))
 
 
 class EmailToken(BaseModel):
@@ -264,6 +423,41 @@ class Invoice(BaseModel):
     @classmethod
     def for_customer(cls, customer):
         return cls.select().where(cls.customer == customer)
+
+    @classmethod
+    def filtered(cls, customer, point, year, status, today, *, scope, by_year, by_status):
+        """The customer's invoices as the list's filters choose them. scope: "point" (of
+        `point`), "none" (those tied to no point) or "all"; by_status: None, "overdue" (not
+        paid and due before `today`) or "status" (in `status`). Values or `Parameter`s."""
+        query = cls.for_customer(customer)
+        if scope == "point":
+            query = query.where(cls.supply_point == point)
+        elif scope == "none":
+            query = query.where(cls.supply_point.is_null())
+        if by_year:
+            query = query.where(cls.year == year)
+        if by_status == "overdue":
+            query = query.where(cls.status != "paid", cls.due_date < today)
+        elif by_status == "status":
+            query = query.where(cls.status == status)
+        return query
+
+
+@prepared
+def invoice_page(customer, point, year, status, today, offset, limit, *, scope, by_year, by_status):
+    """A page of the filtered invoices, newest first, as dicts of the columns the list shows;
+    each row also carries the count and the total of the whole filtered list. One query: the
+    two figures are subqueries, which both databases run once (window functions made SQLite
+    sort the whole list, a second query cost PostgreSQL a round trip)."""
+    query = Invoice.filtered(customer, point, year, status, today, scope=scope, by_year=by_year, by_status=by_status)
+    return (query.select(Invoice.id, Invoice.number, Invoice.issue_date, Invoice.period_start, Invoice.period_end,
+                         Invoice.total, Invoice.due_date, Invoice.status, Invoice.pdf_path,
+                         Invoice.supply_point.alias("supply_point_id"),
+                         query.select(pw.fn.COUNT(Invoice.id)).alias("filtered_count"),
+                         query.select(pw.fn.SUM(Invoice.total)).alias("filtered_total"))
+            .order_by(Invoice.issue_date.desc(), Invoice.id.desc())
+            .offset(offset).limit(limit)
+            .dicts())
 
 
 class Reading(BaseModel):

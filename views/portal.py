@@ -22,7 +22,7 @@ import charts
 import files
 import i18n
 from forms import NotificationsForm
-from models import Document, Invoice, SupplyPoint, User, write_transaction
+from models import Document, Invoice, User, invoice_page, write_transaction
 from views.rendering import is_htmx, render
 
 bp = Blueprint("portal", __name__)
@@ -73,7 +73,7 @@ def load_customer_area():
         return login_manager.unauthorized()
     if current_user.customer_id is None:
         abort(403)
-    g.supply_points = list(SupplyPoint.for_customer(current_user.customer_id))
+    g.supply_points = current_user.supply_points
     g.supply_point = choose_supply_point(g.supply_points)
     is_page = request.endpoint not in FILE_ENDPOINTS
     if g.supply_point is not None and "sp" not in request.args and request.method == "GET" and is_page and not is_htmx():
@@ -169,39 +169,29 @@ INVOICE_STATUSES = {  # filter value -> label; "overdue" is unpaid or partial pa
 
 
 def invoice_filters():
-    """The list's filters from the URL; unknown values are ignored, not an error."""
+    """The list's filters from the URL (unknown values are ignored, not an error), as the
+    arguments of Invoice.filtered; and the page asked for."""
     args = request.args
     year = args.get("anno", type=int)
     status = args.get("stato") if args.get("stato") in INVOICE_STATUSES else None
-    everything = args.get("ambito") == "tutti"
-    page = max(args.get("pagina", 1, type=int), 1)
-    return year, status, everything, page
-
-
-def filtered_invoices(year, status, everything):
-    query = Invoice.for_customer(current_user.customer_id)
-    if not everything:
-        point = g.supply_point
-        query = query.where(Invoice.supply_point == point.id if point else Invoice.supply_point.is_null())
-    if year:
-        query = query.where(Invoice.year == year)
-    today = date.today()
-    if status == "overdue":
-        query = query.where(Invoice.status != "paid", Invoice.due_date < today)
-    elif status:
-        query = query.where(Invoice.status == status)
-    return query
+    point = g.supply_point
+    filters = dict(
+        customer=current_user.customer_id, point=point.id if point else None, year=year, status=status,
+        today=date.today(), scope="all" if args.get("ambito") == "tutti" else "point" if point else "none",
+        by_year=year is not None, by_status="overdue" if status == "overdue" else "status" if status else None)
+    return filters, max(args.get("pagina", 1, type=int), 1)
 
 
 @bp.route("/fatture")
 def invoices():
-    year, status, everything, page = invoice_filters()
-    query = filtered_invoices(year, status, everything)
-    count, total = query.select(fn.COUNT(Invoice.id), fn.SUM(Invoice.total)).scalar(as_tuple=True)
-    rows = list(query.select(Invoice.id, Invoice.number, Invoice.issue_date, Invoice.period_start, Invoice.period_end,
-                             Invoice.total, Invoice.due_date, Invoice.status, Invoice.pdf_path, Invoice.supply_point)
-                .order_by(Invoice.issue_date.desc(), Invoice.id.desc())
-                .offset((page - 1) * INVOICE_PAGE).limit(INVOICE_PAGE + 1))  # one more: is there a next page?
+    filters, page = invoice_filters()
+    rows = list(invoice_page(**filters, offset=(page - 1) * INVOICE_PAGE, limit=INVOICE_PAGE))
+    if rows:
+        count, total = rows[0]["filtered_count"], rows[0]["filtered_total"]
+    else:  # past the last page, or nothing at all: the figures had no row to ride on
+        count, total = Invoice.filtered(**filters).select(fn.COUNT(Invoice.id), fn.SUM(Invoice.total)).scalar(as_tuple=True)
+    total = Invoice.total.python_value(total)  # a sum is a float on SQLite: money is Decimal
+    everything = filters["scope"] == "all"
     scope = Invoice.for_customer(current_user.customer_id)
     if not everything and g.supply_point:
         scope = scope.where(Invoice.supply_point == g.supply_point.id)
@@ -210,10 +200,11 @@ def invoices():
         return [y for (y,) in scope.select(Invoice.year).distinct().order_by(Invoice.year.desc()).tuples()]
 
     points = {p.id: p.code for p in g.supply_points}
-    return render("portal/invoices.html", title=_("Elenco fatture"), invoices=rows[:INVOICE_PAGE],
-                  more=len(rows) > INVOICE_PAGE, page=page, count=count, total=total or 0, years=years,
-                  year=year, status=status, everything=everything, statuses=INVOICE_STATUSES, today=date.today(),
-                  point_codes=points, status_labels=invoice_status_labels(), overdue_label=_("scaduta"))
+    return render("portal/invoices.html", title=_("Elenco fatture"), invoices=rows,
+                  more=page * INVOICE_PAGE < count, page=page, count=count, total=total or 0, years=years,
+                  year=filters["year"], status=filters["status"], everything=everything, statuses=INVOICE_STATUSES,
+                  today=filters["today"], point_codes=points, status_labels=invoice_status_labels(),
+                  overdue_label=_("scaduta"))
 
 
 @bp.route("/fatture/<int:invoice_id>/pdf")
@@ -230,8 +221,8 @@ def invoice_pdf(invoice_id):
 @bp.route("/fatture/pdf.zip")
 def invoices_zip():
     """All PDFs of the filtered list in one ZIP, streamed as it is made."""
-    year, status, everything, _page = invoice_filters()
-    rows = list(filtered_invoices(year, status, everything).where(Invoice.pdf_path.is_null(False))
+    filters, _page = invoice_filters()
+    rows = list(Invoice.filtered(**filters).where(Invoice.pdf_path.is_null(False))
                 .select(Invoice.number, Invoice.pdf_path).order_by(Invoice.issue_date.desc()).tuples())
     if not rows:
         abort(404)

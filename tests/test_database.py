@@ -1,0 +1,149 @@
+"""The database layer's own tuning: `prepared` queries (SQL built once, on PostgreSQL also
+planned once per connection) and the PostgreSQL pool that skips the check-out round trip."""
+import os
+import time
+from contextlib import closing
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+
+import models
+from models import Invoice, prepared
+from tests.factories import make_customer, make_invoice, make_supply_point
+
+on_postgres = pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL", "").startswith("postgres"),
+                                 reason="PostgreSQL only: CI runs the suite again with TEST_DATABASE_URL")
+
+
+@pytest.fixture
+def invoices(app):
+    with app.app_context():
+        customer = make_customer()
+        point = make_supply_point(customer)
+        other = make_supply_point(customer)
+        for n in range(7):
+            make_invoice(customer, point if n % 2 else other, number=f"N{n}", issue_date=date(2025, 1, 1) + timedelta(days=40 * n),
+                         due_date=date(2025, 2, 1) + timedelta(days=40 * n), total=Decimal("10.25") * (n + 1),
+                         status="paid" if n < 4 else "unpaid")
+        make_invoice(customer, None, number="NONE", issue_date=date(2025, 3, 3))
+        make_invoice(make_customer(), None, number="FOREIGN", issue_date=date(2025, 3, 3))
+        yield customer, point
+
+
+def filters(customer, point, **shape):
+    values = dict(customer=customer.id, point=point.id, year=2025, status="unpaid", today=date(2025, 9, 1))
+    values.update(scope="point", by_year=False, by_status=None)
+    values.update(shape)
+    return values
+
+
+SHAPES = [dict(), dict(by_year=True), dict(scope="all"), dict(scope="none"), dict(by_status="overdue"),
+          dict(by_status="status", by_year=True, scope="all")]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_a_prepared_page_is_what_peewee_itself_answers(invoices, shape):
+    customer, point = invoices
+    arguments = filters(customer, point, **shape)
+    for _ in range(2):  # the second call reuses the SQL (and on PostgreSQL the statement)
+        rows = list(models.invoice_page(**arguments, offset=1, limit=2))
+        query = Invoice.filtered(**arguments).order_by(Invoice.issue_date.desc(), Invoice.id.desc())
+        everything = list(query)
+        assert [r["number"] for r in rows] == [i.number for i in everything[1:3]]
+        if rows:
+            assert rows[0]["filtered_count"] == len(everything)
+            assert Invoice.total.python_value(rows[0]["filtered_total"]) == sum(i.total for i in everything)
+            assert isinstance(rows[0]["issue_date"], date)  # converted as peewee converts
+
+
+def test_parameters_are_converted_as_peewee_converts_them(invoices):
+    customer, point = invoices
+
+    @prepared
+    def by_customer_and_due(customer, due):
+        return Invoice.select(Invoice.number).where(Invoice.customer == customer, Invoice.due_date < due).tuples()
+
+    # A model for a foreign key, a date for a date: as a plain peewee query takes them.
+    rows = list(by_customer_and_due(customer=customer, due=date(2025, 4, 1)))
+    assert sorted(n for (n,) in rows) == ["N0", "N1"]
+    assert list(by_customer_and_due(customer=customer.id, due=date(2025, 1, 1))) == []
+
+
+def test_each_shape_has_its_own_sql(invoices):
+    customer, point = invoices
+    for shape in SHAPES:
+        list(models.invoice_page(**filters(customer, point, **shape), offset=0, limit=5))
+    database_kind = type(models.db_wrapper.database.obj)
+    compiled = [value for key, value in models.invoice_page._compiled.items() if key[0] is database_kind]
+    assert len({sql for _, _, sql, _ in compiled}) >= len(SHAPES)
+    assert len({name for name, _, _, _ in compiled}) == len(compiled)
+
+
+# --- PostgreSQL ------------------------------------------------------------------------------
+
+def watcher(database):
+    """Another connection to the same database, closed after use."""
+    import psycopg2
+
+    params = dict(database.connect_params, dbname=database.database)
+    params.pop("connection_factory", None)
+    connection = psycopg2.connect(**{k: v for k, v in params.items() if v is not None})
+    connection.autocommit = True
+    return closing(connection)
+
+
+def backend_query(database, pid):
+    """What a backend last ran, seen from another connection."""
+    with watcher(database) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT query FROM pg_stat_activity WHERE pid = %s", [pid])
+        return cursor.fetchone()[0]
+
+
+@on_postgres
+def test_a_connection_handed_back_moments_ago_is_reused_without_a_ping(invoices):
+    database = models.db_wrapper.database.obj
+    database.close()
+    database.connect()
+    database.execute_sql("SELECT 4242")
+    pid = database.connection().get_backend_pid()
+    database.close()
+    database.connect()  # at once: no SELECT 1 first
+    assert database.connection().get_backend_pid() == pid
+    assert backend_query(database, pid) == "SELECT 4242"
+    database.close()
+
+
+@on_postgres
+def test_a_connection_idle_for_long_is_checked_and_a_dead_one_replaced(invoices, monkeypatch):
+    database = models.db_wrapper.database.obj
+    monkeypatch.setattr(database, "RECHECK_AFTER", 0.05)
+    database.close()
+    database.connect()
+    pid = database.connection().get_backend_pid()
+    database.close()
+    with watcher(database) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+    time.sleep(0.1)
+    database.connect()
+    assert database.connection().get_backend_pid() != pid
+    assert database.execute_sql("SELECT 1").fetchone() == (1,)
+    database.close()
+
+
+@on_postgres
+def test_prepared_queries_are_prepared_once_per_connection(invoices):
+    customer, point = invoices
+    database = models.db_wrapper.database.obj
+    database.close()
+    database.connect()
+    arguments = filters(customer, point)
+    first = list(models.invoice_page(**arguments, offset=0, limit=10))
+    name = models.invoice_page.compiled(database, {"scope": "point", "by_year": False, "by_status": None})[0]
+    assert name in database.connection().prepared_statements
+    statements = database.execute_sql("SELECT name FROM pg_prepared_statements").fetchall()
+    assert (name,) in statements
+    assert list(models.invoice_page(**arguments, offset=0, limit=10)) == first
+    pid = database.connection().get_backend_pid()
+    assert backend_query(database, pid).startswith(f"EXECUTE {name} (")
+    database.close()
