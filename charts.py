@@ -74,21 +74,39 @@ def month_names(locale):
     return [names[m] for m in range(1, 13)]
 
 
+def year_style(palette):
+    return Style(background="transparent", plot_background="transparent", colors=palette,
+                 font_family="system-ui, sans-serif", foreground="#1f2933", foreground_strong="#1f2933",
+                 foreground_subtle="#52606d", title_font_size=18, label_font_size=13, legend_font_size=13)
+
+
+def year_chart(kind, palette, locale, labels):
+    """An empty 800 x 380 chart of the twelve months: no script, nothing fetched."""
+    chart = kind(js=[], style=year_style(palette), width=800, height=380, show_dots=False, legend_at_bottom=True,
+                 print_values=False, margin=20, y_title=labels["unit"], title=labels["title"],
+                 disable_xml_declaration=True)
+    chart.x_labels = month_names(locale)
+    return chart
+
+
 def chart_svg(point, rows, locale, colour, labels):
     """The year's bars (bands stacked for electricity), titled, in the portal's colours."""
     palette = (colour, mix(colour, 0.55), mix(colour, 0.8)) if not point.is_gas else (colour,)
-    style = Style(background="transparent", plot_background="transparent", colors=palette,
-                  font_family="system-ui, sans-serif", foreground="#1f2933", foreground_strong="#1f2933",
-                  foreground_subtle="#52606d", title_font_size=18, label_font_size=13, legend_font_size=13)
-    chart = pygal.StackedBar(js=[], style=style, width=800, height=380, show_dots=False, legend_at_bottom=True,
-                             print_values=False, margin=20, y_title=labels["unit"], title=labels["title"],
-                             disable_xml_declaration=True)
-    chart.x_labels = month_names(locale)
+    chart = year_chart(pygal.StackedBar, palette, locale, labels)
     if point.is_gas:
         chart.add("Smc", [float(r["smc"]) if r["invoices"] else None for r in rows])
     else:
         for band in ("f1", "f2", "f3"):
             chart.add(band.upper(), [float(r[band]) if r["invoices"] else None for r in rows])
+    return chart.render(is_unicode=True)
+
+
+def comparison_svg(point, rows, previous, year, locale, colour, labels):
+    """The year's monthly totals (kWh or Smc) beside the year before's, month by month."""
+    chart = year_chart(pygal.Bar, (mix(colour, 0.6), colour), locale, labels)
+    key = "smc" if point.is_gas else "total"
+    for label, months in ((str(year - 1), previous), (str(year), rows)):
+        chart.add(label, [float(r[key]) if r["invoices"] else None for r in months])
     return chart.render(is_unicode=True)
 
 

@@ -79,3 +79,24 @@ def test_csv_for_italian_excel(client):
 def test_another_customers_point_is_404(client):
     for url in ("/prelievi-fatturati?sp=PR999999", "/prelievi-fatturati.svg?sp=PR999999", "/prelievi-fatturati.csv?sp=PR999999"):
         assert client.get(url).status_code == 404
+
+
+def test_year_on_year_comparison_chart(client):
+    page = client.get("/prelievi-fatturati?sp=PR002874&anno=2026&vista=confronto", headers=htmx_headers("withdrawals"))
+    body = page.get_data(as_text=True)
+    assert '<img src="/prelievi-fatturati.svg?sp=PR002874&amp;anno=2026&amp;vista=confronto"' in body
+    assert "2026 accanto a 2025" in body  # the text alternative
+    assert 'aria-current="true">Confronto' in body
+    svg = client.get("/prelievi-fatturati.svg?sp=PR002874&anno=2026&vista=confronto").get_data(as_text=True)
+    assert "Prelievi fatturati 2026 e 2025, PR002874" in svg
+    assert ">2025<" in svg and ">2026<" in svg and ">F1<" not in svg  # one series a year, totals
+    assert not re.search(r'(href|src)\s*=\s*"(https?:)?//', svg)
+    # January's bars: 2025's total (101 + 50.5 + 1000) and 2026's (201 + 50.5 + 1000), as pygal labels them.
+    values = re.findall(r'<desc class="value">([^<]+)</desc>', svg)
+    assert "1151.5" in values and "1251.5" in values
+
+
+def test_the_year_switch_keeps_the_view(client):
+    body = client.get("/prelievi-fatturati?sp=PR002874&anno=2025&vista=confronto").get_data(as_text=True)
+    assert '<input type="hidden" name="vista" value="confronto">' in body
+    assert "vista=confronto" in body and "2025 accanto a 2024" in body

@@ -241,6 +241,16 @@ def withdrawals_year():
     return year, years
 
 
+WITHDRAWAL_VIEWS = {  # ?vista= -> label; the first is the default
+    "grafico": _l("Grafico"), "confronto": _l("Confronto con l'anno prima"), "tabella": _l("Tabella"),
+}
+
+
+def withdrawals_view():
+    view = request.args.get("vista")
+    return view if view in WITHDRAWAL_VIEWS else "grafico"
+
+
 @bp.route("/prelievi-fatturati")
 def billed_withdrawals():
     point = g.supply_point
@@ -249,9 +259,8 @@ def billed_withdrawals():
     year, years = withdrawals_year()
     rows, previous = charts.monthly(point, year), charts.monthly(point, year - 1)
     key = "smc" if point.is_gas else "total"
-    view = "tabella" if request.args.get("vista") == "tabella" else "grafico"
     return render("portal/withdrawals.html", title=_("Prelievi Fatturati"), rows=rows, previous=previous,
-                  year=year, years=years, view=view, key=key,
+                  year=year, years=years, view=withdrawals_view(), views=WITHDRAWAL_VIEWS, key=key,
                   year_total=sum(r[key] for r in rows), previous_total=sum(r[key] for r in previous),
                   months=charts.month_names(i18n.language()))
 
@@ -261,9 +270,15 @@ def billed_withdrawals_chart():
     point = selected_point_or_404()
     year, _years = withdrawals_year()
     unit = "Smc" if point.is_gas else "kWh"
-    labels = {"unit": unit, "title": _("Prelievi fatturati %(year)d, %(point)s", year=year, point=point.code)}
-    return svg_response(charts.chart_svg(point, charts.monthly(point, year), i18n.language(),
-                                         current_app.config["PORTAL_COLOR"], labels))
+    colour, rows = current_app.config["PORTAL_COLOR"], charts.monthly(point, year)
+    if withdrawals_view() == "confronto":
+        labels = {"unit": unit, "title": _("Prelievi fatturati %(year)d e %(previous)d, %(point)s",
+                                           year=year, previous=year - 1, point=point.code)}
+        svg = charts.comparison_svg(point, rows, charts.monthly(point, year - 1), year, i18n.language(), colour, labels)
+    else:
+        labels = {"unit": unit, "title": _("Prelievi fatturati %(year)d, %(point)s", year=year, point=point.code)}
+        svg = charts.chart_svg(point, rows, i18n.language(), colour, labels)
+    return svg_response(svg)
 
 
 @bp.route("/prelievi-fatturati.csv")
