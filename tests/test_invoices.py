@@ -150,3 +150,58 @@ def test_twelve_months_before_this_one(app):
     assert [(y, m) for y, m, _ in months][0] == (2025, 11) and [(y, m) for y, m, _ in months][-1] == (2026, 10)
     assert dict(((y, m), v) for y, m, v in months)[(2026, 2)] == Decimal(16)
     assert dict(((y, m), v) for y, m, v in months)[(2026, 3)] is None
+
+
+def test_counts_totals_and_figures_match_the_imported_files(app, tmp_path):
+    """What the billing system's files say is what the customer reads: the list's count and
+    total, the PDFs, and Prelievi Fatturati's figures (Italian dialect: 12,25 and 31/01/2026)."""
+    import csv as csv_module
+
+    from tests.import_data import write_data_set
+
+    folder = tmp_path / "set"
+    written = write_data_set(folder, customers=2, months=4, italian=True)
+    with app.app_context():
+        report = importer.run([str(folder)], app.config["FILE_STORE"])
+    assert report.problems == []
+    with open(folder / "invoices.csv", encoding="utf-8-sig") as f:
+        rows = list(csv_module.DictReader(f, delimiter=";"))
+    code = written["customers"][0]
+    mine = [r for r in rows if r["customer_code"] == code]
+    light = next(r["supply_point_code"] for r in mine if r["energy_f1_kwh"])
+    make_user(Invoice.get(Invoice.number == mine[0]["number"]).customer)
+    client = app.test_client()
+    login(client, code, PASSWORD)
+
+    def amount(text):
+        return Decimal(text.replace(",", "."))
+
+    for scope, expected in (("", [r for r in mine if r["supply_point_code"] == light]), ("&ambito=tutti", mine)):
+        page = client.get(f"/fatture?sp={light}{scope}").get_data(as_text=True)
+        total = sum(amount(r["total"]) for r in expected)
+        assert f"{len(expected)} fatture" in page
+        assert "totale " + i18n_money(total) in page
+        assert sorted(re.findall(r"<td>(FT2026-\d+)</td>", page)) == sorted(r["number"] for r in expected)
+        assert page.count(">PDF</a>") == sum(1 for r in expected if r["pdf"])
+
+    with_pdf = next(r for r in mine if r["pdf"])
+    invoice = Invoice.get(Invoice.number == with_pdf["number"])
+    assert client.get(f"/fatture/{invoice.id}/pdf").data == (folder / with_pdf["pdf"]).read_bytes()
+
+    # Prelievi Fatturati: each invoice in its period's start month, bands as the file gives them.
+    exported = client.get(f"/prelievi-fatturati.csv?sp={light}&anno=2026").get_data(as_text=True).lstrip("\ufeff")
+    lines = exported.splitlines()[1:]
+    points_rows = [r for r in mine if r["supply_point_code"] == light]
+    assert len(lines) == len(points_rows)
+    for line, row in zip(lines, sorted(points_rows, key=lambda r: r["period_start"][3:5])):
+        month, f1, f2, f3, total, peak = line.split(";")
+        assert month == f"2026-{row['period_start'][3:5]}"
+        bands = [amount(row[f"energy_f{n}_kwh"]) for n in (1, 2, 3)]
+        assert [amount(f1), amount(f2), amount(f3)] == bands and amount(total) == sum(bands)
+        assert amount(peak) == amount(row["peak_power_kw"])
+
+
+def i18n_money(value):
+    import i18n
+
+    return i18n.money(value, "it")
