@@ -7,6 +7,7 @@ foreign id is simply not found (404).
 Times are stored as naive UTC datetimes (`utcnow()`); pages show them in Europe/Rome.
 Codes (customer code, POD/PDR, codice fiscale) are text: leading zeros are significant.
 """
+import collections
 import hashlib
 import inspect
 import itertools
@@ -107,14 +108,15 @@ class Parameter(pw.Node):
     def __init__(self, name):
         super().__init__()
         self.name = name
-        self.converter = None
 
     def __sql__(self, ctx):
-        # As peewee would for a plain value: remember the compared field's conversion
-        # (a model to its id, a date to text), and stand in the parameter list for the value.
-        self.converter = ctx.state.converter
-        ctx._values.append(self)
+        # Where peewee would put the value in the parameter list, put what fills it in later:
+        # the name, and the conversion of the field it is compared to (a model to its id...).
+        ctx._values.append(Slot(self.name, ctx.state.converter))
         return ctx.literal(ctx.state.param or "?")
+
+
+Slot = collections.namedtuple("Slot", "name converter")
 
 
 class prepared:
@@ -140,7 +142,7 @@ class prepared:
         parameters = inspect.signature(build).parameters.values()
         self.placeholders = [p.name for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD]
         self.shapes = [p.name for p in parameters if p.kind is p.KEYWORD_ONLY]
-        self._compiled = {}  # (database class, shape) -> (name, query, sql, params with Parameters)
+        self._compiled = {}  # (database class, shape) -> (name, query, sql, params with Slots)
 
     def compiled(self, database, shape):
         key = (type(database), tuple(shape.items()))
@@ -154,7 +156,7 @@ class prepared:
         database = db_wrapper.database.obj
         shape = {name: values.pop(name) for name in self.shapes}
         name, query, sql, params = self.compiled(database, shape)
-        bound = [bind(p, values) if isinstance(p, Parameter) else p for p in params]
+        bound = [fill(p, values) if isinstance(p, Slot) else p for p in params]
         if isinstance(database, PortalPostgresqlDatabase):
             cursor = database.execute_prepared(name, sql, bound)
         else:
@@ -165,9 +167,9 @@ class prepared:
 STATEMENT_NUMBERS = itertools.count(1)  # names of server-side statements, unique in the process
 
 
-def bind(parameter, values):
-    value = values[parameter.name]
-    return parameter.converter(value) if parameter.converter and value is not None else value
+def fill(slot, values):
+    value = values[slot.name]
+    return slot.converter(value) if slot.converter and value is not None else value
 
 
 def utcnow():
@@ -346,8 +348,8 @@ class UserSession(BaseModel):
 
     @classmethod
     def with_user(cls, token_hash):
-        """The session of this token with its user and, for a customer's user, the customer's
-        supply points, which every customer page shows: one query, not two."""
+        """The session of this token with its user and, for a customer's user, the customer
+        and its supply points, which every customer page shows: one query, not three."""
         rows = list(session_user_points(token_hash=token_hash))
         if not rows:
             return None
@@ -358,10 +360,12 @@ class UserSession(BaseModel):
 
 @prepared
 def session_user_points(token_hash):
-    """One row per supply point of the session's customer (one row, with no point, for staff)."""
-    return (UserSession.select(UserSession, User, SupplyPoint)
+    """One row per supply point of the session's customer, with the user and the customer
+    (the header's "Benvenuto"); one row, with neither customer nor point, for staff."""
+    return (UserSession.select(UserSession, User, Customer, SupplyPoint)
             .join(User)
-            .join(SupplyPoint, pw.JOIN.LEFT_OUTER, on=(SupplyPoint.customer == User.customer), attr="point")
+            .join(Customer, pw.JOIN.LEFT_OUTER)
+            .join_from(User, SupplyPoint, pw.JOIN.LEFT_OUTER, on=(SupplyPoint.customer == User.customer), attr="point")
             .where(UserSession.token_hash == token_hash)
             .order_by(*SupplyPoint.selector_order()))
 
