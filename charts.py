@@ -35,6 +35,18 @@ def monthly(point, year):
     return rows
 
 
+def year_on_year(rows, previous, key):
+    """The year's total against the year before's over the same months, so that a year still
+    being billed is not set against a whole one; the year before's whole total too, and the
+    change in percent (None without a base)."""
+    billed = {r["month"] for r in rows if r["invoices"]}
+    total = sum(r[key] for r in rows)
+    same_months = sum(r[key] for r in previous if r["month"] in billed)
+    change = float((total - same_months) / same_months * 100) if same_months else None
+    return {"total": total, "same_months": same_months, "previous_total": sum(r[key] for r in previous),
+            "change": change}
+
+
 def years_with_data(point):
     return sorted({start.year for (start,) in Invoice.select(Invoice.period_start)
                    .where(Invoice.supply_point == point.id, Invoice.period_start.is_null(False)).tuples()},

@@ -39,7 +39,23 @@ def test_table_by_month_with_last_year(client):
     assert cells == ["201", "50", "1.000", "1.252", "3,2", "1.152"]
     december = re.search(r"<tr><td>dic</td>(.*?)</tr>", page, re.S).group(1)
     assert re.findall(r'<td class="num">([^<]*)</td>', december)[3] == "3"
-    assert "Totale 2026: 3.764 kWh" in page and "anno precedente: 3.462 kWh" in page and "(+8.8%)" in page
+    assert "Totale 2026: 3.764 kWh" in page and "stessi mesi del 2025: 3.462 kWh" in page and "(+8,8%)" in page
+    assert "tutto il 2025" not in page  # 2025 was billed in no other month
+
+
+def test_a_year_still_being_billed_is_compared_with_the_same_months(client):
+    """2025 has January, February and July; 2024 only January: 2025 is set against January 2024."""
+    from models import Invoice, SupplyPoint
+
+    point = SupplyPoint.get(SupplyPoint.code == "PR002874")
+    for month, f1 in ((1, 500), (9, 700)):
+        Invoice.create(customer=point.customer_id, supply_point=point, number=f"OLD{month}", year=2024,
+                       issue_date=date(2024, month, 28), period_start=date(2024, month, 1), total=10,
+                       energy_f1_kwh=Decimal(f1), energy_f2_kwh=0, energy_f3_kwh=0)
+    page = client.get("/prelievi-fatturati?sp=PR002874&anno=2025&vista=tabella").get_data(as_text=True)
+    # 2025: (101 + 102 + 107) + 3 x 1050.5 = 3461.5; January 2024 = 500; all of 2024 = 1200.
+    assert "Totale 2025: 3.462 kWh" in page and "stessi mesi del 2024: 500 kWh" in page
+    assert "(+592,3%)" in page and "tutto il 2024: 1.200 kWh" in page
 
 
 def test_chart_view_and_switch_in_place(client):

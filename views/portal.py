@@ -261,8 +261,7 @@ def billed_withdrawals():
     key = "smc" if point.is_gas else "total"
     return render("portal/withdrawals.html", title=_("Prelievi Fatturati"), rows=rows, previous=previous,
                   year=year, years=years, view=withdrawals_view(), views=WITHDRAWAL_VIEWS, key=key,
-                  year_total=sum(r[key] for r in rows), previous_total=sum(r[key] for r in previous),
-                  months=charts.month_names(i18n.language()))
+                  comparison=charts.year_on_year(rows, previous, key), months=charts.month_names(i18n.language()))
 
 
 @bp.route("/prelievi-fatturati.svg")
