@@ -1,5 +1,5 @@
 """Invoices and billed consumption in a real browser: filter by year in place, switch the chart
-to the table in place (the chart an image that really loads)."""
+to the table and to the year-on-year chart in place (the charts images that really load)."""
 import re
 from datetime import date
 from decimal import Decimal
@@ -49,4 +49,12 @@ def test_filter_invoices_by_year_and_switch_chart_to_table(live_server, page):
     expect(page.locator("#withdrawals table")).to_be_visible()
     expect(page.locator("figure.chart")).to_have_count(0)
     expect(page).to_have_url(re.compile(r"vista=tabella"))
+    assert page.evaluate("window.__sameDocument") is True
+
+    page.get_by_role("link", name="Confronto con l'anno prima").click()
+    wait_for_htmx(page)
+    expect(page).to_have_url(re.compile(r"vista=confronto"))
+    page.wait_for_function("() => document.querySelector('figure.chart img').complete")
+    assert page.evaluate("document.querySelector('figure.chart img').naturalWidth") > 0
+    expect(page.locator(".totals")).to_contain_text("stessi mesi del 2025")
     assert page.evaluate("window.__sameDocument") is True
