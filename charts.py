@@ -35,6 +35,11 @@ def monthly(point, year):
     return rows
 
 
+def total_key(point):
+    """The figure a month adds up to: Smc for gas, the bands' kWh for electricity."""
+    return "smc" if point.is_gas else "total"
+
+
 def year_on_year(rows, previous, key):
     """The year's total against the year before's over the same months, so that a year still
     being billed is not set against a whole one; the year before's whole total too, and the
@@ -64,7 +69,7 @@ def last_twelve_months(point, today):
         months.append((year, month))
     months.reverse()
     by_year = {y: monthly(point, y) for y in {y for y, _ in months}}
-    key = "smc" if point.is_gas else "total"
+    key = total_key(point)
     return [(y, m, by_year[y][m - 1][key] if by_year[y][m - 1]["invoices"] else None) for y, m in months]
 
 
@@ -116,7 +121,7 @@ def chart_svg(point, rows, locale, colour, labels):
 def comparison_svg(point, rows, previous, year, locale, colour, labels):
     """The year's monthly totals (kWh or Smc) beside the year before's, month by month."""
     chart = year_chart(pygal.Bar, (mix(colour, 0.6), colour), locale, labels)
-    key = "smc" if point.is_gas else "total"
+    key = total_key(point)
     for label, months in ((str(year - 1), previous), (str(year), rows)):
         chart.add(label, [float(r[key]) if r["invoices"] else None for r in months])
     return chart.render(is_unicode=True)

@@ -7,6 +7,7 @@ from stdnum import luhn
 from stdnum.it import codicefiscale
 
 import accounts
+import importer
 from models import Customer, Invoice, SupplyPoint, User, utcnow
 
 PASSWORD = "Sicura-Prova-2026"
@@ -84,3 +85,14 @@ def make_invoice(customer, supply_point=None, **overrides):
     )
     values.update(overrides)
     return Invoice.create(**values)
+
+
+def store_pdf(app, content):
+    """A PDF's `content` in the app's file store, as the import leaves it: (its path there, SHA-256)."""
+    source = app.config["FILE_STORE"] + "-incoming.pdf"
+    with open(source, "wb") as f:
+        f.write(content)
+    store = importer.FileStore(app.config["FILE_STORE"])
+    problem, sha256 = store.check(source)
+    assert problem is None, problem
+    return store.store(source, sha256), sha256

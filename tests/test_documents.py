@@ -5,9 +5,8 @@ from datetime import date
 
 import pytest
 
-import importer
 from models import Document, SupplyPoint, utcnow
-from tests.factories import PASSWORD, make_customer, make_supply_point, make_user
+from tests.factories import PASSWORD, make_customer, make_supply_point, make_user, store_pdf
 from tests.helpers import htmx_headers, login
 from tests.import_data import pdf_bytes
 
@@ -31,13 +30,8 @@ def client(app, mario):
 
 def store_document(app, title, section, customer=None, published_on=date(2026, 3, 1), content=None, **fields):
     content = content or pdf_bytes(title)
-    source = app.config["FILE_STORE"] + "-incoming.pdf"
-    with open(source, "wb") as f:
-        f.write(content)
-    store = importer.FileStore(app.config["FILE_STORE"])
-    problem, sha256 = store.check(source)
-    assert problem is None
-    return Document.create(file=store.store(source, sha256), title=title, section=section, customer=customer,
+    path, sha256 = store_pdf(app, content)
+    return Document.create(file=path, title=title, section=section, customer=customer,
                            published_on=published_on, size=len(content), sha256=sha256, **fields)
 
 

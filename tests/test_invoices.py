@@ -8,20 +8,12 @@ from decimal import Decimal
 
 import pytest
 
+import i18n
 import importer
 from models import Invoice
-from tests.factories import PASSWORD, make_customer, make_invoice, make_supply_point, make_user
+from tests.factories import PASSWORD, make_customer, make_invoice, make_supply_point, make_user, store_pdf
 from tests.helpers import htmx_headers, login
 from tests.import_data import pdf_bytes
-
-
-def store_pdf(app, text):
-    """A PDF saying `text` in the file store, as the import leaves it; its path there."""
-    source = app.config["FILE_STORE"] + "-incoming.pdf"
-    with open(source, "wb") as f:
-        f.write(pdf_bytes(text))
-    store = importer.FileStore(app.config["FILE_STORE"])
-    return store.store(source, store.check(source)[1])
 
 
 @pytest.fixture
@@ -32,7 +24,7 @@ def data(app):
     make_user(customer)
     for n in range(60):  # monthly since 2021 for the electricity point
         issue = date(2021, 1, 10) + timedelta(days=31 * n)
-        pdf = store_pdf(app, f"Fattura {n}") if n % 10 == 0 else None
+        pdf = store_pdf(app, pdf_bytes(f"Fattura {n}"))[0] if n % 10 == 0 else None
         make_invoice(customer, light, number=f"E{n:03d}", issue_date=issue, total=Decimal("10.00") + n,
                      due_date=issue + timedelta(days=20), status="paid" if n < 58 else "unpaid", pdf_path=pdf)
     make_invoice(customer, gas, number="G001", issue_date=date(2026, 1, 10), total=Decimal("99.99"))
@@ -180,7 +172,7 @@ def test_counts_totals_and_figures_match_the_imported_files(app, tmp_path):
         page = client.get(f"/fatture?sp={light}{scope}").get_data(as_text=True)
         total = sum(amount(r["total"]) for r in expected)
         assert f"{len(expected)} fatture" in page
-        assert "totale " + i18n_money(total) in page
+        assert "totale " + i18n.money(total, "it") in page
         assert sorted(re.findall(r"<td>(FT2026-\d+)</td>", page)) == sorted(r["number"] for r in expected)
         assert page.count(">PDF</a>") == sum(1 for r in expected if r["pdf"])
 
@@ -199,9 +191,3 @@ def test_counts_totals_and_figures_match_the_imported_files(app, tmp_path):
         bands = [amount(row[f"energy_f{n}_kwh"]) for n in (1, 2, 3)]
         assert [amount(f1), amount(f2), amount(f3)] == bands and amount(total) == sum(bands)
         assert amount(peak) == amount(row["peak_power_kw"])
-
-
-def i18n_money(value):
-    import i18n
-
-    return i18n.money(value, "it")

@@ -171,14 +171,15 @@ def customer_urls_with_ids(app):
 def test_every_id_in_a_customers_url_answers_404_unless_it_is_theirs(app):
     """Another customer's object and an id that does not exist give the same 404; the owner
     gets the object. A new id-bearing URL with no case below fails this test."""
+    from tests.factories import store_pdf
+    from tests.import_data import pdf_bytes
     from tests.test_documents import store_document
-    from tests.test_invoices import store_pdf
 
     owner, stranger = make_customer(code="005007"), make_customer(code="009999")
     for customer in (owner, stranger):
         make_supply_point(customer)
         make_user(customer)
-    invoice = make_invoice(owner, pdf_path=store_pdf(app, "Fattura"))
+    invoice = make_invoice(owner, pdf_path=store_pdf(app, pdf_bytes("Fattura"))[0])
     document = store_document(app, "Contratto", "personal", customer=owner)
     owners_objects = {"invoice_id": invoice.id, "document_id": document.id}
 

@@ -192,11 +192,9 @@ def invoices():
         count, total = Invoice.filtered(**filters).select(fn.COUNT(Invoice.id), fn.SUM(Invoice.total)).scalar(as_tuple=True)
     total = Invoice.total.python_value(total)  # a sum is a float on SQLite: money is Decimal
     everything = filters["scope"] == "all"
-    scope = Invoice.for_customer(current_user.customer_id)
-    if not everything and g.supply_point:
-        scope = scope.where(Invoice.supply_point == g.supply_point.id)
 
-    def years():  # called by the template's filter form only: a fragment of the list skips it
+    def years():  # the years of the list's scope; called by the filter form only (not by a fragment)
+        scope = Invoice.filtered(**dict(filters, by_year=False, by_status=None))
         return [y for (y,) in scope.select(Invoice.year).distinct().order_by(Invoice.year.desc()).tuples()]
 
     points = {p.id: p.code for p in g.supply_points}
@@ -258,7 +256,7 @@ def billed_withdrawals():
         return render("portal/withdrawals.html", title=_("Prelievi Fatturati"), rows=None)
     year, years = withdrawals_year()
     rows, previous = charts.monthly(point, year), charts.monthly(point, year - 1)
-    key = "smc" if point.is_gas else "total"
+    key = charts.total_key(point)
     return render("portal/withdrawals.html", title=_("Prelievi Fatturati"), rows=rows, previous=previous,
                   year=year, years=years, view=withdrawals_view(), views=WITHDRAWAL_VIEWS, key=key,
                   comparison=charts.year_on_year(rows, previous, key), months=charts.month_names(i18n.language()))
