@@ -169,18 +169,18 @@ def run(label, database_url, args):
     return rows
 
 
-def arguments(description):
-    """The options every server benchmark takes."""
+def options(description):
+    """The options every server benchmark takes (a parser, for a benchmark to add its own)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--seconds", type=float, default=5, help="of load per URL")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
     parser.add_argument("--postgres", help="also run on this PostgreSQL database (it is emptied)")
-    return parser.parse_args()
+    return parser
 
 
 def main():
-    args = arguments(__doc__.splitlines()[0])
+    args = options(__doc__.splitlines()[0]).parse_args()
     with tempfile.TemporaryDirectory() as folder:
         sqlite = run("SQLite", "sqlite:///" + os.path.join(folder, "bench.db"), args)
     if args.postgres:
