@@ -129,7 +129,7 @@ def interleaved(servers, args):
 
 def main():
     parser = options(__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds of --seconds per URL")
+    parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds of --seconds per URL")
     parser.set_defaults(seconds=2)
     args = parser.parse_args()
     processes, servers = [], {}
