@@ -12,12 +12,13 @@ from pathlib import Path, PurePosixPath
 
 import audit
 import importer
-from models import ImportJob, db_wrapper, utcnow, write_transaction
+from models import ImportJob, db_wrapper, one_at_a_time, utcnow, write_transaction
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT = 30  # seconds between signs of life of a running job
 STALE = timedelta(minutes=5)  # a running job silent for longer has died with its process
+CLAIM_LOCK = 4001  # the advisory lock of claim_next, on PostgreSQL
 READING_SHARE = 0.9  # of the progress bar; writing to the database fills the rest
 ALLOWED = {".csv", ".pdf", ".txt", ".xlsx"}
 
@@ -104,22 +105,30 @@ def run_queue(app):
 
 
 def claim_next():
-    """The oldest queued job, now running; None if there is none or another job runs."""
-    fresh = utcnow() - STALE
-    with write_transaction():
-        running = ImportJob.select().where(ImportJob.status == ImportJob.RUNNING)
-        for job in running:
-            if job.heartbeat_at and job.heartbeat_at > fresh:
-                return None
-            job.status, job.finished_at = ImportJob.FAILED, utcnow()
-            job.report = json.dumps({"problems": ["l'importazione si è interrotta (processo terminato)"], "summary": []})
-            job.save()
+    """The oldest queued job, now running; None if there is none or another job runs. Every
+    process runs the queue, so the claims take turns: two at once could each find none running
+    and start two jobs side by side."""
+    with one_at_a_time(CLAIM_LOCK):
+        if running_elsewhere(utcnow() - STALE):
+            return None
         job = ImportJob.select().where(ImportJob.status == ImportJob.QUEUED).order_by(ImportJob.id).first()
         if job is None:
             return None
         claimed = ImportJob.update(status=ImportJob.RUNNING, heartbeat_at=utcnow()).where(
             ImportJob.id == job.id, ImportJob.status == ImportJob.QUEUED).execute()
         return ImportJob.get_by_id(job.id) if claimed else None
+
+
+def running_elsewhere(fresh):
+    """Whether a job is running in a live process. One silent since before `fresh` died with
+    its process: it is marked failed."""
+    for job in ImportJob.select().where(ImportJob.status == ImportJob.RUNNING):
+        if job.heartbeat_at and job.heartbeat_at > fresh:
+            return True
+        job.status, job.finished_at = ImportJob.FAILED, utcnow()
+        job.report = json.dumps({"problems": ["l'importazione si è interrotta (processo terminato)"], "summary": []})
+        job.save()
+    return False
 
 
 def run(app, job):

@@ -8,6 +8,7 @@ Times are stored as naive UTC datetimes (`utcnow()`); pages show them in Europe/
 Codes (customer code, POD/PDR, codice fiscale) are text: leading zeros are significant.
 """
 import collections
+import contextlib
 import hashlib
 import inspect
 import itertools
@@ -100,6 +101,18 @@ def write_transaction():
     if is_sqlite(database):
         return database.atomic(lock_type="IMMEDIATE")
     return database.atomic()
+
+
+@contextlib.contextmanager
+def one_at_a_time(lock):
+    """A write transaction that no other process runs beside it for the same `lock` (an
+    integer), for a decision read from the database ("no import is running: start this one").
+    SQLite's BEGIN IMMEDIATE already admits one writer at a time; on PostgreSQL two transactions
+    would both read "none running", so this one waits for an advisory lock, freed at commit."""
+    with write_transaction():
+        if not is_sqlite(db_wrapper.database):
+            db_wrapper.database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (lock,))
+        yield
 
 
 class Parameter(pw.Node):

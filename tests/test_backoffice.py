@@ -4,6 +4,7 @@ import hashlib
 import io
 import re
 import tempfile
+import threading
 import time
 import zipfile
 from datetime import timedelta
@@ -13,7 +14,8 @@ import pyotp
 import pytest
 
 import accounts
-from models import AuditLog, Consent, Customer, Document, ImportJob, Invoice, OutboxMail, User, UserSession, utcnow
+import import_jobs
+from models import AuditLog, Consent, Customer, Document, ImportJob, Invoice, OutboxMail, User, UserSession, db_wrapper, utcnow
 from tests.factories import PASSWORD, make_customer, make_invoice, make_supply_point, make_user
 from tests.helpers import csrf_from, logged_in_customer, login, post_form, sent_to_login
 from tests.import_data import pdf_bytes, write_data_set
@@ -388,6 +390,40 @@ def test_a_job_whose_process_died_is_marked_failed_and_the_next_runs(app, staff,
     assert job.status == ImportJob.DONE
     dead = ImportJob.get(ImportJob.folder == "/gone")
     assert dead.status == ImportJob.FAILED and "interrotta" in dead.result["problems"][0]
+
+
+def test_two_processes_claiming_at_once_start_one_import(app, operator, monkeypatch):
+    """Every process runs the queue. With two jobs queued, one process finds none running, and
+    another claims meanwhile: the other waits its turn and finds the first job running, rather
+    than take the first job while the one process goes on to start the second beside it."""
+    first = ImportJob.create(started_by=operator, folder="/first")
+    ImportJob.create(started_by=operator, folder="/second")
+    checked, go_on, claims = threading.Event(), threading.Event(), {}
+    check = import_jobs.running_elsewhere
+
+    def check_then_pause(fresh):
+        running = check(fresh)
+        if threading.current_thread().name == "one":
+            checked.set()
+            go_on.wait(10)
+        return running
+
+    monkeypatch.setattr(import_jobs, "running_elsewhere", check_then_pause)
+
+    def claim():
+        with app.app_context(), db_wrapper.database.connection_context():
+            claims[threading.current_thread().name] = import_jobs.claim_next()
+
+    one, other = threading.Thread(target=claim, name="one"), threading.Thread(target=claim, name="other")
+    one.start()
+    assert checked.wait(10)
+    other.start()
+    other.join(0.5)  # without turns, the other claim takes the first job meanwhile
+    go_on.set()
+    one.join(10)
+    other.join(10)
+    assert claims["one"].id == first.id and claims["other"] is None
+    assert [job.status for job in ImportJob.select().order_by(ImportJob.id)] == [ImportJob.RUNNING, ImportJob.QUEUED]
 
 
 def test_customers_cannot_upload(app):
