@@ -434,7 +434,7 @@ class Invoice(BaseModel):
     class Meta:
         indexes = (
             (("number", "year"), True),
-            # The list's order, newest first, straight from the index: a page reads its 50 rows
+            # The list's order, newest first, straight from the index: a page reads its rows
             # without sorting the point's (or, for "Tutti i punti", the customer's) invoices.
             (("customer", "supply_point", "issue_date", "id"), False),
             (("customer", "issue_date", "id"), False),

@@ -158,7 +158,7 @@ def recent_consumption_chart():
 
 # --- invoices -----------------------------------------------------------------------------------------
 
-INVOICE_PAGE = 50
+INVOICE_PAGE = 24  # rows at a time: two years of monthly bills, four of bimonthly ones
 def invoice_status_labels():
     return {"paid": _("pagata"), "unpaid": _("da pagare"), "partial": _("parzialmente pagata")}
 

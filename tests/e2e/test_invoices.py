@@ -1,4 +1,4 @@
-"""Invoices and billed consumption in a real browser: filter by year in place, switch the chart
+"""Invoices and billed consumption in a real browser: more rows and a filter by year in place, switch the chart
 to the table and to the year-on-year chart in place (the charts images that really load)."""
 import re
 from datetime import date
@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 
 from tests.e2e.conftest import wait_for_htmx
 from tests.factories import PASSWORD, make_customer, make_invoice, make_supply_point, make_user
+from views.portal import INVOICE_PAGE
 
 
 def test_filter_invoices_by_year_and_switch_chart_to_table(live_server, page):
@@ -20,6 +21,8 @@ def test_filter_invoices_by_year_and_switch_chart_to_table(live_server, page):
                          period_start=date(year, month, 1), period_end=date(year, month, 28),
                          energy_f1_kwh=Decimal(100 + month), energy_f2_kwh=Decimal(50), energy_f3_kwh=Decimal(80),
                          total=Decimal("42.00"), status="paid")
+    for month in (11, 12):  # two more than a page holds
+        make_invoice(customer, point, number=f"F2024-{month}", issue_date=date(2024, month, 10), total=Decimal("40.00"))
 
     page.goto(live_server.url + "/login")
     page.get_by_label("User", exact=True).fill("005007")
@@ -28,13 +31,19 @@ def test_filter_invoices_by_year_and_switch_chart_to_table(live_server, page):
     expect(page.locator(".welcome")).to_have_text("Benvenuto ROSSI MARIO")
 
     page.get_by_role("link", name="Elenco fatture").click()
-    expect(page.locator(".totals")).to_contain_text("24 fatture")
+    expect(page.locator(".totals")).to_contain_text("26 fatture")
+    rows = page.locator("table.invoices tbody tr:not(#invoice-more) td:first-child")
+    expect(rows).to_have_count(INVOICE_PAGE)
     page.evaluate("window.__sameDocument = true")
+    page.get_by_role("link", name="Mostra altre").click()
+    expect(rows).to_have_count(26)
+    assert rows.all_inner_texts()[-2:] == ["F2024-12", "F2024-11"]
+    expect(page.get_by_role("link", name="Mostra altre")).to_have_count(0)
     page.get_by_label("Anno").select_option("2025")
     wait_for_htmx(page)
     expect(page.locator(".totals")).to_contain_text("12 fatture")
     expect(page).to_have_url(re.compile(r"anno=2025"))
-    numbers = page.locator("table.invoices tbody td:first-child").all_inner_texts()
+    numbers = rows.all_inner_texts()
     assert len(numbers) == 12 and all(n.startswith("F2025-") for n in numbers)
     assert page.evaluate("window.__sameDocument") is True
 
