@@ -1,5 +1,6 @@
-"""Invoices and billed consumption in a real browser: more rows and a filter by year in place, switch the chart
-to the table and to the year-on-year chart in place (the charts images that really load)."""
+"""Invoices and billed consumption in a real browser: more rows and a filter by year in place;
+the chart switched to the table and to the year-on-year chart in place (the charts' images
+really load)."""
 import re
 from datetime import date
 from decimal import Decimal
