@@ -29,7 +29,8 @@ from zoneinfo import ZoneInfo
 import identifiers
 from flask_babel import lazy_gettext as _l
 
-from models import Customer, Document, Invoice, Reading, SupplyPoint, User, db_wrapper, is_sqlite, write_transaction
+from models import (Customer, Document, Invoice, Reading, SupplyPoint, User, db_wrapper, is_sqlite, refresh_statistics,
+                    write_transaction)
 
 ROME = ZoneInfo("Europe/Rome")
 MAX_FILE_BYTES = 20 * 1024 * 1024  # a PDF or document named in a CSV
@@ -686,6 +687,7 @@ class ImportRun:
                 self.merge_measures()
             self.write_documents()
             notify_new_invoices(self.new_invoices)  # in the same transaction: mail iff invoices
+        refresh_statistics()
 
     def upsert(self, file_name, model, rows, key_of, fields_of, existing):
         """Insert what is new, update what changed; `existing` maps key -> model instance."""

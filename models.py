@@ -115,6 +115,16 @@ def one_at_a_time(lock):
         yield
 
 
+def refresh_statistics():
+    """After a bulk change (the nightly import), so the query planner knows the new sizes at
+    once: PostgreSQL's autovacuum catches up only within minutes, and meanwhile planned a page
+    by guesses; SQLite never does by itself. Both sample a table rather than read it all."""
+    database = db_wrapper.database
+    if is_sqlite(database):
+        database.execute_sql("PRAGMA analysis_limit = 1000")
+    database.execute_sql("ANALYZE")
+
+
 class Parameter(pw.Node):
     """A named placeholder in a `prepared` query, filled in at each execution."""
 

@@ -102,6 +102,20 @@ def test_a_data_set_imports_completely(app, data, store):
     assert Document.get(Document.section == "modulistica").customer_id is None
 
 
+def test_an_import_leaves_the_planner_the_new_sizes(app, data, store):
+    """Without statistics PostgreSQL planned the invoice page by guesses until autovacuum came
+    by, and SQLite never gathers them by itself: the import refreshes them."""
+    folder, written = data
+    assert run(app, [folder], store).problems == []
+    database = models.db_wrapper.database
+    if models.is_sqlite(database):
+        stats = database.execute_sql("SELECT stat FROM sqlite_stat1 WHERE tbl = 'invoice'").fetchall()
+        counted = {int(stat.split()[0]) for (stat,) in stats}  # each index's stat starts with the rows
+    else:
+        counted = {int(n) for (n,) in database.execute_sql("SELECT reltuples FROM pg_class WHERE relname = 'invoice'")}
+    assert counted == {written["counts"]["invoices.csv"]} == {Invoice.select().count()}
+
+
 def test_the_same_files_twice_change_nothing(app, data, store):
     folder, written = data
     run(app, [folder], store)
