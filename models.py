@@ -490,6 +490,22 @@ def invoice_page(customer, point, year, status, today, offset, limit, *, scope, 
             .dicts())
 
 
+@prepared
+def latest_invoice(customer, point, *, of_point):
+    """The Home Page's latest invoice: the selected point's, or the customer's when it has none."""
+    query = Invoice.for_customer(customer)
+    if of_point:
+        query = query.where(Invoice.supply_point == point)
+    return query.order_by(Invoice.issue_date.desc(), Invoice.id.desc()).limit(1)
+
+
+@prepared
+def unpaid_invoices(customer):
+    """How many of the customer's invoices are not (or only partly) paid, and their total."""
+    return Invoice.for_customer(customer).where(Invoice.status != "paid").select(
+        pw.fn.COUNT(Invoice.id), pw.fn.SUM(Invoice.total)).tuples()
+
+
 class Reading(BaseModel):
     """A meter reading: from the distributor, estimated, or sent by the customer."""
 
@@ -588,6 +604,12 @@ class Document(BaseModel):
     @classmethod
     def for_customer(cls, customer):
         return cls.select().where(cls.customer == customer, cls.unpublished_at.is_null())
+
+
+@prepared
+def latest_announcements(limit):
+    """The newest Comunicati, for the Home Page."""
+    return Document.generic("comunicati").order_by(Document.published_on.desc()).limit(limit)
 
 
 class AuditLog(BaseModel):

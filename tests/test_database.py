@@ -57,6 +57,19 @@ def test_a_prepared_page_is_what_peewee_itself_answers(invoices, shape):
             assert isinstance(rows[0]["issue_date"], date)  # converted as peewee converts
 
 
+def test_the_home_pages_queries_answer_what_peewee_itself_answers(invoices):
+    customer, point = invoices
+    newest = Invoice.for_customer(customer).order_by(Invoice.issue_date.desc(), Invoice.id.desc())
+    unpaid = [invoice for invoice in Invoice.for_customer(customer) if invoice.status != "paid"]
+    for _ in range(2):
+        of_point = list(models.latest_invoice(customer=customer.id, point=point.id, of_point=True))
+        assert [i.number for i in of_point] == [newest.where(Invoice.supply_point == point).first().number]
+        of_customer = list(models.latest_invoice(customer=customer.id, point=None, of_point=False))
+        assert [i.number for i in of_customer] == [newest.first().number]
+        count, total = next(iter(models.unpaid_invoices(customer=customer.id)))
+        assert (count, Invoice.total.python_value(total)) == (len(unpaid), sum(i.total for i in unpaid))
+
+
 def test_parameters_are_converted_as_peewee_converts_them(invoices):
     customer, point = invoices
 

@@ -22,7 +22,8 @@ import charts
 import files
 import i18n
 from forms import NotificationsForm
-from models import Document, Invoice, User, invoice_page, write_transaction
+from models import (Document, Invoice, User, invoice_page, latest_announcements, latest_invoice, unpaid_invoices,
+                    write_transaction)
 from views.rendering import is_htmx, render
 
 bp = Blueprint("portal", __name__)
@@ -129,15 +130,12 @@ bp.before_request(load_customer_area)
 
 @bp.route("/")
 def home():
-    announcements = list(Document.generic("comunicati").order_by(Document.published_on.desc()).limit(3))
-    invoices = Invoice.for_customer(current_user.customer_id)
-    point = g.supply_point
-    latest = (invoices.where(Invoice.supply_point == point.id) if point else invoices).order_by(
-        Invoice.issue_date.desc(), Invoice.id.desc()).first()
-    unpaid_count, unpaid_total = invoices.where(Invoice.status != "paid").select(
-        fn.COUNT(Invoice.id), fn.SUM(Invoice.total)).scalar(as_tuple=True)
-    return render("portal/home.html", announcements=announcements, latest=latest, unpaid_count=unpaid_count,
-                  unpaid_total=unpaid_total or 0, today=date.today(), status_labels=invoice_status_labels())
+    customer, point = current_user.customer_id, g.supply_point
+    latest = next(iter(latest_invoice(customer=customer, point=point and point.id, of_point=point is not None)), None)
+    unpaid_count, unpaid_total = next(iter(unpaid_invoices(customer=customer)))
+    return render("portal/home.html", announcements=list(latest_announcements(limit=3)), latest=latest,
+                  unpaid_count=unpaid_count, unpaid_total=Invoice.total.python_value(unpaid_total) or 0,
+                  today=date.today(), status_labels=invoice_status_labels())
 
 
 def svg_response(svg):
