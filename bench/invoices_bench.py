@@ -15,7 +15,6 @@ a ratio between servers is measured seconds apart. It prints, with the range ove
 """
 import os
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -30,7 +29,7 @@ import demo  # noqa: E402
 import models  # noqa: E402
 import schema  # noqa: E402
 from app import create_app  # noqa: E402
-from bench.run import measure, options, session_cookie, start_server  # noqa: E402
+from bench.run import by_round, interleaved, options, pooled, session_cookie, start_server  # noqa: E402
 
 FRAGMENT = {"HX-Request": "true", "HX-Target": "invoice-list"}
 SWITCH = {"HX-Request": "true", "HX-Target": "frame"}
@@ -97,41 +96,17 @@ def build(database_url, customers, invoices_per_point):
     return customers * invoices_per_point
 
 
-URLS = (  # (figure, path, headers, connections; None: --connections)
-    ("ok", "/bench/ok", {}, None),
-    ("fragment", "/fatture?sp=PR002874", FRAGMENT, None),
-    ("fragment@32", "/fatture?sp=PR002874", FRAGMENT, 32),
-    ("full", "/fatture?sp=PR002874", {}, None),
-    ("switch", "/fatture?sp=PR002875", SWITCH, None),
+URLS = (  # as bench.run.TARGETS: (figure, path, headers, logged in, connections; None: --connections)
+    ("ok", "/bench/ok", {}, False, None),
+    ("fragment", "/fatture?sp=PR002874", FRAGMENT, True, None),
+    ("fragment@32", "/fatture?sp=PR002874", FRAGMENT, True, 32),
+    ("full", "/fatture?sp=PR002874", {}, True, None),
+    ("switch", "/fatture?sp=PR002875", SWITCH, True, None),
 )
 
 
-def interleaved(servers, args):
-    """Every URL on every server, in `args.rounds` rounds of `args.seconds` each, the servers
-    taking turns on each URL: this VM's speed drifts by a quarter within a minute, so figures
-    compared across servers are measured seconds apart, not one server minutes after the other.
-    Answers each server's figures per URL, a list of one per round."""
-    rounds = {label: {name: [] for name, *_ in URLS} for label in servers}
-
-    def each_url_on_each_server(seconds, keep):
-        for name, path, headers, connections in URLS:
-            for label, (port, cookie) in servers.items():
-                figures = measure(port, path, dict(headers, Cookie=cookie) if name != "ok" else headers,
-                                  seconds, connections or args.connections)
-                if keep:
-                    rounds[label][name].append(figures)
-
-    each_url_on_each_server(1, keep=False)  # warm-up
-    for _ in range(args.rounds):
-        each_url_on_each_server(args.seconds, keep=True)
-    return rounds
-
-
 def main():
-    parser = options(__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds of --seconds per URL")
-    parser.set_defaults(seconds=2)
-    args = parser.parse_args()
+    args = options(__doc__.splitlines()[0]).parse_args()
     processes, servers = [], {}
     with tempfile.TemporaryDirectory() as folder:
         data_sets = [("sqlite-1M", "SQLite, 1M", f"sqlite:///{folder}/big.db", 100_000),
@@ -146,52 +121,45 @@ def main():
                 process, port = start_server(database_url, args.workers)
                 processes.append(process)
                 servers[key] = (port, session_cookie(port))
-            rounds = interleaved(servers, args)
+            rounds = interleaved(servers, URLS, args)
         finally:
             for process in processes:
                 os.killpg(process.pid, 15)
                 process.wait()
 
+    figures = {key: {name: pooled(rounds[key][name]) for name, *_ in URLS} for key in servers}
+
     def rps(key, name):
-        return statistics.mean(figures["rps"] for figures in rounds[key][name])
-
-    def tail(key):
-        """p99 / p50 at 32 connections, the median of the rounds': each round is one steady load."""
-        return statistics.median(f["p99"] / f["p50"] for f in rounds[key]["fragment@32"])
-
-    def by_round(over, under, name="fragment"):
-        """A ratio round by round, lowest to highest: how far the machine moved it."""
-        each = sorted(a["rps"] / b["rps"] for a, b in zip(rounds[over][name], rounds[under][name]))
-        return f"{each[0]:.2f}-{each[-1]:.2f}"
+        return figures[key][name]["rps"]
 
     print(f"\n{args.rounds} rounds of {args.seconds:g} s per URL, the servers in turn; "
           f"{args.workers} sync workers, {args.connections} connections")
     for key, label, *_ in data_sets:
-        latency = rounds[key]["fragment@32"]
+        latency = figures[key]["fragment@32"]
         print(f"{label}: fragment {rps(key, 'fragment'):.0f} req/s, ok {rps(key, 'ok'):.0f} req/s; at 32 connections "
-              f"p50 {statistics.median(f['p50'] for f in latency):.1f} ms, "
-              f"p99 {statistics.median(f['p99'] for f in latency):.1f} ms; "
-              f"errors {sum(f['errors'] for url in rounds[key].values() for f in url)}")
+              f"p50 {latency['p50']:.1f} ms, p99 {latency['p99']:.1f} ms; "
+              f"errors {sum(f['errors'] for f in figures[key].values())}")
 
-    switch, full = rounds["sqlite-1M"]["switch"][0]["bytes"], rounds["sqlite-1M"]["full"][0]["bytes"]
+    big = figures["sqlite-1M"]
     rows = [
         ("invoice fragment / bare ok route (SQLite, 1M)", rps("sqlite-1M", "fragment") / rps("sqlite-1M", "ok"), "",
          ">= 0.25"),
         ("1M invoices / 10k invoices (fragment throughput)", rps("sqlite-1M", "fragment") / rps("sqlite-10k", "fragment"),
-         by_round("sqlite-1M", "sqlite-10k"), ">= 0.85"),
-        ("p99 / p50 at 32 connections (SQLite, 1M)", tail("sqlite-1M"), "", "<= 2"),
-        ("switch fragment bytes / full page bytes", switch / full, "", "<= 0.5"),
+         by_round(rounds["sqlite-1M"]["fragment"], rounds["sqlite-10k"]["fragment"]), ">= 0.85"),
+        ("p99 / p50 at 32 connections (SQLite, 1M, median of the rounds)", big["fragment@32"]["tail"], "", "<= 2"),
+        ("switch fragment bytes / full page bytes", big["switch"]["bytes"] / big["full"]["bytes"], "", "<= 0.5"),
     ]
     if args.postgres:
         rows += [
             ("invoice fragment / bare ok route (PostgreSQL, 1M)",
              rps("postgres-1M", "fragment") / rps("postgres-1M", "ok"), "", ">= 0.25"),
             ("PostgreSQL (pooled) / SQLite throughput (fragment)",
-             rps("postgres-1M", "fragment") / rps("sqlite-1M", "fragment"), by_round("postgres-1M", "sqlite-1M"), ">= 0.9"),
+             rps("postgres-1M", "fragment") / rps("sqlite-1M", "fragment"),
+             by_round(rounds["postgres-1M"]["fragment"], rounds["sqlite-1M"]["fragment"]), ">= 0.9"),
         ]
-    print(f"\n{'ratio':54} {'measured':>9} {'by round':>10}  target")
+    print(f"\n{'ratio':64} {'measured':>9} {'by round':>10}  target")
     for name, value, spread, target in rows:
-        print(f"{name:54} {value:9.2f} {spread:>10}  {target}")
+        print(f"{name:64} {value:9.2f} {spread:>10}  {target}")
 
 
 if __name__ == "__main__":

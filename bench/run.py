@@ -3,7 +3,8 @@
 Builds the demo database, starts gunicorn (sync workers) and, in other processes, a load
 generator; for each URL it measures requests per second, p50/p99 latency and bytes, and prints
 them with ratios to a bare `return "ok"` route on the same server, so a noisy shared machine
-moves all figures together. With --postgres URL the same runs on PostgreSQL too.
+moves all figures together. With --postgres URL a second server runs on PostgreSQL, and the
+two take turns on each URL, round after round.
 
     make bench                      # SQLite
     .venv/bin/python bench/run.py --postgres postgresql://postgres@127.0.0.1:5432/bench
@@ -30,11 +31,11 @@ sys.path.insert(0, str(ROOT))
 import demo  # noqa: E402
 import schema  # noqa: E402
 
-TARGETS = [  # (name, path, extra headers, logged in)
-    ("bare ok route", "/bench/ok", {}, False),
-    ("login page (anonymous)", "/login", {}, False),
-    ("home page (full)", "/?sp=PR002874", {}, True),
-    ("supply-point switch (fragment)", "/?sp=PR002875", {"HX-Request": "true", "HX-Target": "frame"}, True),
+TARGETS = [  # (name, path, extra headers, logged in, connections; None: --connections)
+    ("bare ok route", "/bench/ok", {}, False, None),
+    ("login page (anonymous)", "/login", {}, False, None),
+    ("home page (full)", "/?sp=PR002874", {}, True, None),
+    ("supply-point switch (fragment)", "/?sp=PR002875", {"HX-Request": "true", "HX-Target": "frame"}, True, None),
 ]
 
 
@@ -145,34 +146,47 @@ def measure(port, path, headers, seconds, connections, processes=2):
     }
 
 
-def run(label, database_url, args):
-    prepare(database_url)
-    process, port = start_server(database_url, args.workers)
-    try:
-        cookie = session_cookie(port)
-        rows = []
-        for name, path, headers, logged_in in TARGETS:
-            headers = dict(headers, Cookie=cookie) if logged_in else headers
-            measure(port, path, headers, 1, args.connections)  # warm-up
-            rows.append((name, measure(port, path, headers, args.seconds, args.connections)))
-    finally:
-        os.killpg(process.pid, 15)
-        process.wait()
-    base = rows[0][1]["rps"]
-    print(f"\n{label}: gunicorn {args.workers} sync workers, {args.connections} connections, {args.seconds} s each")
-    print(f"{'URL':34} {'req/s':>8} {'/ ok':>6} {'p50 ms':>7} {'p99 ms':>7} {'p99/p50':>7} {'bytes':>7} {'errors':>6}")
-    for name, r in rows:
-        print(f"{name:34} {r['rps']:8.0f} {r['rps'] / base:6.2f} {r['p50']:7.1f} {r['p99']:7.1f} "
-              f"{r['p99'] / r['p50'] if r['p50'] else 0:7.2f} {r['bytes']:7.0f} {r['errors']:6d}")
-    full, fragment = rows[2][1], rows[3][1]
-    print(f"supply-point switch bytes / full page bytes: {fragment['bytes'] / full['bytes']:.2f}")
-    return rows
+def interleaved(servers, targets, args):
+    """Every target on every server (label -> (port, session cookie)), in `args.rounds` rounds of
+    `args.seconds` each, the servers taking turns on each target: this VM's speed drifts by a
+    quarter within a minute, so figures compared across servers are measured seconds apart,
+    not one server minutes after the other. Answers, per server and target, one figure a round."""
+    rounds = {label: {name: [] for name, *_ in targets} for label in servers}
+
+    def each_target_on_each_server(seconds, keep):
+        for name, path, headers, logged_in, connections in targets:
+            for label, (port, cookie) in servers.items():
+                figures = measure(port, path, dict(headers, Cookie=cookie) if logged_in else headers,
+                                  seconds, connections or args.connections)
+                if keep:
+                    rounds[label][name].append(figures)
+
+    each_target_on_each_server(1, keep=False)  # warm-up
+    for _ in range(args.rounds):
+        each_target_on_each_server(args.seconds, keep=True)
+    return rounds
+
+
+def pooled(figures):
+    """One target's rounds as one figure: mean throughput, median latencies and bytes."""
+    return {"rps": statistics.mean(f["rps"] for f in figures),
+            "p50": statistics.median(f["p50"] for f in figures), "p99": statistics.median(f["p99"] for f in figures),
+            "tail": statistics.median(f["p99"] / f["p50"] for f in figures if f["p50"]),
+            "bytes": statistics.median(f["bytes"] for f in figures), "errors": sum(f["errors"] for f in figures)}
+
+
+def by_round(over, under):
+    """A ratio of two servers' throughput round by round, lowest to highest: how far the
+    machine moved it."""
+    each = sorted(a["rps"] / b["rps"] for a, b in zip(over, under))
+    return f"{each[0]:.2f}-{each[-1]:.2f}"
 
 
 def options(description):
     """The options every server benchmark takes (a parser, for a benchmark to add its own)."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--seconds", type=float, default=5, help="of load per URL")
+    parser.add_argument("--seconds", type=float, default=2, help="of load per URL and round")
+    parser.add_argument("--rounds", type=int, default=10, help="rounds of --seconds per URL, the servers in turn")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
     parser.add_argument("--postgres", help="also run on this PostgreSQL database (it is emptied)")
@@ -181,13 +195,41 @@ def options(description):
 
 def main():
     args = options(__doc__.splitlines()[0]).parse_args()
+    processes, servers = [], {}
     with tempfile.TemporaryDirectory() as folder:
-        sqlite = run("SQLite", "sqlite:///" + os.path.join(folder, "bench.db"), args)
+        databases = [("SQLite", "sqlite:///" + os.path.join(folder, "bench.db"))]
+        if args.postgres:
+            schema.empty_postgres(args.postgres)
+            databases.append(("PostgreSQL (pooled)", args.postgres))
+        try:
+            for label, database_url in databases:
+                prepare(database_url)
+                process, port = start_server(database_url, args.workers)
+                processes.append(process)
+                servers[label] = (port, session_cookie(port))
+            rounds = interleaved(servers, TARGETS, args)
+        finally:
+            for process in processes:
+                os.killpg(process.pid, 15)
+                process.wait()
+    print(f"\ngunicorn {args.workers} sync workers, {args.connections} connections; {args.rounds} rounds of "
+          f"{args.seconds:g} s per URL, the servers in turn")
+    for label, _ in databases:
+        figures = {name: pooled(rounds[label][name]) for name, *_ in TARGETS}
+        base = figures["bare ok route"]["rps"]
+        print(f"\n{label}")
+        print(f"{'URL':34} {'req/s':>8} {'/ ok':>6} {'p50 ms':>7} {'p99 ms':>7} {'p99/p50':>7} {'bytes':>7} {'errors':>6}")
+        for name, f in figures.items():
+            print(f"{name:34} {f['rps']:8.0f} {f['rps'] / base:6.2f} {f['p50']:7.1f} {f['p99']:7.1f} "
+                  f"{f['tail']:7.2f} {f['bytes']:7.0f} {f['errors']:6d}")
+        switch, full = figures["supply-point switch (fragment)"], figures["home page (full)"]
+        print(f"supply-point switch bytes / full page bytes: {switch['bytes'] / full['bytes']:.2f}")
     if args.postgres:
-        schema.empty_postgres(args.postgres)
-        postgres = run("PostgreSQL (pooled)", args.postgres, args)
-        for (name, s), (_, p) in zip(sqlite, postgres):
-            print(f"PostgreSQL / SQLite throughput, {name}: {p['rps'] / s['rps']:.2f}")
+        print()
+        for name, *_ in TARGETS:
+            sqlite, postgres = rounds["SQLite"][name], rounds["PostgreSQL (pooled)"][name]
+            print(f"PostgreSQL / SQLite throughput, {name}: {pooled(postgres)['rps'] / pooled(sqlite)['rps']:.2f} "
+                  f"(by round {by_round(postgres, sqlite)})")
 
 
 if __name__ == "__main__":
