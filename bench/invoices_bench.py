@@ -13,7 +13,6 @@ a ratio between servers is measured seconds apart. It prints, with the range ove
 
     .venv/bin/python bench/invoices_bench.py [--postgres postgresql://postgres@127.0.0.1:5432/bench]
 """
-import os
 import random
 import sys
 import tempfile
@@ -29,7 +28,7 @@ import demo  # noqa: E402
 import models  # noqa: E402
 import schema  # noqa: E402
 from app import create_app  # noqa: E402
-from bench.run import by_round, interleaved, options, pooled, session_cookie, start_server  # noqa: E402
+from bench.run import by_round, interleaved, options, pooled, serving  # noqa: E402
 
 FRAGMENT = {"HX-Request": "true", "HX-Target": "invoice-list"}
 SWITCH = {"HX-Request": "true", "HX-Target": "frame"}
@@ -107,25 +106,17 @@ URLS = (  # as bench.run.TARGETS: (figure, path, headers, logged in, connections
 
 def main():
     args = options(__doc__.splitlines()[0]).parse_args()
-    processes, servers = [], {}
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, serving(args.workers) as (serve, servers):
         data_sets = [("sqlite-1M", "SQLite, 1M", f"sqlite:///{folder}/big.db", 100_000),
                      ("sqlite-10k", "SQLite, 10k", f"sqlite:///{folder}/small.db", 1_000)]
         if args.postgres:
             data_sets.append(("postgres-1M", "PostgreSQL pooled, 1M", args.postgres, 100_000))
-        try:
-            for key, label, database_url, customers in data_sets:
-                started = time.perf_counter()
-                total = build(database_url, customers, 10)
-                print(f"{label}: {total:,} invoices, built in {time.perf_counter() - started:.0f} s", flush=True)
-                process, port = start_server(database_url, args.workers)
-                processes.append(process)
-                servers[key] = (port, session_cookie(port))
-            rounds = interleaved(servers, URLS, args)
-        finally:
-            for process in processes:
-                os.killpg(process.pid, 15)
-                process.wait()
+        for key, label, database_url, customers in data_sets:
+            started = time.perf_counter()
+            total = build(database_url, customers, 10)
+            print(f"{label}: {total:,} invoices, built in {time.perf_counter() - started:.0f} s", flush=True)
+            serve(key, database_url)
+        rounds = interleaved(servers, URLS, args)
 
     figures = {key: {name: pooled(rounds[key][name]) for name, *_ in URLS} for key in servers}
 

@@ -10,6 +10,7 @@ two take turns on each URL, round after round.
     .venv/bin/python bench/run.py --postgres postgresql://postgres@127.0.0.1:5432/bench
 """
 import argparse
+import contextlib
 import http.client
 import multiprocessing
 import os
@@ -146,6 +147,25 @@ def measure(port, path, headers, seconds, connections, processes=2):
     }
 
 
+@contextlib.contextmanager
+def serving(workers):
+    """Yields serve(label, database_url), which starts a gunicorn on that database and logs in,
+    and the servers so far (label -> (port, session cookie)); all are stopped at the end."""
+    processes, servers = [], {}
+
+    def serve(label, database_url):
+        process, port = start_server(database_url, workers)
+        processes.append(process)
+        servers[label] = (port, session_cookie(port))
+
+    try:
+        yield serve, servers
+    finally:
+        for process in processes:
+            os.killpg(process.pid, 15)
+            process.wait()
+
+
 def interleaved(servers, targets, args):
     """Every target on every server (label -> (port, session cookie)), in `args.rounds` rounds of
     `args.seconds` each, the servers taking turns on each target: this VM's speed drifts by a
@@ -195,23 +215,15 @@ def options(description):
 
 def main():
     args = options(__doc__.splitlines()[0]).parse_args()
-    processes, servers = [], {}
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, serving(args.workers) as (serve, servers):
         databases = [("SQLite", "sqlite:///" + os.path.join(folder, "bench.db"))]
         if args.postgres:
             schema.empty_postgres(args.postgres)
             databases.append(("PostgreSQL (pooled)", args.postgres))
-        try:
-            for label, database_url in databases:
-                prepare(database_url)
-                process, port = start_server(database_url, args.workers)
-                processes.append(process)
-                servers[label] = (port, session_cookie(port))
-            rounds = interleaved(servers, TARGETS, args)
-        finally:
-            for process in processes:
-                os.killpg(process.pid, 15)
-                process.wait()
+        for label, database_url in databases:
+            prepare(database_url)
+            serve(label, database_url)
+        rounds = interleaved(servers, TARGETS, args)
     print(f"\ngunicorn {args.workers} sync workers, {args.connections} connections; {args.rounds} rounds of "
           f"{args.seconds:g} s per URL, the servers in turn")
     for label, _ in databases:
