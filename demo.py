@@ -339,8 +339,7 @@ def registration_example():
     customer = Customer.get_or_none(Customer.code == REGISTRATION_CUSTOMER)
     if customer is None:
         return None
-    invoice = (Invoice.for_customer(customer)
-               .order_by(Invoice.issue_date.desc(), Invoice.id.desc()).first())
+    invoice = Invoice.for_customer(customer).order_by(*Invoice.newest_first()).first()
     point = (SupplyPoint.for_customer(customer)
              .where(SupplyPoint.commodity == "electricity").first())
     return dict(

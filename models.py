@@ -455,6 +455,17 @@ class Invoice(BaseModel):
         return cls.select().where(cls.customer == customer)
 
     @classmethod
+    def newest_first(cls):
+        """The list's order, which its indexes hold: by issue date, the same date by id."""
+        return cls.issue_date.desc(), cls.id.desc()
+
+    @classmethod
+    def count_and_total(cls, query):
+        """How many invoices `query` has and their total (a float on SQLite: python_value makes
+        it money)."""
+        return query.select(pw.fn.COUNT(cls.id), pw.fn.SUM(cls.total))
+
+    @classmethod
     def filtered(cls, customer, point, year, status, today, *, scope, by_year, by_status):
         """The customer's invoices as the list's filters choose them. scope: "point" (of
         `point`), "none" (those tied to no point) or "all"; by_status: None, "overdue" (not
@@ -485,7 +496,7 @@ def invoice_page(customer, point, year, status, today, offset, limit, *, scope, 
                          Invoice.supply_point.alias("supply_point_id"),
                          query.select(pw.fn.COUNT(Invoice.id)).alias("filtered_count"),
                          query.select(pw.fn.SUM(Invoice.total)).alias("filtered_total"))
-            .order_by(Invoice.issue_date.desc(), Invoice.id.desc())
+            .order_by(*Invoice.newest_first())
             .offset(offset).limit(limit)
             .dicts())
 
@@ -496,14 +507,13 @@ def latest_invoice(customer, point, *, of_point):
     query = Invoice.for_customer(customer)
     if of_point:
         query = query.where(Invoice.supply_point == point)
-    return query.order_by(Invoice.issue_date.desc(), Invoice.id.desc()).limit(1)
+    return query.order_by(*Invoice.newest_first()).limit(1)
 
 
 @prepared
 def unpaid_invoices(customer):
     """How many of the customer's invoices are not (or only partly) paid, and their total."""
-    return Invoice.for_customer(customer).where(Invoice.status != "paid").select(
-        pw.fn.COUNT(Invoice.id), pw.fn.SUM(Invoice.total)).tuples()
+    return Invoice.count_and_total(Invoice.for_customer(customer).where(Invoice.status != "paid")).tuples()
 
 
 class Reading(BaseModel):

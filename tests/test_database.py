@@ -48,7 +48,7 @@ def test_a_prepared_page_is_what_peewee_itself_answers(invoices, shape):
     arguments = filters(customer, point, **shape)
     for _ in range(2):  # the second call reuses the SQL (and on PostgreSQL the statement)
         rows = list(models.invoice_page(**arguments, offset=1, limit=2))
-        query = Invoice.filtered(**arguments).order_by(Invoice.issue_date.desc(), Invoice.id.desc())
+        query = Invoice.filtered(**arguments).order_by(*Invoice.newest_first())
         everything = list(query)
         assert [r["number"] for r in rows] == [i.number for i in everything[1:3]]
         if rows:
@@ -59,7 +59,7 @@ def test_a_prepared_page_is_what_peewee_itself_answers(invoices, shape):
 
 def test_the_home_pages_queries_answer_what_peewee_itself_answers(invoices):
     customer, point = invoices
-    newest = Invoice.for_customer(customer).order_by(Invoice.issue_date.desc(), Invoice.id.desc())
+    newest = Invoice.for_customer(customer).order_by(*Invoice.newest_first())
     unpaid = [invoice for invoice in Invoice.for_customer(customer) if invoice.status != "paid"]
     for _ in range(2):
         of_point = list(models.latest_invoice(customer=customer.id, point=point.id, of_point=True))

@@ -12,7 +12,6 @@ from decimal import Decimal
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, request, session, url_for
 from flask_babel import gettext as _
-from peewee import fn
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -187,7 +186,7 @@ def invoices():
     if rows:
         count, total = rows[0]["filtered_count"], rows[0]["filtered_total"]
     else:  # past the last page, or nothing at all: the figures had no row to ride on
-        count, total = Invoice.filtered(**filters).select(fn.COUNT(Invoice.id), fn.SUM(Invoice.total)).scalar(as_tuple=True)
+        count, total = Invoice.count_and_total(Invoice.filtered(**filters)).scalar(as_tuple=True)
     total = Invoice.total.python_value(total)  # a sum is a float on SQLite: money is Decimal
     everything = filters["scope"] == "all"
 
