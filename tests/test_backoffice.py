@@ -7,7 +7,7 @@ import tempfile
 import threading
 import time
 import zipfile
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pyotp
@@ -19,6 +19,7 @@ from models import AuditLog, Consent, Customer, Document, ImportJob, Invoice, Ou
 from tests.factories import PASSWORD, make_customer, make_invoice, make_supply_point, make_user
 from tests.helpers import csrf_from, logged_in_customer, login, post_form, sent_to_login
 from tests.import_data import pdf_bytes, write_data_set
+from views.backoffice import ROME
 
 OPERATOR_PASSWORD = "Sportello-Staff-2026!"
 
@@ -280,7 +281,7 @@ def test_audit_log_filters(app, staff, customers, operator):
     assert shown(action="login_failed") == ["login_failed"]
     assert "second_factor_enrolled" in shown(user="operatore@utility.it")
     assert shown(user="mario.rossi") == ["login", "login_failed"]
-    today = utcnow().date().isoformat()
+    today = datetime.now(ROME).date().isoformat()  # the filter's days are Rome's (not UTC's, after 23:00 UTC)
     assert shown(customer="005007", since=today, until=today) == ["login", "login_failed"]
     assert shown(customer="005007", until="2020-01-01") == []
     bad = staff.get("/backoffice/registro?since=ieri").get_data(as_text=True)
