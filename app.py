@@ -44,6 +44,7 @@ SETTINGS = {
     "MAIL_DELIVERY_THREAD": (True, "bool"),  # deliver the outbox from inside each process
     "SESSION_IDLE_MINUTES": (30, int),
     "SESSION_MAX_HOURS": (12, int),
+    "SESSION_CACHE_SECONDS": (10, int),  # PostgreSQL: how long a process may reuse a session's rows; 0: never
     "PROXY_COUNT": (0, int),  # reverse proxies in front of the app that set X-Forwarded-*
     "MAX_CONTENT_LENGTH": (20 * 1024 * 1024, int),
     "FILE_STORE": (None, str),  # invoices' PDFs and documents; default: instance/files
@@ -165,7 +166,7 @@ def configure_logging(app):
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-def open_database(url):
+def open_database(url, session_cache_seconds=0):
     if url.startswith("sqlite:"):
         return connect_database(
             url,
@@ -179,12 +180,13 @@ def open_database(url):
         )
     if url.startswith(("postgres://", "postgresql://")):
         # A connection per request was 6x slower than a pool (DESIGN §7).
-        return PortalPostgresqlDatabase(**parse_database_url(url), max_connections=20, stale_timeout=300, timeout=10)
+        return PortalPostgresqlDatabase(**parse_database_url(url), max_connections=20, stale_timeout=300, timeout=10,
+                                        session_cache_seconds=session_cache_seconds)
     return connect_database(url)
 
 
 def init_database(app):
-    app.config["DATABASE"] = open_database(app.config["DATABASE_URL"])
+    app.config["DATABASE"] = open_database(app.config["DATABASE_URL"], app.config["SESSION_CACHE_SECONDS"])
     db_wrapper.init_app(app)
 
 

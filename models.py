@@ -13,7 +13,9 @@ import hashlib
 import inspect
 import itertools
 import json
+import os
 import re
+import threading
 import time
 from datetime import datetime, timezone
 
@@ -55,11 +57,25 @@ class PortalPostgresqlDatabase(PooledPostgresqlDatabase):
     """
 
     RECHECK_AFTER = 1.0
+    # What a statement starts with when it changes nothing (see execute_sql). EXECUTE runs a
+    # `prepared` query, which is always a SELECT.
+    READS = ("SELECT", "EXECUTE", "PREPARE", "BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "SET", "SHOW",
+             "LISTEN")
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, session_cache_seconds=0, **kwargs):
         kwargs.setdefault("connection_factory", StatementCachingConnection)
         super().__init__(*args, **kwargs)
         self._checked_in = {}  # connection key -> monotonic time it came back to the pool
+        # A connection of its own (not from the pool) to LISTEN on.
+        listen = lambda: pw.PostgresqlDatabase._connect(self)  # noqa: E731
+        self.session_cache = SessionCache(listen, session_cache_seconds) if session_cache_seconds > 0 else None
+
+    def execute_sql(self, sql, params=None):
+        # A change made by this process is seen by its next page at once, not only when the
+        # database's notification comes back: any statement that may write empties the cache.
+        if self.session_cache is not None and not sql.lstrip().upper().startswith(self.READS):
+            self.session_cache.clear()
+        return super().execute_sql(sql, params)
 
     def _close(self, conn, close_conn=False):
         if close_conn:
@@ -84,6 +100,93 @@ class PortalPostgresqlDatabase(PooledPostgresqlDatabase):
             connection.prepared_statements.add(name)
         arguments = " (%s)" % ", ".join(["%s"] * len(params)) if params else ""
         return self.execute_sql(f"EXECUTE {name}{arguments}", params)
+
+
+class SessionCache:
+    """PostgreSQL only: the session query's rows (UserSession.with_user) for the sessions this
+    process served lately, so that a page makes one round trip to the database, not two (issue
+    #4: PostgreSQL reached 0.83-0.89 of SQLite's throughput with two; SQLite, in-process, has no
+    round trip to save and no cache).
+
+    An entry goes as soon as it may be stale:
+      - the database says so: triggers (migration 006) NOTIFY CHANNEL with the token's hash
+        when a session or its user changes or goes, and with "*" when customers or supply
+        points change. Every process LISTENs; a notification arrives within a millisecond of
+        the commit (a logout in one process ends the session in the others that soon);
+      - this process wrote something (PortalPostgresqlDatabase.execute_sql): all go;
+      - it is older than max_age seconds, should a notification be lost with its connection;
+      - the listening connection broke: all go, and nothing is kept until it is back.
+    Entries hold raw rows: every request builds its own models from them, as from a cursor.
+    """
+
+    CHANNEL = "sportello_sessions"
+    LIMIT = 10_000  # entries; when full, the cache starts over
+
+    def __init__(self, connect, max_age):
+        self.connect = connect  # a new connection to the database, for LISTEN
+        self.max_age = max_age
+        self.lock = threading.RLock()  # the development server serves in threads
+        self.entries = {}  # token hash -> (time.monotonic() when read, rows)
+        self.listener = None
+        self.pid = None  # the process that opened the listener (gunicorn forks)
+
+    def rows(self, key, read):
+        """The rows `read()` answers, from the cache when they are still current."""
+        with self.lock:
+            if not self.listening():
+                return read()
+            now = time.monotonic()
+            entry = self.entries.get(key)
+            if entry is not None and now - entry[0] < self.max_age:
+                return entry[1]
+            rows = read()
+            if len(self.entries) >= self.LIMIT:
+                self.entries.clear()
+            self.entries[key] = (now, rows)
+            return rows
+
+    def clear(self):
+        with self.lock:
+            self.entries.clear()
+
+    def listening(self):
+        """Applies the notifications received so far; False when there is no listener (then
+        nothing may be cached: changes would go unnoticed)."""
+        if self.pid != os.getpid():  # a new process: the listener it inherited is not its own
+            self.entries.clear()
+            self.listener, self.pid = None, os.getpid()
+        try:
+            if self.listener is None:
+                self.entries.clear()  # what changed while nobody listened is unknown
+                listener = self.connect()
+                listener.cursor().execute(f"LISTEN {self.CHANNEL}")
+                self.listener = listener
+            self.listener.poll()  # reads what has arrived; does not wait
+        except psycopg2.Error:
+            self.entries.clear()
+            self.listener = None
+            return False
+        for notification in self.listener.notifies:
+            if notification.payload == "*":
+                self.entries.clear()
+            else:
+                self.entries.pop(notification.payload, None)
+        self.listener.notifies.clear()
+        return True
+
+
+class ReplayedCursor:
+    """A cursor over rows read earlier (SessionCache), for peewee to build models from."""
+
+    def __init__(self, description, rows):
+        self.description = description
+        self._rows = iter(rows)
+
+    def fetchone(self):
+        return next(self._rows, None)
+
+    def close(self):
+        pass
 
 
 def is_sqlite(database):
@@ -176,15 +279,31 @@ class prepared:
         return self._compiled[key]
 
     def __call__(self, **values):
+        database, name, query, sql, bound = self.statement(values)
+        return query._get_cursor_wrapper(self.run(database, name, sql, bound))
+
+    def cached(self, cache, key, **values):
+        """As a call, but the rows come from `cache` (a SessionCache) under `key` if current."""
+        database, name, query, sql, bound = self.statement(values)
+
+        def read():
+            cursor = self.run(database, name, sql, bound)
+            return cursor.description, cursor.fetchall()
+
+        return query._get_cursor_wrapper(ReplayedCursor(*cache.rows(key, read)))
+
+    def statement(self, values):
+        """(the database, the statement's name, the query, its SQL, the values to bind)."""
         database = db_wrapper.database.obj
         shape = {name: values.pop(name) for name in self.shapes}
         name, query, sql, params = self.compiled(database, shape)
-        bound = [fill(p, values) if isinstance(p, Slot) else p for p in params]
+        return database, name, query, sql, [fill(p, values) if isinstance(p, Slot) else p for p in params]
+
+    @staticmethod
+    def run(database, name, sql, bound):
         if isinstance(database, PortalPostgresqlDatabase):
-            cursor = database.execute_prepared(name, sql, bound)
-        else:
-            cursor = database.execute_sql(sql, bound)
-        return query._get_cursor_wrapper(cursor)
+            return database.execute_prepared(name, sql, bound)
+        return database.execute_sql(sql, bound)
 
 
 STATEMENT_NUMBERS = itertools.count(1)  # names of server-side statements, unique in the process
@@ -373,7 +492,11 @@ class UserSession(BaseModel):
     def with_user(cls, token_hash):
         """The session of this token with its user and, for a customer's user, the customer
         and its supply points, which every customer page shows: one query, not three."""
-        rows = list(session_user_points(token_hash=token_hash))
+        cache = getattr(db_wrapper.database.obj, "session_cache", None)
+        if cache is not None:
+            rows = list(session_user_points.cached(cache, token_hash, token_hash=token_hash))
+        else:
+            rows = list(session_user_points(token_hash=token_hash))
         if not rows:
             return None
         session = rows[0]

@@ -11,6 +11,7 @@ import pytest
 import models
 from models import Invoice, prepared
 from tests.factories import make_customer, make_invoice, make_supply_point
+from tests.helpers import logged_in_customer, sent_to_login
 
 on_postgres = pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL", "").startswith("postgres"),
                                  reason="PostgreSQL only: CI runs the suite again with TEST_DATABASE_URL")
@@ -160,3 +161,164 @@ def test_prepared_queries_are_prepared_once_per_connection(invoices):
     pid = database.connection().get_backend_pid()
     assert backend_query(database, pid).startswith(f"EXECUTE {name} (")
     database.close()
+
+
+# --- PostgreSQL: the session cache -------------------------------------------------------------
+
+def welcome(client):
+    """The header's "Benvenuto ..." line of the Home Page, which the session's rows fill in."""
+    page = client.get("/", follow_redirects=True).get_data(as_text=True)
+    return page.split('<span class="welcome">')[1].split("</span>")[0]
+
+
+def statements_of(database, monkeypatch):
+    """The statements `database` sends from now on (the prepared ones too: they go through
+    execute_sql as EXECUTE)."""
+    sent = []
+    execute_sql = database.execute_sql
+
+    def counting(sql, params=None):
+        sent.append(sql)
+        return execute_sql(sql, params)
+
+    monkeypatch.setattr(database, "execute_sql", counting)
+    return sent
+
+
+def changed_elsewhere(database, sql, params=(), notify=True):
+    """`sql` run as another process would: on a connection of its own, so only the database's
+    notification can tell this process. notify=False: with the triggers off, as if the
+    notification were lost."""
+    with watcher(database) as connection, connection.cursor() as cursor:
+        if not notify:
+            cursor.execute("SET session_replication_role = replica")  # no triggers fire
+        cursor.execute(sql, params)
+
+
+def notified(cache, token_hash):
+    """Waits (up to 5 s) for this process to hear that the session's rows changed."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        with cache.lock:
+            cache.listening()
+            if token_hash not in cache.entries:
+                return True
+        time.sleep(0.001)
+    return False
+
+
+@pytest.fixture
+def cached_customer(app):
+    with app.app_context():
+        client, user = logged_in_customer(app)
+        point = user.customer.supply_points[0]
+        make_invoice(user.customer, point, number="N1", issue_date=date(2026, 1, 10))
+    database = models.db_wrapper.database.obj
+    assert welcome(client) == "Benvenuto " + user.customer.name  # now in the cache
+    (token_hash,) = database.session_cache.entries
+    return client, user, point.code, database, token_hash
+
+
+@on_postgres
+def test_a_page_with_its_session_cached_makes_one_statement(cached_customer, monkeypatch):
+    client, user, point, database, token_hash = cached_customer
+    fragment = {"HX-Request": "true", "HX-Target": "invoice-list"}
+    client.get(f"/fatture?sp={point}", headers=fragment)  # prepares the page's statement
+    sent = statements_of(database, monkeypatch)
+    response = client.get(f"/fatture?sp={point}", headers=fragment)
+    assert "N1" in response.get_data(as_text=True)
+    invoice_page = models.invoice_page.compiled(database, {"scope": "point", "by_year": False, "by_status": None})[0]
+    assert [sql.split(" (")[0] for sql in sent] == [f"EXECUTE {invoice_page}"]
+
+
+@on_postgres
+def test_without_the_cache_a_page_reads_its_session_every_time(make_app, monkeypatch):
+    app = make_app(SESSION_CACHE_SECONDS=0)
+    with app.app_context():
+        client, user = logged_in_customer(app)
+        point = user.customer.supply_points[0]
+        make_invoice(user.customer, point, number="N1", issue_date=date(2026, 1, 10))
+        point = point.code
+    database = models.db_wrapper.database.obj
+    assert database.session_cache is None
+    fragment = {"HX-Request": "true", "HX-Target": "invoice-list"}
+    client.get(f"/fatture?sp={point}", headers=fragment)  # prepares the statements
+    sent = statements_of(database, monkeypatch)
+    client.get(f"/fatture?sp={point}", headers=fragment)
+    session_query = models.session_user_points.compiled(database, {})[0]
+    assert [sql.split(" (")[0] for sql in sent][0] == f"EXECUTE {session_query}"
+    assert len(sent) == 2
+
+
+@on_postgres
+def test_a_logout_in_another_process_ends_the_session_here(cached_customer):
+    client, user, _point, database, token_hash = cached_customer
+    changed_elsewhere(database, "DELETE FROM usersession WHERE token_hash = %s", [token_hash])
+    assert notified(database.session_cache, token_hash)
+    assert sent_to_login(client.get("/"))
+
+
+@on_postgres
+def test_a_user_disabled_in_another_process_is_logged_out_here(cached_customer):
+    client, user, _point, database, token_hash = cached_customer
+    changed_elsewhere(database, 'UPDATE "user" SET disabled = true WHERE id = %s', [user.id])
+    assert notified(database.session_cache, token_hash)
+    assert sent_to_login(client.get("/"))
+
+
+@on_postgres
+def test_a_customer_changed_by_an_import_elsewhere_shows_at_once(cached_customer):
+    client, user, _point, database, token_hash = cached_customer
+    changed_elsewhere(database, "UPDATE customer SET name = 'BIANCHI ANNA' WHERE id = %s", [user.customer_id])
+    assert notified(database.session_cache, token_hash)
+    assert welcome(client) == "Benvenuto BIANCHI ANNA"
+
+
+@on_postgres
+def test_a_change_made_here_shows_without_waiting_for_the_notification(cached_customer):
+    client, user, _point, database, token_hash = cached_customer
+    with client.application.app_context():
+        models.Customer.update(name="BIANCHI ANNA").where(models.Customer.id == user.customer_id).execute()
+    assert database.session_cache.entries == {}
+    assert welcome(client) == "Benvenuto BIANCHI ANNA"
+
+
+@on_postgres
+def test_a_lost_notification_costs_at_most_the_entry_age(make_app):
+    app = make_app(SESSION_CACHE_SECONDS=1)
+    with app.app_context():
+        client, user = logged_in_customer(app)
+    database = models.db_wrapper.database.obj
+    name = user.customer.name
+    assert welcome(client) == "Benvenuto " + name
+    changed_elsewhere(database, "UPDATE customer SET name = 'BIANCHI ANNA' WHERE id = %s", [user.customer_id],
+                      notify=False)
+    assert welcome(client) == "Benvenuto " + name  # served from the cache: nothing said it changed
+    time.sleep(1.1)
+    assert welcome(client) == "Benvenuto BIANCHI ANNA"
+
+
+@on_postgres
+def test_a_broken_listener_empties_the_cache_and_comes_back(cached_customer):
+    client, user, _point, database, token_hash = cached_customer
+    cache = database.session_cache
+    with watcher(database) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [cache.listener.get_backend_pid()])
+    time.sleep(0.1)
+    changed_elsewhere(database, "UPDATE customer SET name = 'BIANCHI ANNA' WHERE id = %s", [user.customer_id],
+                      notify=False)
+    assert welcome(client) == "Benvenuto BIANCHI ANNA"  # the listener's loss emptied the cache
+    assert welcome(client) == "Benvenuto BIANCHI ANNA"
+    assert cache.listener is not None and token_hash in cache.entries  # listening again, caching again
+
+
+@on_postgres
+def test_a_forked_process_does_not_trust_what_its_parent_cached(cached_customer):
+    client, user, _point, database, token_hash = cached_customer
+    cache = database.session_cache
+    parent_listener = cache.listener
+    changed_elsewhere(database, "UPDATE customer SET name = 'BIANCHI ANNA' WHERE id = %s", [user.customer_id],
+                      notify=False)
+    cache.pid = -1  # as a child sees it after fork(): not the process that filled the cache
+    assert welcome(client) == "Benvenuto BIANCHI ANNA"
+    assert cache.listener is not parent_listener
