@@ -15,6 +15,7 @@ import itertools
 import json
 import os
 import re
+import select
 import threading
 import time
 from datetime import datetime, timezone
@@ -71,10 +72,8 @@ class PortalPostgresqlDatabase(PooledPostgresqlDatabase):
         self.session_cache = SessionCache(listen, session_cache_seconds) if session_cache_seconds > 0 else None
 
     def execute_sql(self, sql, params=None):
-        # A change made by this process is seen by its next page at once, not only when the
-        # database's notification comes back: any statement that may write empties the cache.
         if self.session_cache is not None and not sql.lstrip().upper().startswith(self.READS):
-            self.session_cache.clear()
+            self.session_cache.written()
         return super().execute_sql(sql, params)
 
     def _close(self, conn, close_conn=False):
@@ -111,9 +110,11 @@ class SessionCache:
     An entry goes as soon as it may be stale:
       - the database says so: triggers (migration 006) NOTIFY CHANNEL with the token's hash
         when a session or its user changes or goes, and with "*" when customers or supply
-        points change. Every process LISTENs; a notification arrives within a millisecond of
-        the commit (a logout in one process ends the session in the others that soon);
-      - this process wrote something (PortalPostgresqlDatabase.execute_sql): all go;
+        points change. Every process LISTENs and reads what came before each lookup; a
+        notification arrives within a millisecond of the commit (a logout in one process ends
+        the session in the others that soon);
+      - after this process wrote something, its next lookup first waits for the notifications
+        of all that is committed (catch_up): its own logout, say, counts on its next page;
       - it is older than max_age seconds, should a notification be lost with its connection;
       - the listening connection broke: all go, and nothing is kept until it is back.
     Entries hold raw rows: every request builds its own models from them, as from a cursor.
@@ -121,17 +122,20 @@ class SessionCache:
 
     CHANNEL = "sportello_sessions"
     LIMIT = 10_000  # entries; when full, the cache starts over
+    CATCH_UP_SECONDS = 2  # for catch_up's marker to come back; then the cache starts over
 
     def __init__(self, connect, max_age):
         self.connect = connect  # a new connection to the database, for LISTEN
         self.max_age = max_age
         self.lock = threading.RLock()  # the development server serves in threads
-        self.entries = {}  # token hash -> (time.monotonic() when read, rows)
+        self.entries = {}  # token hash -> (time.monotonic() when read, (description, rows))
         self.listener = None
         self.pid = None  # the process that opened the listener (gunicorn forks)
+        self.behind = False  # this process wrote since it last caught up
+        self.markers = itertools.count(1)
 
     def rows(self, key, read):
-        """The rows `read()` answers, from the cache when they are still current."""
+        """What `read()` answers, (cursor description, rows), from the cache if still current."""
         with self.lock:
             if not self.listening():
                 return read()
@@ -139,15 +143,16 @@ class SessionCache:
             entry = self.entries.get(key)
             if entry is not None and now - entry[0] < self.max_age:
                 return entry[1]
-            rows = read()
-            if len(self.entries) >= self.LIMIT:
-                self.entries.clear()
-            self.entries[key] = (now, rows)
-            return rows
+            description, rows = read()
+            if rows:  # no session: not kept, or made-up cookies would fill the cache
+                if len(self.entries) >= self.LIMIT:
+                    self.entries.clear()
+                self.entries[key] = (now, (description, rows))
+            return description, rows
 
-    def clear(self):
-        with self.lock:
-            self.entries.clear()
+    def written(self):
+        """This process may have changed what is cached (any statement but a read)."""
+        self.behind = True
 
     def listening(self):
         """Applies the notifications received so far; False when there is no listener (then
@@ -160,9 +165,12 @@ class SessionCache:
                 self.entries.clear()  # what changed while nobody listened is unknown
                 listener = self.connect()
                 listener.cursor().execute(f"LISTEN {self.CHANNEL}")
-                self.listener = listener
-            self.listener.poll()  # reads what has arrived; does not wait
-        except psycopg2.Error:
+                self.listener, self.behind = listener, False
+            if self.behind:
+                self.catch_up()
+            else:
+                self.listener.poll()  # reads what has arrived; does not wait
+        except (psycopg2.Error, TimeoutError):
             self.entries.clear()
             self.listener = None
             return False
@@ -173,6 +181,20 @@ class SessionCache:
                 self.entries.pop(notification.payload, None)
         self.listener.notifies.clear()
         return True
+
+    def catch_up(self):
+        """Waits for the notifications of all that is committed by now, this process's own
+        changes included: PostgreSQL delivers them in commit order, so a marker notified now
+        comes after them all. One round trip, and only after this process wrote."""
+        self.behind = False
+        marker = f"caught up {os.getpid()} {next(self.markers)}"
+        self.listener.cursor().execute("SELECT pg_notify(%s, %s)", (self.CHANNEL, marker))
+        deadline = time.monotonic() + self.CATCH_UP_SECONDS
+        while not any(notification.payload == marker for notification in self.listener.notifies):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([self.listener], [], [], remaining)[0]:
+                raise TimeoutError("the database's notification did not come back")
+            self.listener.poll()
 
 
 class ReplayedCursor:

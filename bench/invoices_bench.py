@@ -10,8 +10,11 @@ a ratio between servers is measured seconds apart. It prints, with the range ove
   - p99 / p50 latency of the fragment at 32 connections          (target <= 2)
   - bytes of a supply-point switch fragment / the full page      (target <= 0.5)
   - PostgreSQL (pooled) throughput / SQLite throughput           (target >= 0.9)
+With --without-cache, one more server runs on the same PostgreSQL database with the session
+cache off (SESSION_CACHE_SECONDS=0), and the cache's own gain prints too.
 
     .venv/bin/python bench/invoices_bench.py [--postgres postgresql://postgres@127.0.0.1:5432/bench]
+                                             [--without-cache]
 """
 import random
 import sys
@@ -105,7 +108,10 @@ URLS = (  # as bench.run.TARGETS: (figure, path, headers, logged in, connections
 
 
 def main():
-    args = options(__doc__.splitlines()[0]).parse_args()
+    parser = options(__doc__.splitlines()[0])
+    parser.add_argument("--without-cache", action="store_true",
+                        help="with --postgres: also a server with the session cache off")
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder, serving(args.workers) as (serve, servers):
         data_sets = [("sqlite-1M", "SQLite, 1M", f"sqlite:///{folder}/big.db", 100_000),
                      ("sqlite-10k", "SQLite, 10k", f"sqlite:///{folder}/small.db", 1_000)]
@@ -116,6 +122,9 @@ def main():
             total = build(database_url, customers, 10)
             print(f"{label}: {total:,} invoices, built in {time.perf_counter() - started:.0f} s", flush=True)
             serve(key, database_url)
+        if args.postgres and args.without_cache:
+            data_sets.append(("postgres-1M-no-cache", "PostgreSQL pooled, 1M, session cache off", args.postgres, 0))
+            serve("postgres-1M-no-cache", args.postgres, SESSION_CACHE_SECONDS="0")
         rounds = interleaved(servers, URLS, args)
 
     figures = {key: {name: pooled(rounds[key][name]) for name, *_ in URLS} for key in servers}
@@ -147,6 +156,15 @@ def main():
             ("PostgreSQL (pooled) / SQLite throughput (fragment)",
              rps("postgres-1M", "fragment") / rps("sqlite-1M", "fragment"),
              by_round(rounds["postgres-1M"]["fragment"], rounds["sqlite-1M"]["fragment"]), ">= 0.9"),
+        ]
+    if args.postgres and args.without_cache:
+        rows += [
+            ("PostgreSQL, session cache off / SQLite (fragment)",
+             rps("postgres-1M-no-cache", "fragment") / rps("sqlite-1M", "fragment"),
+             by_round(rounds["postgres-1M-no-cache"]["fragment"], rounds["sqlite-1M"]["fragment"]), ""),
+            ("PostgreSQL, session cache on / off (fragment)",
+             rps("postgres-1M", "fragment") / rps("postgres-1M-no-cache", "fragment"),
+             by_round(rounds["postgres-1M"]["fragment"], rounds["postgres-1M-no-cache"]["fragment"]), ""),
         ]
     print(f"\n{'ratio':64} {'measured':>9} {'by round':>10}  target")
     for name, value, spread, target in rows:

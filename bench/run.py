@@ -46,9 +46,9 @@ def free_port():
         return s.getsockname()[1]
 
 
-def environment(database_url, port):
+def environment(database_url, port, **settings):
     return dict(os.environ, PORTAL_ENV="development", SECRET_KEY="bench", DATABASE_URL=database_url,
-                MAIL_DELIVERY_THREAD="false", PORTAL_BASE_URL=f"http://127.0.0.1:{port}")
+                MAIL_DELIVERY_THREAD="false", PORTAL_BASE_URL=f"http://127.0.0.1:{port}", **settings)
 
 
 def prepare(database_url):
@@ -58,12 +58,12 @@ def prepare(database_url):
     subprocess.run(flask + ["demo"], cwd=ROOT, env=env, check=True, capture_output=True)
 
 
-def start_server(database_url, workers):
+def start_server(database_url, workers, **settings):
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", f"127.0.0.1:{port}",
          "--log-level", "warning", "bench.wsgi:app"],
-        cwd=ROOT, env=environment(database_url, port), start_new_session=True,
+        cwd=ROOT, env=environment(database_url, port, **settings), start_new_session=True,
     )
     for _ in range(100):
         try:
@@ -149,12 +149,13 @@ def measure(port, path, headers, seconds, connections, processes=2):
 
 @contextlib.contextmanager
 def serving(workers):
-    """Yields serve(label, database_url), which starts a gunicorn on that database and logs in,
-    and the servers so far (label -> (port, session cookie)); all are stopped at the end."""
+    """Yields serve(label, database_url, **settings), which starts a gunicorn on that database
+    (settings: more environment variables) and logs in, and the servers so far (label -> (port,
+    session cookie)); all are stopped at the end."""
     processes, servers = [], {}
 
-    def serve(label, database_url):
-        process, port = start_server(database_url, workers)
+    def serve(label, database_url, **settings):
+        process, port = start_server(database_url, workers, **settings)
         processes.append(process)
         servers[label] = (port, session_cookie(port))
 
