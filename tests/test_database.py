@@ -251,17 +251,13 @@ def test_without_the_cache_a_page_reads_its_session_every_time(make_app, monkeyp
 
 
 @on_postgres
-def test_a_logout_in_another_process_ends_the_session_here(cached_customer):
+@pytest.mark.parametrize("change", [
+    "DELETE FROM usersession WHERE token_hash = %(token_hash)s",  # a logout
+    'UPDATE "user" SET disabled = true WHERE id = %(user)s',  # staff disable the account
+])
+def test_a_session_ended_in_another_process_ends_here(cached_customer, change):
     client, user, _point, database, token_hash = cached_customer
-    changed_elsewhere(database, "DELETE FROM usersession WHERE token_hash = %s", [token_hash])
-    assert notified(database.session_cache, token_hash)
-    assert sent_to_login(client.get("/"))
-
-
-@on_postgres
-def test_a_user_disabled_in_another_process_is_logged_out_here(cached_customer):
-    client, user, _point, database, token_hash = cached_customer
-    changed_elsewhere(database, 'UPDATE "user" SET disabled = true WHERE id = %s', [user.id])
+    changed_elsewhere(database, change, {"token_hash": token_hash, "user": user.id})
     assert notified(database.session_cache, token_hash)
     assert sent_to_login(client.get("/"))
 
