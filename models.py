@@ -72,7 +72,8 @@ class PortalPostgresqlDatabase(PooledPostgresqlDatabase):
         self.session_cache = SessionCache(listen, session_cache_seconds) if session_cache_seconds > 0 else None
 
     def execute_sql(self, sql, params=None):
-        if self.session_cache is not None and not sql.lstrip().upper().startswith(self.READS):
+        # Only the head is upper-cased (SAVEPOINT, the longest of READS, has 9 letters): a hot path.
+        if self.session_cache is not None and not sql.lstrip()[:9].upper().startswith(self.READS):
             self.session_cache.written()
         return super().execute_sql(sql, params)
 

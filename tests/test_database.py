@@ -11,7 +11,7 @@ import pytest
 import models
 from models import Invoice, prepared
 from tests.factories import make_customer, make_invoice, make_supply_point
-from tests.helpers import csrf_from, logged_in_customer, sent_to_login
+from tests.helpers import csrf_from, htmx_headers, logged_in_customer, sent_to_login
 
 on_postgres = pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL", "").startswith("postgres"),
                                  reason="PostgreSQL only: CI runs the suite again with TEST_DATABASE_URL")
@@ -222,7 +222,7 @@ def cached_customer(app):
 @on_postgres
 def test_a_page_with_its_session_cached_makes_one_statement(cached_customer, monkeypatch):
     client, user, point, database, token_hash = cached_customer
-    fragment = {"HX-Request": "true", "HX-Target": "invoice-list"}
+    fragment = htmx_headers("invoice-list")
     client.get(f"/fatture?sp={point}", headers=fragment)  # prepares the page's statement
     sent = statements_of(database, monkeypatch)
     response = client.get(f"/fatture?sp={point}", headers=fragment)
@@ -241,7 +241,7 @@ def test_without_the_cache_a_page_reads_its_session_every_time(make_app, monkeyp
         point = point.code
     database = models.db_wrapper.database.obj
     assert database.session_cache is None
-    fragment = {"HX-Request": "true", "HX-Target": "invoice-list"}
+    fragment = htmx_headers("invoice-list")
     client.get(f"/fatture?sp={point}", headers=fragment)  # prepares the statements
     sent = statements_of(database, monkeypatch)
     client.get(f"/fatture?sp={point}", headers=fragment)

@@ -156,6 +156,8 @@ def recent_consumption_chart():
 # --- invoices -----------------------------------------------------------------------------------------
 
 INVOICE_PAGE = 24  # rows at a time: two years of monthly bills, four of bimonthly ones
+
+
 def invoice_status_labels():
     return {"paid": _("pagata"), "unpaid": _("da pagare"), "partial": _("parzialmente pagata")}
 
