@@ -13,7 +13,8 @@ from flask_babel import force_locale
 import i18n
 from models import User, utcnow
 from tests.factories import PASSWORD, make_customer, make_supply_point, make_user
-from tests.helpers import htmx_headers, login, post_form
+from tests.helpers import htmx_headers, logged_in_customer, login, post_form
+from views.rendering import UnknownTarget
 from views.portal import COMING_SOON, GENERIC_DOCUMENTS
 
 PROTECTED = ["/", "/cambio-password", "/fatture", "/prelievi-fatturati", "/dati-anagrafici", "/dati-tecnici", "/dati-contrattuali", "/documenti", "/download"] + list(
@@ -120,9 +121,18 @@ def test_a_customer_without_points_gets_a_clear_page(app):
     assert "Nessun punto di fornitura" in page
 
 
-def test_unknown_block_targets_get_the_whole_page(logged_in):
-    response = logged_in.get("/", headers=htmx_headers("nonexistent"))
+def test_an_unknown_target_fails_loudly_in_tests_and_gets_the_whole_page_in_production(make_app):
+    """A renamed id must not silently swap a whole page into a div: in tests and debug mode
+    it raises; in production the customer still gets the page, and the log says why."""
+    with pytest.raises(UnknownTarget, match="'nonexistent' names no block of portal/home.html"):
+        logged_in_customer(make_app())[0].get("/", headers=htmx_headers("nonexistent"))
+
+    production = make_app(TESTING=False)
+    client, _user = logged_in_customer(production, code="005009")
+    response = client.get("/", headers=htmx_headers("nonexistent"))
+    assert response.status_code == 200
     assert "<html" in response.get_data(as_text=True)
+    assert {"HX-Request", "HX-Target"} <= set(response.headers["Vary"].split(", "))
 
 
 def test_english_is_selectable_and_kept_on_the_user(logged_in, customer):

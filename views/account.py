@@ -29,7 +29,7 @@ def change_password():
         wait = ratelimit.hit("password-change", user.id)
         if wait:
             too_many(form.current_password, wait)
-            return render("account/password.html", status=429, form=form)
+            return render("account/password.html", form=form), 429
     if form.validate_on_submit():
         with write_transaction():
             accounts.set_password(user, form.password.data)
@@ -45,7 +45,7 @@ def change_password():
         status = 422
         if form.current_password.errors:
             audit.record("password_change_failed", user=user)
-    return render("account/password.html", status=status, form=form)
+    return render("account/password.html", form=form), status
 
 
 lang_bp = Blueprint("language", __name__)

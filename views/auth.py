@@ -31,7 +31,7 @@ from forms import (
     SecondFactorForm,
 )
 from models import Consent, Customer, EmailToken, Invoice, SupplyPoint, User, utcnow, write_transaction
-from views.rendering import is_htmx, render
+from views.rendering import is_htmx, render, render_fragment
 
 bp = Blueprint("auth", __name__)
 
@@ -80,7 +80,7 @@ def login():
             return redirect(safe_next(request.args.get("next")) or url_for("portal.home"), 303)
     elif form.is_submitted():
         status = 422
-    return render("auth/login.html", status=status, form=form, resend=resend)
+    return render("auth/login.html", form=form, resend=resend), status
 
 
 def attempt_login(form):
@@ -180,8 +180,8 @@ def second_factor():
     elif form.is_submitted():
         status = 422
     qr = accounts.totp_qr(user, secret) if enrolling else None
-    return render("auth/second_factor.html", status=status, form=form, enrolling=enrolling, qr=qr,
-                  secret=secret if enrolling else None)
+    return render("auth/second_factor.html", form=form, enrolling=enrolling, qr=qr,
+                  secret=secret if enrolling else None), status
 
 
 def locked_message(until):
@@ -214,7 +214,7 @@ def register():
             "register-account", form.customer_code.data)
         if wait:
             too_many(form.customer_code, wait)
-            return render("auth/register_customer.html", status=429, form=form)
+            return render("auth/register_customer.html", form=form), 429
         customer = find_registering_customer(form)
         if customer is not None:
             session["registration"] = {"customer_id": customer.id, "at": int(time.time())}
@@ -227,7 +227,7 @@ def register():
         status = 422
     elif form.is_submitted():
         status = 422
-    return render("auth/register_customer.html", status=status, form=form)
+    return render("auth/register_customer.html", form=form), status
 
 
 def find_registering_customer(form):
@@ -284,7 +284,7 @@ def register_user():
         return redirect(url_for("auth.registration_sent"), 303)
     if form.is_submitted():
         status = 422
-    return render("auth/register_user.html", status=status, form=form, customer=customer)
+    return render("auth/register_user.html", form=form, customer=customer), status
 
 
 @bp.route("/registrazione/verifica/<step>", methods=["POST"])
@@ -301,7 +301,7 @@ def register_validate(step):
     if field is None or name == "csrf_token":
         abort(400)
     form.validate()
-    return render("auth/_field_error.html", field=field, errors=field.errors)
+    return render_fragment("auth/_field_error.html", field=field, errors=field.errors)
 
 
 def create_registration(customer, form):
@@ -378,9 +378,9 @@ def confirm(token):
 
 
 def invalid_link():
-    return render("auth/message.html", status=410, title=_("Link non valido"), message=_(
+    return render("auth/message.html", title=_("Link non valido"), message=_(
         "Questo link non è valido: è scaduto (vale un'ora), è già stato usato, oppure nel "
-        "frattempo la password è cambiata. Puoi chiederne uno nuovo."))
+        "frattempo la password è cambiata. Puoi chiederne uno nuovo.")), 410
 
 
 @bp.route("/registrazione/reinvia", methods=["POST"])
@@ -409,7 +409,7 @@ def forgot_password():
         wait = ratelimit.hit("reset-ip", request.remote_addr)
         if wait:
             too_many(form.user, wait)
-            return render("auth/forgot_password.html", status=429, form=form)
+            return render("auth/forgot_password.html", form=form), 429
         identifier = form.user.data.strip()
         user = accounts.find_login(identifier)
         # Same answer whatever happens; the per-account limit stops mail bombing silently.
@@ -422,7 +422,7 @@ def forgot_password():
                 )
                 audit.record("password_reset_requested", user=user)
         return redirect(url_for("auth.forgot_password_sent"), 303)
-    return render("auth/forgot_password.html", status=422 if form.is_submitted() else 200, form=form)
+    return render("auth/forgot_password.html", form=form), 422 if form.is_submitted() else 200
 
 
 @bp.route("/password-dimenticata/inviata")
@@ -450,7 +450,7 @@ def reset_password(token):
             audit.record("password_reset", user=user)
         flash(_("Password cambiata: accedi con quella nuova."), "success")
         return redirect(url_for("auth.login"), 303)
-    return render("auth/reset_password.html", status=422 if form.is_submitted() else 200, form=form)
+    return render("auth/reset_password.html", form=form), 422 if form.is_submitted() else 200
 
 
 def notify_password_changed(user):
@@ -467,7 +467,7 @@ def forgot_username():
         wait = ratelimit.hit("username-ip", request.remote_addr)
         if wait:
             too_many(form.email, wait)
-            return render("auth/forgot_username.html", status=429, form=form)
+            return render("auth/forgot_username.html", form=form), 429
         email = form.email.data.strip().lower()
         users = list(
             User.select(User, Customer).join(Customer)
@@ -483,7 +483,7 @@ def forgot_username():
                 for user in users:
                     audit.record("username_reminder", user=user)
         return redirect(url_for("auth.forgot_username_sent"), 303)
-    return render("auth/forgot_username.html", status=422 if form.is_submitted() else 200, form=form)
+    return render("auth/forgot_username.html", form=form), 422 if form.is_submitted() else 200
 
 
 @bp.route("/username-dimenticato/inviata")

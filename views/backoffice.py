@@ -213,8 +213,8 @@ def imports():
         else:
             abort(400)
     jobs = list(ImportJob.select(ImportJob, User).join(User, JOIN.LEFT_OUTER).order_by(ImportJob.id.desc()).limit(20))
-    return render("backoffice/imports.html", status=422 if error else 200, title=_("Importazioni"),
-                  form=form, error=error, jobs=jobs)
+    return render("backoffice/imports.html", title=_("Importazioni"),
+                  form=form, error=error, jobs=jobs), 422 if error else 200
 
 
 @bp.route("/importazioni/<int:job_id>")
@@ -262,8 +262,8 @@ def documents():
         status = 422
     listed = list(Document.select(Document, Customer).join(Customer, JOIN.LEFT_OUTER)
                   .order_by(Document.published_on.desc(), Document.id.desc()).limit(100))
-    return render("backoffice/documents.html", status=status, title=_("Documenti"), form=form,
-                  documents=listed, action_form=EmptyForm())
+    return render("backoffice/documents.html", title=_("Documenti"), form=form,
+                  documents=listed, action_form=EmptyForm()), status
 
 
 @bp.route("/documenti/<int:document_id>/<any(unpublish, publish):action>", methods=["POST"])
@@ -303,8 +303,8 @@ def operators():
     elif form.is_submitted():
         status = 422
     staff = list(User.select().where(User.role.in_(User.STAFF_ROLES)).order_by(User.email))
-    return render("backoffice/operators.html", status=status, title=_("Operatori"), form=form, staff=staff,
-                  action_form=EmptyForm())
+    return render("backoffice/operators.html", title=_("Operatori"), form=form, staff=staff,
+                  action_form=EmptyForm()), status
 
 
 @bp.route("/operatori/<int:user_id>/<any(reset_second_factor, disable, enable):action>", methods=["POST"])

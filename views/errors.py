@@ -5,7 +5,7 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from views.rendering import render
+from views.rendering import render_page
 
 bp = Blueprint("errors", __name__)
 
@@ -21,9 +21,9 @@ MESSAGES = {
 
 @bp.app_errorhandler(CSRFError)
 def csrf_error(error):
-    return render("errors/error.html", status=400, code=400, message=_(
+    return render_page("errors/error.html", code=400, message=_(
         "Il modulo è scaduto o non viene da questa pagina. Torna indietro, ricarica la pagina e "
-        "riprova: per sicurezza non abbiamo salvato nulla."))
+        "riprova: per sicurezza non abbiamo salvato nulla.")), 400
 
 
 @bp.app_errorhandler(HTTPException)
@@ -32,12 +32,12 @@ def http_error(error):
     if code >= 500:
         return server_error(error)
     message = MESSAGES.get(code, MESSAGES[400])()
-    return render("errors/error.html", status=code, code=code, message=message)
+    return render_page("errors/error.html", code=code, message=message), code
 
 
 @bp.app_errorhandler(InternalServerError)
 def server_error(error):
     # Flask has logged the exception already (and re-raises it in tests).
-    return render("errors/error.html", status=500, code=500, message=_(
+    return render_page("errors/error.html", code=500, message=_(
         "Qualcosa non ha funzionato da parte nostra. Riprova tra poco; se continua, contatta "
-        "il servizio clienti."))
+        "il servizio clienti.")), 500

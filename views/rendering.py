@@ -1,20 +1,39 @@
 """Page or fragment, decided in one place; and the headers every response carries.
 
 `render("invoices/index.html", **ctx)` answers a plain request with the whole page. An htmx
-request names the element it will swap (HX-Target); when the page has a block of that name
-(ids use '-', blocks '_': #invoice-rows -> block invoice_rows) only the block is rendered, from
-the page's own template. Blocks of the layout (`frame`: menu and content) work the same way.
-Every such response says `Vary: HX-Request, HX-Target`, so no cache mixes the two.
+request names the element it will swap (HX-Target); the page's block of that name (ids use
+'-', blocks '_': #invoice-rows -> block invoice_rows) is rendered alone, from the page's own
+template. Blocks of the layout (`frame`: menu and content) work the same way. A target that
+names no block is a mistake in a template (a renamed id): in debug and tests it raises, in
+production the whole page is sent rather than nothing.
+
+The HTTP status is not render's business: a view returns `render(...), 422`. render's only
+own argument is positional, so no template variable (a `status` filter, say) can collide
+with it.
+
+Whatever reads the htmx headers (`is_htmx`, `requested_block`) marks the response, which then
+says `Vary: HX-Request` (and `HX-Target`): pages, fragments, redirects and the 401 alike, so
+no cache mixes them.
 
 Because a block can be rendered alone, templates keep nothing at their top level that a block
 needs: no imports or macros there (the form macros are the global `forms`), only `title`.
 """
-from flask import current_app, make_response, render_template, request
+from flask import current_app, g, make_response, render_template, request
 
 LAYOUT = "layout.html"  # every page template extends it directly
 
 
+class UnknownTarget(LookupError):
+    """An htmx request's HX-Target names no block of the page it asked for."""
+
+
+def varies_on(*headers):
+    """Note that the response depends on these request headers (see vary_on_htmx_headers)."""
+    g.varies_on = g.get("varies_on", set()) | set(headers)
+
+
 def is_htmx():
+    varies_on("HX-Request")
     return request.headers.get("HX-Request") == "true"
 
 
@@ -22,6 +41,7 @@ def requested_block():
     """The block an htmx request wants, or None for a whole page."""
     if not is_htmx() or request.headers.get("HX-History-Restore-Request") == "true":
         return None
+    varies_on("HX-Target")
     target = request.headers.get("HX-Target") or ""
     return target.replace("-", "_") or None
 
@@ -41,13 +61,36 @@ def render_block(template_name, block, context):
     return env.concat(block_function(jinja_context))
 
 
-def render(template_name, status=200, **context):
+def render(template_name, /, **context):
+    """The page, or the block an htmx request's HX-Target names."""
     block = requested_block()
-    body = render_block(template_name, block, dict(context)) if block else None
+    if block is None:
+        return render_page(template_name, **context)
+    body = render_block(template_name, block, dict(context))
     if body is None:
-        body = render_template(template_name, **context)
-    response = make_response(body, status)
-    response.vary.update(("HX-Request", "HX-Target"))
+        problem = f"HX-Target {request.headers.get('HX-Target')!r} names no block of {template_name}"
+        if current_app.debug or current_app.testing:
+            raise UnknownTarget(problem)
+        current_app.logger.error("%s: sending the whole page", problem)
+        return render_page(template_name, **context)
+    return make_response(body)
+
+
+def render_page(template_name, /, **context):
+    """The whole template, whatever the request asks (error pages)."""
+    return make_response(render_template(template_name, **context))
+
+
+def render_fragment(template_name, /, **context):
+    """A template that is a fragment itself, for a URL only htmx asks (an inline validation's
+    error): a cache must not hand it out for a page."""
+    varies_on("HX-Request", "HX-Target")
+    return render_page(template_name, **context)
+
+
+def vary_on_htmx_headers(response):
+    """Say Vary for every htmx header the answer was decided on."""
+    response.vary.update(g.get("varies_on", ()))
     return response
 
 
@@ -85,6 +128,7 @@ def init_app(app):
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
     app.after_request(security_headers)
+    app.after_request(vary_on_htmx_headers)
     app.add_url_rule("/branding.css", "branding_css", branding_css)
     # The form macros as a global, not an import: a block rendered on its own (a fragment)
     # does not run its template's top-level imports.
