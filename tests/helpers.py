@@ -65,3 +65,30 @@ def logged_in_customer(app, code="005007", password=None):
 def sent_to_login(response):
     """The answer to an anonymous visitor: a redirect to the login page (not just any 302)."""
     return response.status_code == 302 and response.headers["Location"].startswith("/login")
+
+
+# --- the app's own URLs ----------------------------------------------------------------------------
+
+def route_urls(*blueprints):
+    """[(method, url, endpoint)] of every route of these blueprints, read from the app's URL
+    map, so a new route is tested without anyone adding it to a list. Path arguments get a
+    plain sample value (ids 1, the first choice of an `any`)."""
+    import tempfile
+
+    from app import create_app
+    from tests.conftest import TEST_CONFIG
+
+    # Only the routes are read: the database is never opened.
+    app = create_app(dict(TEST_CONFIG, DATABASE_URL="sqlite:///" + tempfile.gettempdir() + "/routes-only.db"))
+    urls = []
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        if rule.endpoint.split(".")[0] not in blueprints:
+            continue
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            url = rule.rule
+            for name, converter in rule._converters.items():
+                kind = type(converter).__name__
+                value = "1" if kind == "IntegerConverter" else sorted(converter.items)[0] if kind == "AnyConverter" else "005007"
+                url = re.sub(r"<[^>]*\b%s>" % name, value, url)
+            urls.append((method, url, rule.endpoint))
+    return urls

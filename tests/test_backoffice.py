@@ -3,7 +3,6 @@ actions, the audit log; and no way in for customers."""
 import hashlib
 import io
 import re
-import tempfile
 import threading
 import time
 import zipfile
@@ -17,7 +16,7 @@ import accounts
 import import_jobs
 from models import AuditLog, Consent, Customer, Document, ImportJob, Invoice, OutboxMail, User, UserSession, db_wrapper, utcnow
 from tests.factories import PASSWORD, make_customer, make_invoice, make_supply_point, make_user
-from tests.helpers import csrf_from, logged_in_customer, login, post_form, sent_to_login
+from tests.helpers import csrf_from, logged_in_customer, login, post_form, route_urls, sent_to_login
 from tests.import_data import pdf_bytes, write_data_set
 from views.backoffice import ROME
 
@@ -127,28 +126,7 @@ def test_operators_cannot_use_the_customer_area(staff):
 
 # --- no way in for customers ---------------------------------------------------------------------
 
-def backoffice_urls():
-    """Every URL of the back office, taken from the app itself, so a new one is tested too."""
-    from app import create_app
-    from tests.conftest import TEST_CONFIG
-
-    # Only the routes are read: the database is never opened.
-    app = create_app(dict(TEST_CONFIG, DATABASE_URL="sqlite:///" + tempfile.gettempdir() + "/routes-only.db"))
-    urls = []
-    for rule in app.url_map.iter_rules():
-        if not rule.endpoint.startswith("backoffice."):
-            continue
-        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            url = rule.rule
-            for name, converter in rule._converters.items():
-                kind = type(converter).__name__
-                value = "1" if kind == "IntegerConverter" else sorted(converter.items)[0] if kind == "AnyConverter" else "005007"
-                url = re.sub(r"<[^>]*\b%s>" % name, value, url)
-            urls.append((method, url))
-    return urls
-
-
-BACKOFFICE_URLS = backoffice_urls()
+BACKOFFICE_URLS = [(method, url) for method, url, _endpoint in route_urls("backoffice")]
 
 
 def test_the_url_list_is_complete():
