@@ -5,7 +5,19 @@ PORT ?= 5000
 BIN = $(VENV)/bin
 HTMX_VERSION ?= 2.0.11
 
-.PHONY: run test install translations messages vendor bench clean
+# The demo utility's customer service, in every page's footer. Like any variable, override them
+# on the command line or from the environment: make run PORTAL_SUPPORT_PHONE="0544 123456".
+PORTAL_SUPPORT_PHONE ?= 800 123 456
+PORTAL_SUPPORT_EMAIL ?= clienti@example.it
+
+# The targets that run the app on the demo instance (instance/): development settings (a random
+# key kept in instance/secret_key, no public address needed) and the contacts above.
+DEMO_TARGETS = run operator
+$(DEMO_TARGETS): export PORTAL_ENV = development
+$(DEMO_TARGETS): export PORTAL_SUPPORT_PHONE := $(PORTAL_SUPPORT_PHONE)
+$(DEMO_TARGETS): export PORTAL_SUPPORT_EMAIL := $(PORTAL_SUPPORT_EMAIL)
+
+.PHONY: run operator test install translations messages vendor bench clean
 
 # The virtualenv is rebuilt when the pinned requirements change.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -26,9 +38,21 @@ messages: install
 	$(BIN)/pybabel update --input-file /tmp/sportello.pot --output-dir translations
 
 run: translations
-	PORTAL_ENV=development $(BIN)/flask --app app init-db
-	PORTAL_ENV=development $(BIN)/flask --app app demo
-	PORTAL_ENV=development PORT=$(PORT) $(BIN)/flask --app app run --port $(PORT)
+	$(BIN)/flask --app app init-db
+	$(BIN)/flask --app app demo
+	PORT=$(PORT) $(BIN)/flask --app app run --port $(PORT)
+
+# A back-office account on the demo: make operator EMAIL=anna@example.it [ADMIN=1] [PASSWORD=...].
+# Without PASSWORD it makes one that meets the policy (a digit, both cases, a symbol) and prints it.
+NEW_PASSWORD = $(BIN)/python -c 'import re, secrets; print(next(p for p in iter(lambda: secrets.token_urlsafe(12), "") \
+	if all(re.search(c, p) for c in (r"[0-9]", "[a-z]", "[A-Z]", "[-_]"))))'
+
+operator: install
+	@test -n "$$EMAIL" || { echo "usage: make operator EMAIL=anna@example.it [ADMIN=1] [PASSWORD=...]" >&2; exit 2; }
+	$(BIN)/flask --app app init-db
+	@password="$$PASSWORD"; [ -n "$$password" ] || password=$$($(NEW_PASSWORD)); \
+	$(BIN)/flask --app app create-operator "$$EMAIL" --password "$$password" $(if $(filter-out 0,$(ADMIN)),--admin) \
+	&& { [ -n "$$PASSWORD" ] || echo "Password: $$password"; }
 
 test: translations
 	$(BIN)/python -m pytest
