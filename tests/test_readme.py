@@ -134,6 +134,7 @@ class Scratch:
     and the things the README's deployment names on a real server."""
 
     def __init__(self, tmp_path):
+        require_installed_virtualenv()
         self.folder = tmp_path
         self.project = tmp_path / "sportello"
         copy_project(self.project)
@@ -154,6 +155,15 @@ class Scratch:
         for placeholder, value in self.placeholders.items():
             text = text.replace(placeholder, value)
         return ["bash", "-e", "-c", text]
+
+
+def require_installed_virtualenv():
+    """make run and make operator install the requirements first when they are newer than the
+    virtualenv, which would be the project's .venv (the copy links it): not from a test."""
+    installed = ROOT / ".venv" / ".installed"
+    newest = max((ROOT / name).stat().st_mtime for name in ("requirements.txt", "requirements-dev.txt"))
+    if not installed.exists() or installed.stat().st_mtime < newest:
+        pytest.fail("the requirements changed since .venv was installed: `make install` first (`make test` does)")
 
 
 def copy_project(destination):
