@@ -1,17 +1,22 @@
 """The outbox: written with the change, delivered by the app itself, never lost."""
+import re
 import socket
 import threading
 import time
 from email import message_from_bytes
 from email.policy import default as default_policy
+from pathlib import Path
 
 import pytest
 
+import importer
 import mailer
 from models import OutboxMail, User, utcnow, write_transaction
 from tests.conftest import SmtpServer, free_port
-from tests.factories import make_customer, make_user
-from tests.helpers import deliver, html_of, post_form, text_of
+from tests.factories import PASSWORD, make_customer, make_supply_point, make_user
+from tests.helpers import deliver, html_of, link_in, post_form, text_of
+from tests.import_data import write_data_set
+from tests.test_auth import STEP2 as REGISTRATION
 
 
 def queue_one(app, to="mario@example.it"):
@@ -149,3 +154,216 @@ def test_mail_is_in_the_recipients_language(app, smtp):
     [message] = smtp.messages
     assert message["Subject"] == "Choose a new password"
     assert User.get_by_id(user.id).language == "en"
+
+
+# --- every mail the app sends, as its recipient reads it --------------------------------------------
+
+MAIL_TEMPLATES = sorted(path.stem for path in (Path(__file__).parent.parent / "templates/mail").glob("*.txt")
+                        if not path.stem.startswith("_"))
+
+FOOTER = {
+    "it": ["--", "Questa email è stata inviata automaticamente dal portale clienti di Sportello: non rispondere a "
+                 "questo indirizzo."],
+    "en": ["--", "This email was sent automatically by the Sportello customer portal: please do not reply to this "
+                 "address."],
+}
+
+# The text part of each mail, line by line, as the .txt template lays it out; <token> stands for
+# a link's secret, <date> and <time> for the moment of the change.
+EXPECTED = {
+    "it": {
+        "confirm_registration": [
+            "Gentile cliente,", "",
+            "per completare la registrazione al portale clienti di Sportello (codice cliente 005007) apri questo link "
+            "entro un'ora:", "",
+            "http://portal.test/registrazione/conferma/<token>", "",
+            "Se non hai chiesto tu la registrazione, ignora questa email: senza conferma l'accesso non si attiva.", "",
+        ],
+        "registration_exists": [
+            "Gentile cliente,", "",
+            "qualcuno ha appena provato a registrarsi al portale clienti con il tuo codice cliente 005007, che ha già "
+            "un accesso attivo. Non abbiamo creato nessun nuovo accesso.", "",
+            "Se eri tu, accedi qui: http://portal.test/login",
+            "Se non ricordi la password, chiedine una nuova: http://portal.test/password-dimenticata", "",
+            "Se non eri tu, non devi fare nulla; se ricapita, avvisa il servizio clienti.", "",
+        ],
+        "reset_password": [
+            "Gentile cliente,", "",
+            "per scegliere una nuova password apri questo link entro un'ora:", "",
+            "http://portal.test/password/nuova/<token>", "",
+            "Se non l'hai chiesto tu, ignora questa email: la password resta quella di prima.", "",
+        ],
+        "password_changed": [
+            "Gentile cliente,", "",
+            "la password del tuo accesso al portale clienti è stata cambiata il <date> alle <time>. Gli altri "
+            "dispositivi collegati sono stati disconnessi.", "",
+            "Se non sei stato tu, avvisa il servizio clienti e chiedi subito una nuova password: "
+            "http://portal.test/password-dimenticata", "",
+        ],
+        "forgot_username, one account": [
+            "Gentile cliente,", "",
+            "ecco gli accessi al portale clienti collegati a questo indirizzo email:",
+            "- codice cliente 005007 (ROSSI MARIO): username mario.rossi", "",
+            "Nel campo User puoi scrivere il codice cliente o lo username: http://portal.test/login", "",
+        ],
+        "forgot_username, several accounts": [
+            "Gentile cliente,", "",
+            "ecco gli accessi al portale clienti collegati a questo indirizzo email:",
+            "- codice cliente 005008 (ROSSI ANNA): username anna.rossi",
+            "- codice cliente 005009 (BIANCHI ANNA)", "",
+            "Nel campo User puoi scrivere il codice cliente o lo username: http://portal.test/login", "",
+        ],
+        "new_invoices": [
+            "Gentile cliente,", "",
+            "sono disponibili 2 nuove fatture per il codice cliente 200000:",
+            "- FT2026-000001: €\xa051,25, scadenza 02/03/2026",
+            "- FT2026-000002: €\xa052,25, scadenza 02/03/2026", "",
+            "Le trovi nel portale: http://portal.test/fatture", "",
+            "Non vuoi più questi avvisi? Disattivali in Dati Anagrafici: http://portal.test/dati-anagrafici", "",
+        ],
+    },
+    "en": {
+        "confirm_registration": [
+            "Dear customer,", "",
+            "To complete your registration on the Sportello customer portal (customer code 005007), open this link "
+            "within one hour:", "",
+            "http://portal.test/registrazione/conferma/<token>", "",
+            "If you didn't ask to register, please ignore this email: without confirmation, no account will be "
+            "activated.", "",
+        ],
+        "registration_exists": [
+            "Dear customer,", "",
+            "Someone has just tried to register on the customer portal with your customer code 005007, which "
+            "already has an active account. We have not created a new account.", "",
+            "If it was you, log in here: http://portal.test/login",
+            "If you can't remember your password, request a new one here: http://portal.test/password-dimenticata", "",
+            "If it wasn't you, there's nothing you need to do; if it happens again, please let customer service know.",
+            "",
+        ],
+        "reset_password": [
+            "Dear customer,", "",
+            "To choose a new password, open this link within one hour:", "",
+            "http://portal.test/password/nuova/<token>", "",
+            "If you didn't request this, please ignore this email: your password will stay the same.", "",
+        ],
+        "password_changed": [
+            "Dear customer,", "",
+            "The password for your customer portal account was changed on <date> at <time>. Any other "
+            "devices that were logged in have been logged out.", "",
+            "If this wasn't you, please let customer service know and request a new password straight away: "
+            "http://portal.test/password-dimenticata", "",
+        ],
+        "forgot_username, one account": [
+            "Dear customer,", "",
+            "Here are the customer portal accounts linked to this email address:",
+            "- Customer code 005007 (ROSSI MARIO): username mario.rossi", "",
+            "In the User field you can enter either your customer code or your username: http://portal.test/login", "",
+        ],
+        "forgot_username, several accounts": [
+            "Dear customer,", "",
+            "Here are the customer portal accounts linked to this email address:",
+            "- Customer code 005008 (ROSSI ANNA): username anna.rossi",
+            "- Customer code 005009 (BIANCHI ANNA)", "",
+            "In the User field you can enter either your customer code or your username: http://portal.test/login", "",
+        ],
+        "new_invoices": [
+            "Dear customer,", "",
+            "2 new invoices are available for customer code 200000:",
+            "- FT2026-000001: €\xa051.25, due 2 Mar 2026",
+            "- FT2026-000002: €\xa052.25, due 2 Mar 2026", "",
+            "You will find them in the portal: http://portal.test/fatture", "",
+            "Don't want these notices any more? Turn them off under Personal details: http://portal.test/dati-anagrafici",
+            "",
+        ],
+    },
+}
+
+MOMENT = {  # how <date> and <time> are written in each language
+    "it": (r"\d\d/\d\d/\d{4}", r"\d\d:\d\d"),
+    "en": (r"\d{1,2} [A-Z][a-z]{2} \d{4}", r"\d\d:\d\d"),
+}
+
+
+def text_lines(name, message, language):
+    """The text part's lines, with the secret of a link and the moment of a change made
+    comparable; and the checks any text part must pass."""
+    text = text_of(message)
+    for leftover in ("{{", "}}", "{%", "%}", "{#", "None"):
+        assert leftover not in text, f"{name}: {leftover!r} in:\n{text}"
+    assert "<p>" in html_of(message) and "</html>" in html_of(message), name
+    text = re.sub(r"(http://portal\.test/(?:registrazione/conferma|password/nuova)/)[\w-]{20,}", r"\1<token>", text)
+    if name == "password_changed":
+        date_pattern, time_pattern = MOMENT[language]
+        text = re.sub(time_pattern, "<time>", re.sub(date_pattern, "<date>", text))
+    return text.splitlines()
+
+
+@pytest.mark.parametrize("language", ["it", "en"])
+def test_every_mail_reads_as_its_template_lays_it_out(app, smtp, tmp_path, monkeypatch, language):
+    """Each mail the app sends, triggered the way a person (or the import) triggers it, read
+    from the real SMTP server: the text part has exactly the template's lines, no line glued
+    to the next, no template syntax, no None; and an HTML part."""
+    sent_templates = []
+    queue = mailer.queue
+
+    def queue_and_note(recipient, subject, template, *args, **kwargs):
+        sent_templates.append(template)
+        return queue(recipient, subject, template, *args, **kwargs)
+
+    monkeypatch.setattr(mailer, "queue", queue_and_note)
+    received = {}
+
+    def receive(name, recipient):
+        assert deliver(app) == 1, name
+        message = smtp.messages[-1]
+        assert message["To"] == recipient
+        received[name] = message
+
+    customer = make_customer(code="005007", name="ROSSI MARIO")
+    point = make_supply_point(customer, pod_pdr="IT001E00287400")
+    client = app.test_client()
+    assert post_form(client, "/lingua", {"lang": language}, page="/login").status_code == 303
+
+    # Registration: the confirmation link, then someone registering the same code again.
+    assert post_form(client, "/registrazione", {"customer_code": "005007", "tax_id": customer.tax_code,
+                                                "bill_proof": point.pod_pdr}).status_code == 303
+    assert post_form(client, "/registrazione/dati", REGISTRATION).status_code == 303
+    receive("confirm_registration", "mario@example.it")
+    link = link_in(received["confirm_registration"], "/registrazione/conferma/")
+    assert post_form(client, link, {}).status_code == 303
+    intruder = app.test_client()
+    assert post_form(intruder, "/lingua", {"lang": language}, page="/login").status_code == 303
+    assert post_form(intruder, "/registrazione", {"customer_code": "005007", "tax_id": customer.tax_code,
+                                                  "bill_proof": point.pod_pdr}).status_code == 303
+    assert post_form(intruder, "/registrazione/dati", dict(REGISTRATION, email="altro@example.it",
+                                                           email_repeat="altro@example.it", username="")).status_code == 303
+    receive("registration_exists", "mario@example.it")
+
+    # A forgotten password, and the notice that it changed.
+    assert post_form(client, "/password-dimenticata", {"user": "005007"}).status_code == 303
+    receive("reset_password", "mario@example.it")
+    link = link_in(received["reset_password"], "/password/nuova/")
+    assert post_form(client, link, {"password": PASSWORD, "password_repeat": PASSWORD}).status_code == 303
+    receive("password_changed", "mario@example.it")
+
+    # A forgotten username: one account for the address, and several.
+    assert post_form(client, "/username-dimenticato", {"email": "mario@example.it"}).status_code == 303
+    receive("forgot_username, one account", "mario@example.it")
+    make_user(make_customer(code="005008", name="ROSSI ANNA"), email="anna@example.it", username="anna.rossi",
+              language=language)
+    make_user(make_customer(code="005009", name="BIANCHI ANNA"), email="anna@example.it", language=language)
+    assert post_form(client, "/username-dimenticato", {"email": "anna@example.it"}).status_code == 303
+    receive("forgot_username, several accounts", "anna@example.it")
+
+    # New invoices, from the billing system's import.
+    written = write_data_set(tmp_path / "set", customers=1, months=1)
+    make_user(make_customer(code=written["customers"][0]), email="fatture@example.it", language=language)
+    with app.app_context():
+        report = importer.run([str(tmp_path / "set")], str(tmp_path / "store"))
+    assert report.problems == []
+    receive("new_invoices", "fatture@example.it")
+
+    assert sorted(set(sent_templates)) == MAIL_TEMPLATES  # a new mail template needs its case here
+    for name, message in received.items():
+        expected = EXPECTED[language][name] + FOOTER[language]
+        assert text_lines(name, message, language) == expected, name
