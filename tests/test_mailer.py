@@ -20,9 +20,8 @@ from tests.test_auth import STEP2 as REGISTRATION
 
 
 def queue_one(app, to="mario@example.it"):
-    with app.test_request_context():
-        with write_transaction():
-            mailer.queue(to, "Prova", "password_changed", user=None, when=utcnow(), reset_url="http://x")
+    with app.test_request_context(), write_transaction():
+        mailer.queue(to, "Prova", "password_changed", user=None, when=utcnow(), reset_url="http://x")
 
 
 def test_a_mail_has_text_and_html_parts(app, smtp):
@@ -37,11 +36,9 @@ def test_a_mail_has_text_and_html_parts(app, smtp):
 
 
 def test_a_rolled_back_change_sends_no_mail(app, smtp):
-    with app.test_request_context():
-        with pytest.raises(RuntimeError):
-            with write_transaction():
-                mailer.queue("x@example.it", "Prova", "password_changed", when=utcnow(), reset_url="u")
-                raise RuntimeError("the change failed")
+    with app.test_request_context(), pytest.raises(RuntimeError), write_transaction():
+        mailer.queue("x@example.it", "Prova", "password_changed", when=utcnow(), reset_url="u")
+        raise RuntimeError("the change failed")
     assert OutboxMail.select().count() == 0
     assert deliver(app) == 0
 
@@ -119,9 +116,8 @@ def test_a_silent_smtp_server_does_not_hang_delivery(make_app):
 def test_without_mail_server_mails_are_files_for_the_operator(make_app, tmp_path, caplog):
     app = make_app(MAIL_SERVER=None)
     app.config["MAIL_STORE_DIR"] = str(tmp_path)
-    with app.test_request_context():
-        with write_transaction():
-            mailer.queue("m@example.it", "Conferma", "reset_password", link="http://portal.test/password/nuova/abc")
+    with app.test_request_context(), write_transaction():
+        mailer.queue("m@example.it", "Conferma", "reset_password", link="http://portal.test/password/nuova/abc")
     with caplog.at_level("INFO", logger="mailer"):
         assert deliver(app) == 1
     [eml] = list(tmp_path.glob("*.eml"))
@@ -161,120 +157,149 @@ def test_mail_is_in_the_recipients_language(app, smtp):
 MAIL_TEMPLATES = sorted(path.stem for path in (Path(__file__).parent.parent / "templates/mail").glob("*.txt")
                         if not path.stem.startswith("_"))
 
+# The text part of each mail as its recipient reads it, line by line: <token> stands for a link's
+# secret, <date> and <time> for the moment of the change. Every mail ends with the footer.
 FOOTER = {
-    "it": ["--", "Questa email è stata inviata automaticamente dal portale clienti di Sportello: non rispondere a "
-                 "questo indirizzo."],
-    "en": ["--", "This email was sent automatically by the Sportello customer portal: please do not reply to this "
-                 "address."],
+    "it": """
+--
+Questa email è stata inviata automaticamente dal portale clienti di Sportello: non rispondere a questo indirizzo.
+""",
+    "en": """
+--
+This email was sent automatically by the Sportello customer portal: please do not reply to this address.
+""",
 }
 
-# The text part of each mail, line by line, as the .txt template lays it out; <token> stands for
-# a link's secret, <date> and <time> for the moment of the change.
 EXPECTED = {
     "it": {
-        "confirm_registration": [
-            "Gentile cliente,", "",
-            "per completare la registrazione al portale clienti di Sportello (codice cliente 005007) apri questo link "
-            "entro un'ora:", "",
-            "http://portal.test/registrazione/conferma/<token>", "",
-            "Se non hai chiesto tu la registrazione, ignora questa email: senza conferma l'accesso non si attiva.", "",
-        ],
-        "registration_exists": [
-            "Gentile cliente,", "",
-            "qualcuno ha appena provato a registrarsi al portale clienti con il tuo codice cliente 005007, che ha già "
-            "un accesso attivo. Non abbiamo creato nessun nuovo accesso.", "",
-            "Se eri tu, accedi qui: http://portal.test/login",
-            "Se non ricordi la password, chiedine una nuova: http://portal.test/password-dimenticata", "",
-            "Se non eri tu, non devi fare nulla; se ricapita, avvisa il servizio clienti.", "",
-        ],
-        "reset_password": [
-            "Gentile cliente,", "",
-            "per scegliere una nuova password apri questo link entro un'ora:", "",
-            "http://portal.test/password/nuova/<token>", "",
-            "Se non l'hai chiesto tu, ignora questa email: la password resta quella di prima.", "",
-        ],
-        "password_changed": [
-            "Gentile cliente,", "",
-            "la password del tuo accesso al portale clienti è stata cambiata il <date> alle <time>. Gli altri "
-            "dispositivi collegati sono stati disconnessi.", "",
-            "Se non sei stato tu, avvisa il servizio clienti e chiedi subito una nuova password: "
-            "http://portal.test/password-dimenticata", "",
-        ],
-        "forgot_username, one account": [
-            "Gentile cliente,", "",
-            "ecco gli accessi al portale clienti collegati a questo indirizzo email:",
-            "- codice cliente 005007 (ROSSI MARIO): username mario.rossi", "",
-            "Nel campo User puoi scrivere il codice cliente o lo username: http://portal.test/login", "",
-        ],
-        "forgot_username, several accounts": [
-            "Gentile cliente,", "",
-            "ecco gli accessi al portale clienti collegati a questo indirizzo email:",
-            "- codice cliente 005008 (ROSSI ANNA): username anna.rossi",
-            "- codice cliente 005009 (BIANCHI ANNA)", "",
-            "Nel campo User puoi scrivere il codice cliente o lo username: http://portal.test/login", "",
-        ],
-        "new_invoices": [
-            "Gentile cliente,", "",
-            "sono disponibili 2 nuove fatture per il codice cliente 200000:",
-            "- FT2026-000001: €\xa051,25, scadenza 02/03/2026",
-            "- FT2026-000002: €\xa052,25, scadenza 02/03/2026", "",
-            "Le trovi nel portale: http://portal.test/fatture", "",
-            "Non vuoi più questi avvisi? Disattivali in Dati Anagrafici: http://portal.test/dati-anagrafici", "",
-        ],
+        "confirm_registration": """\
+Gentile cliente,
+
+per completare la registrazione al portale clienti di Sportello (codice cliente 005007) apri questo link entro un'ora:
+
+http://portal.test/registrazione/conferma/<token>
+
+Se non hai chiesto tu la registrazione, ignora questa email: senza conferma l'accesso non si attiva.
+""",
+        "registration_exists": """\
+Gentile cliente,
+
+qualcuno ha appena provato a registrarsi al portale clienti con il tuo codice cliente 005007, che ha già un accesso attivo. Non abbiamo creato nessun nuovo accesso.
+
+Se eri tu, accedi qui: http://portal.test/login
+Se non ricordi la password, chiedine una nuova: http://portal.test/password-dimenticata
+
+Se non eri tu, non devi fare nulla; se ricapita, avvisa il servizio clienti.
+""",
+        "reset_password": """\
+Gentile cliente,
+
+per scegliere una nuova password apri questo link entro un'ora:
+
+http://portal.test/password/nuova/<token>
+
+Se non l'hai chiesto tu, ignora questa email: la password resta quella di prima.
+""",
+        "password_changed": """\
+Gentile cliente,
+
+la password del tuo accesso al portale clienti è stata cambiata il <date> alle <time>. Gli altri dispositivi collegati sono stati disconnessi.
+
+Se non sei stato tu, avvisa il servizio clienti e chiedi subito una nuova password: http://portal.test/password-dimenticata
+""",
+        "forgot_username, one account": """\
+Gentile cliente,
+
+ecco gli accessi al portale clienti collegati a questo indirizzo email:
+- codice cliente 005007 (ROSSI MARIO): username mario.rossi
+
+Nel campo User puoi scrivere il codice cliente o lo username: http://portal.test/login
+""",
+        "forgot_username, several accounts": """\
+Gentile cliente,
+
+ecco gli accessi al portale clienti collegati a questo indirizzo email:
+- codice cliente 005008 (ROSSI ANNA): username anna.rossi
+- codice cliente 005009 (BIANCHI ANNA)
+
+Nel campo User puoi scrivere il codice cliente o lo username: http://portal.test/login
+""",
+        "new_invoices": """\
+Gentile cliente,
+
+sono disponibili 2 nuove fatture per il codice cliente 200000:
+- FT2026-000001: €\xa051,25, scadenza 02/03/2026
+- FT2026-000002: €\xa052,25, scadenza 02/03/2026
+
+Le trovi nel portale: http://portal.test/fatture
+
+Non vuoi più questi avvisi? Disattivali in Dati Anagrafici: http://portal.test/dati-anagrafici
+""",
     },
     "en": {
-        "confirm_registration": [
-            "Dear customer,", "",
-            "To complete your registration on the Sportello customer portal (customer code 005007), open this link "
-            "within one hour:", "",
-            "http://portal.test/registrazione/conferma/<token>", "",
-            "If you didn't ask to register, please ignore this email: without confirmation, no account will be "
-            "activated.", "",
-        ],
-        "registration_exists": [
-            "Dear customer,", "",
-            "Someone has just tried to register on the customer portal with your customer code 005007, which "
-            "already has an active account. We have not created a new account.", "",
-            "If it was you, log in here: http://portal.test/login",
-            "If you can't remember your password, request a new one here: http://portal.test/password-dimenticata", "",
-            "If it wasn't you, there's nothing you need to do; if it happens again, please let customer service know.",
-            "",
-        ],
-        "reset_password": [
-            "Dear customer,", "",
-            "To choose a new password, open this link within one hour:", "",
-            "http://portal.test/password/nuova/<token>", "",
-            "If you didn't request this, please ignore this email: your password will stay the same.", "",
-        ],
-        "password_changed": [
-            "Dear customer,", "",
-            "The password for your customer portal account was changed on <date> at <time>. Any other "
-            "devices that were logged in have been logged out.", "",
-            "If this wasn't you, please let customer service know and request a new password straight away: "
-            "http://portal.test/password-dimenticata", "",
-        ],
-        "forgot_username, one account": [
-            "Dear customer,", "",
-            "Here are the customer portal accounts linked to this email address:",
-            "- Customer code 005007 (ROSSI MARIO): username mario.rossi", "",
-            "In the User field you can enter either your customer code or your username: http://portal.test/login", "",
-        ],
-        "forgot_username, several accounts": [
-            "Dear customer,", "",
-            "Here are the customer portal accounts linked to this email address:",
-            "- Customer code 005008 (ROSSI ANNA): username anna.rossi",
-            "- Customer code 005009 (BIANCHI ANNA)", "",
-            "In the User field you can enter either your customer code or your username: http://portal.test/login", "",
-        ],
-        "new_invoices": [
-            "Dear customer,", "",
-            "2 new invoices are available for customer code 200000:",
-            "- FT2026-000001: €\xa051.25, due 2 Mar 2026",
-            "- FT2026-000002: €\xa052.25, due 2 Mar 2026", "",
-            "You will find them in the portal: http://portal.test/fatture", "",
-            "Don't want these notices any more? Turn them off under Personal details: http://portal.test/dati-anagrafici",
-            "",
-        ],
+        "confirm_registration": """\
+Dear customer,
+
+To complete your registration on the Sportello customer portal (customer code 005007), open this link within one hour:
+
+http://portal.test/registrazione/conferma/<token>
+
+If you didn't ask to register, please ignore this email: without confirmation, no account will be activated.
+""",
+        "registration_exists": """\
+Dear customer,
+
+Someone has just tried to register on the customer portal with your customer code 005007, which already has an active account. We have not created a new account.
+
+If it was you, log in here: http://portal.test/login
+If you can't remember your password, request a new one here: http://portal.test/password-dimenticata
+
+If it wasn't you, there's nothing you need to do; if it happens again, please let customer service know.
+""",
+        "reset_password": """\
+Dear customer,
+
+To choose a new password, open this link within one hour:
+
+http://portal.test/password/nuova/<token>
+
+If you didn't request this, please ignore this email: your password will stay the same.
+""",
+        "password_changed": """\
+Dear customer,
+
+The password for your customer portal account was changed on <date> at <time>. Any other devices that were logged in have been logged out.
+
+If this wasn't you, please let customer service know and request a new password straight away: http://portal.test/password-dimenticata
+""",
+        "forgot_username, one account": """\
+Dear customer,
+
+Here are the customer portal accounts linked to this email address:
+- Customer code 005007 (ROSSI MARIO): username mario.rossi
+
+In the User field you can enter either your customer code or your username: http://portal.test/login
+""",
+        "forgot_username, several accounts": """\
+Dear customer,
+
+Here are the customer portal accounts linked to this email address:
+- Customer code 005008 (ROSSI ANNA): username anna.rossi
+- Customer code 005009 (BIANCHI ANNA)
+
+In the User field you can enter either your customer code or your username: http://portal.test/login
+""",
+        "new_invoices": """\
+Dear customer,
+
+2 new invoices are available for customer code 200000:
+- FT2026-000001: €\xa051.25, due 2 Mar 2026
+- FT2026-000002: €\xa052.25, due 2 Mar 2026
+
+You will find them in the portal: http://portal.test/fatture
+
+Don't want these notices any more? Turn them off under Personal details: http://portal.test/dati-anagrafici
+""",
     },
 }
 
@@ -365,5 +390,5 @@ def test_every_mail_reads_as_its_template_lays_it_out(app, smtp, tmp_path, monke
 
     assert sorted(set(sent_templates)) == MAIL_TEMPLATES  # a new mail template needs its case here
     for name, message in received.items():
-        expected = EXPECTED[language][name] + FOOTER[language]
+        expected = (EXPECTED[language][name] + FOOTER[language]).splitlines()
         assert text_lines(name, message, language) == expected, name
