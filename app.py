@@ -223,10 +223,12 @@ def register_commands(app):
 
     @app.cli.command("demo")
     @click.option("--reset", is_flag=True, help="Delete all data first.")
-    def demo_command(reset):
-        """Load the demo utility's data (deterministic), unless there is already data."""
+    @click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]),
+                  help="The demo's today, YYYY-MM-DD (default: today in Rome).")
+    def demo_command(reset, today):
+        """Load the demo utility's data (the same for the same today), unless there is already data."""
         schema.upgrade(db_wrapper.database)
-        demo.load(reset=reset, echo=click.echo)
+        demo.load(reset=reset, echo=click.echo, today=today and today.date())
 
     @app.cli.command("import")
     @click.argument("paths", nargs=-1, required=True, type=click.Path())

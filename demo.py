@@ -4,40 +4,46 @@
 
 - customer 005007, ROSSI MARIO, with a login (005007 or mario.rossi / Demo-Sportello-2026),
   an electricity point (PR002874) and a gas point (PR002875), monthly invoices since January
-  2014, two years of meter readings, a year of hourly measures, a ticket, his own documents;
+  2014 (the last two years' with a PDF bill, but for a few), two years of meter readings, a
+  year of hourly measures, a ticket, his own documents;
 - customer 005008, a person with no login yet, to try the registration;
 - about 300 other customers (people, firms, town halls) with their points and invoices;
 - the generic documents (forms, notices...) as small PDF files in instance/files.
 
-Every random choice comes from one random.Random(2014) and "today" is the fixed DEMO_TODAY,
-so two runs give the same customers, codes, invoice numbers and amounts. Only the password
-hashes differ between runs: argon2 salts them.
+"Today" is the day the demo is loaded (in Rome), or the day given to load(today=...) and
+`flask demo --today`: the last complete month is billed, measures go up to yesterday, and the
+logins, the ticket, the announcements and the reports are dated relative to it. Every random
+choice comes from one random.Random(2014), so two runs with the same today give the same
+customers, codes, invoice numbers, amounts and PDFs. Only the password hashes differ between
+runs: argon2 salts them.
 """
 import calendar
 import hashlib
 import json
 import os
 import random
-import textwrap
+import tempfile
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 import holidays
 import peewee as pw
+from babel.dates import format_date
 from flask import current_app
 from stdnum import luhn
 from stdnum.it import codicefiscale
 
 import accounts
+import importer
 import models
+from demo_pdf import bill_pdf, minimal_pdf
 from models import (
     Consent, Customer, Document, Invoice, Measure, Reading, SupplyPoint, Ticket, TicketMessage,
     User, write_transaction,
 )
 
 SEED = 2014
-DEMO_TODAY = date(2026, 11, 20)  # the demo's "today": never the real clock
 DEMO_CUSTOMER = "005007"
 DEMO_USERNAME = "mario.rossi"
 DEMO_PASSWORD = "Demo-Sportello-2026"
@@ -49,7 +55,7 @@ ROME = ZoneInfo("Europe/Rome")
 CENT = Decimal("0.01")
 
 FIRST_BILLED = (2014, 1)
-LAST_BILLED = (DEMO_TODAY.year, DEMO_TODAY.month - 1) if DEMO_TODAY.month > 1 else (DEMO_TODAY.year - 1, 12)
+RECENT_MONTHS = 24  # Mario's bills of the last 24 months have a PDF (but for a few)
 
 # --- the demo's Italy ---------------------------------------------------------------------
 
@@ -119,8 +125,8 @@ BUSINESSES = [
 LEGAL_FORMS = ["S.R.L.", "S.R.L.", "S.R.L.", "S.N.C.", "S.A.S.", "S.P.A."]
 MOBILE_PREFIXES = ["320", "328", "333", "338", "340", "347", "348", "349", "366", "380", "388", "393"]
 
-# Prices by the billed period's year (they changed a bit, and a lot in 2022), and the fixed
-# monthly fees by kind of customer.
+# Prices by the billed period's year (they changed a bit, and a lot in 2022; later years keep
+# the last one, see price()), and the fixed monthly fees by kind of customer.
 ELECTRICITY_PRICE = {
     2014: "0.238", 2015: "0.231", 2016: "0.219", 2017: "0.224", 2018: "0.232", 2019: "0.236",
     2020: "0.215", 2021: "0.262", 2022: "0.348", 2023: "0.301", 2024: "0.268", 2025: "0.274",
@@ -153,14 +159,35 @@ WEEKEND_PROFILE = [
     0.22, 0.18, 0.16, 0.15, 0.15, 0.15, 0.18, 0.25, 0.45, 0.70, 0.75, 0.70,
     0.85, 0.80, 0.50, 0.38, 0.38, 0.48, 0.68, 0.95, 1.05, 0.90, 0.60, 0.34,
 ]
-# National holidays (F3 all day, and people at home): a plain set, looked up 100,000 times.
-HOLIDAYS = frozenset(holidays.Italy(years=range(FIRST_BILLED[0], DEMO_TODAY.year + 1)))
+
+
+def price(prices, year):
+    return Decimal(prices[min(year, max(prices))])
 
 
 # --- dates ----------------------------------------------------------------------------------
 
+def rome_today():
+    """The day it is in Rome: the demo's default today."""
+    return datetime.now(ROME).date()
+
+
 def next_month(year, month):
     return (year + 1, 1) if month == 12 else (year, month + 1)
+
+
+def previous_month(year, month):
+    return (year - 1, 12) if month == 1 else (year, month - 1)
+
+
+def last_billed(today):
+    """The last complete month before `today`: the newest one billed."""
+    return previous_month(today.year, today.month)
+
+
+def italian_holidays(first_year, last_year):
+    """National holidays (F3 all day, and people at home): a plain set, looked up 100,000 times."""
+    return frozenset(holidays.Italy(years=range(first_year, last_year + 1)))
 
 
 def last_day(year, month):
@@ -248,53 +275,13 @@ def money(value):
     return "€ " + f"{value:,.2f}".replace(",", "X").replace(".", ",").replace("X", ".")
 
 
-# --- a one-page PDF -------------------------------------------------------------------------
-
-def _pdf_text(text):
-    """A PDF string literal's content in WinAnsi (cp1252): accents and € come out right."""
-    data = text.encode("cp1252", "replace")
-    return data.replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)")
-
-
-def minimal_pdf(title, lines):
-    """A valid one-page A4 PDF with `title` and `lines` in Helvetica, built by hand: five
-    objects, a content stream and an xref table with the real byte offsets."""
-    ops = [b"BT", b"/F1 9 Tf", b"56 800 Td", b"(" + _pdf_text("Sportello - dati dimostrativi") + b") Tj",
-           b"/F1 16 Tf", b"0 -36 Td", b"(" + _pdf_text(title) + b") Tj", b"/F1 11 Tf", b"16 TL", b"0 -12 Td"]
-    for line in lines:
-        for part in textwrap.wrap(line, 88) or [""]:
-            ops.append(b"T* (" + _pdf_text(part) + b") Tj")
-    ops.append(b"ET")
-    stream = b"\n".join(ops)
-    title_utf16 = ("\ufeff" + title).encode("utf-16-be").hex().upper().encode()
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] "
-        b"/Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
-        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
-        b"<< /Title <" + title_utf16 + b"> /Producer (Sportello demo) >>",
-    ]
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")  # the binary comment marks it as binary
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref_at = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    for offset in offsets:
-        out += b"%010d 00000 n \n" % offset  # each entry exactly 20 bytes
-    out += b"trailer\n<< /Size %d /Root 1 0 R /Info 6 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1, xref_at)
-    return bytes(out)
-
-
 # --- loading --------------------------------------------------------------------------------
 
-def load(reset=False, echo=print):
-    """Fill the database with the demo utility. With data already there (and no reset) it
-    adds nothing and only prints the demo credentials again."""
+def load(reset=False, echo=print, today=None):
+    """Fill the database with the demo utility as it is on `today` (default: today in Rome).
+    With data already there (and no reset) it adds nothing and only prints the demo
+    credentials again."""
+    today = today or rome_today()
     with write_transaction():
         if reset:
             delete_everything()
@@ -303,11 +290,12 @@ def load(reset=False, echo=print):
                  "(flask demo --reset deletes everything and loads the demo again).")
             echo_credentials(echo)
             return
-        fill(random.Random(SEED))
+        fill(random.Random(SEED), today)
     echo(
         f"Demo data loaded: {Customer.select().count()} customers, "
-        f"{SupplyPoint.select().count()} supply points, {Invoice.select().count()} invoices, "
-        f"{Measure.select().count()} measures."
+        f"{SupplyPoint.select().count()} supply points, {Invoice.select().count()} invoices "
+        f"({Invoice.select().where(Invoice.pdf_path.is_null(False)).count()} with a PDF), "
+        f"{Measure.select().count()} measures, as of {today:%d/%m/%Y}."
     )
     echo_credentials(echo)
 
@@ -355,9 +343,12 @@ def insert_rows(model, rows):
         model.insert_many(rows[start:start + CHUNK]).execute()
 
 
-def fill(rng):
+def fill(rng, today):
     """Write everything, parents first; ids are read back by code after each bulk insert."""
-    customers = [demo_customer()] + other_customers(rng)
+    customers = [demo_customer()] + other_customers(rng, today)
+    nightly_import = datetime.combine(today - timedelta(days=1), time(2, 0))
+    for customer in customers:
+        customer["row"]["updated_at"] = nightly_import
 
     insert_rows(Customer, [c["row"] for c in customers])
     customer_ids = dict(Customer.select(Customer.code, Customer.id).tuples())
@@ -372,32 +363,33 @@ def fill(rng):
 
     mario = customers[0]
     mario_id = customer_ids[DEMO_CUSTOMER]
-    owner = create_demo_owner(mario_id, mario["row"]["tax_code"])
-    insert_other_users(rng, customers[1:], customer_ids)
+    owner = create_demo_owner(mario_id, mario["row"]["tax_code"], today)
+    insert_other_users(rng, customers[1:], customer_ids, today)
 
     # Mario's electricity comes from one hourly series: its last 365 days are his measures,
     # its monthly sums his bills, so the chart and the bills agree.
-    hourly = household_hours(rng, date(*FIRST_BILLED, 1), DEMO_TODAY, DEMO_TODAY - timedelta(days=365))
+    hourly = household_hours(rng, date(*FIRST_BILLED, 1), today, today - timedelta(days=365))
 
     invoices = []  # (sort key, row)
     electricity = point_ids["PR002874"]
     gas = point_ids["PR002875"]
-    invoices += demo_electricity_invoices(rng, mario_id, electricity, hourly["months"])
-    gas_smc = demo_gas_smc(rng)
-    invoices += demo_gas_invoices(mario_id, gas, gas_smc)
-    invoices += demo_invoices_without_point(mario_id)
+    invoices += demo_electricity_invoices(rng, mario_id, electricity, hourly["months"], today)
+    gas_smc = demo_gas_smc(rng, today)
+    invoices += demo_gas_invoices(mario_id, gas, gas_smc, today)
+    invoices += demo_invoices_without_point(mario_id, today)
     for customer in customers[1:]:
         for point in customer["points"]:
-            invoices += point_invoices(rng, customer, point, customer_ids, point_ids)
+            invoices += point_invoices(rng, customer, point, customer_ids, point_ids, today)
     rows = number_invoices(invoices)
-    set_invoice_statuses(rng, rows, mario_id, point_rows, point_ids)
+    set_invoice_statuses(rng, rows, mario_id, point_rows, point_ids, today)
+    attach_demo_bills(rng, rows, mario, mario_id, point_ids, today)
     insert_rows(Invoice, rows)
 
-    insert_rows(Reading, demo_readings(rng, rows, electricity, gas, owner.id))
+    insert_rows(Reading, demo_readings(rng, rows, electricity, gas, owner.id, today))
     insert_rows(Measure, [dict(supply_point=electricity, start=start, kwh=kwh, interval_minutes=60,
                                quality=quality) for start, kwh, quality in hourly["measures"]])
-    create_demo_ticket(mario_id, electricity, owner, rows)
-    create_documents(mario_id, rows, electricity, gas)
+    create_demo_ticket(mario_id, electricity, owner, rows, today)
+    create_documents(mario_id, rows, electricity, gas, today)
 
 
 # --- customers ------------------------------------------------------------------------------
@@ -431,7 +423,7 @@ def customer_row(code, name, kind, tax_code, vat_number, email, phone, mobile, a
     return dict(
         code=code, name=name, kind=kind, tax_code=tax_code, vat_number=vat_number, email=email,
         phone=phone, fax=None, mobile=mobile, address=address, postcode=postcode, city=town[0],
-        province=town[1], updated_at=datetime(2026, 11, 19, 2, 0),  # the nightly import
+        province=town[1], updated_at=None,  # the nightly import: fill() sets it
     )
 
 
@@ -476,7 +468,7 @@ def random_address(rng, town, business=False):
     return f"{street} {number}", rng.choice(town[2])
 
 
-def other_customers(rng):
+def other_customers(rng, today):
     """About 300 customers after 005007, as dicts: row, points, user (or None), billing day."""
     used_tax_codes, used_pods, used_pdrs, used_names = set(), {"IT001E00287400"}, {"01234567891011"}, set()
     # About one customer in 33 is a town hall of the utility's own area (Ravenna, Forlì-Cesena).
@@ -529,7 +521,8 @@ def other_customers(rng):
             point_number += rng.randint(1, 3)
             commodity = "electricity" if for_registration or rng.random() < 0.65 else "gas"
             points.append(random_point(rng, f"PR{point_number:06d}", commodity, kind, town, address,
-                                       postcode, used_pods, used_pdrs, may_cease=not for_registration))
+                                       postcode, used_pods, used_pdrs, may_cease=not for_registration,
+                                       today=today))
         user = None
         if not for_registration and rng.random() < 1 / 3:
             user = dict(email=email, first=contact["first"].title(), last=contact["surname"].title(),
@@ -542,12 +535,12 @@ def other_customers(rng):
     return customers
 
 
-def random_point(rng, code, commodity, kind, town, address, postcode, used_pods, used_pdrs, may_cease):
+def random_point(rng, code, commodity, kind, town, address, postcode, used_pods, used_pdrs, may_cease, today):
     """A supply point and how much it uses: its row, plus the figures its invoices need."""
     start = date(rng.randint(2014, 2024), rng.randint(1, 12), 1)
     end = None
     if may_cease and rng.random() < 0.05:
-        months = (2026 - start.year) * 12 - start.month  # months left before 2026
+        months = (today.year - start.year) * 12 - start.month  # months left before this year
         if months > 12:
             year, month = start.year, start.month
             for _ in range(rng.randint(12, months)):
@@ -606,16 +599,22 @@ def random_point(rng, code, commodity, kind, town, address, postcode, used_pods,
 
 # --- users ----------------------------------------------------------------------------------
 
-def create_demo_owner(customer_id, tax_code):
+def days_before(today, days, hour, minute):
+    """A naive UTC datetime `days` before `today`, at hour:minute."""
+    return datetime.combine(today - timedelta(days=days), time(hour, minute))
+
+
+def create_demo_owner(customer_id, tax_code, today):
     registered = datetime(2019, 5, 14, 8, 2)
+    previous_login = days_before(today, 18, 7, 15)
     owner = User.create(
         customer=customer_id, role=User.OWNER, username=DEMO_USERNAME, email="mario.rossi@example.it",
         password_hash=accounts.hash_password(DEMO_PASSWORD), first_name="Mario", last_name="Rossi",
         tax_code=tax_code, mobile="333 1234567", language="it", created_at=registered,
-        confirmed_at=registered + timedelta(minutes=4), last_login_at=datetime(2026, 11, 18, 18, 42),
-        previous_login_at=datetime(2026, 11, 2, 7, 15), password_changed_at=datetime(2025, 3, 1, 19, 30),
+        confirmed_at=registered + timedelta(minutes=4), last_login_at=days_before(today, 2, 18, 42),
+        previous_login_at=previous_login, password_changed_at=days_before(today, 629, 19, 30),
     )
-    recorded = datetime(2026, 11, 2, 7, 16)  # consents asked again with the November 2026 text
+    recorded = previous_login + timedelta(minutes=1)  # consents asked again at that login
     answers = {"privacy": True, "marketing": False, "third_parties": False, "profiling": True}
     Consent.insert_many([
         dict(user=owner.id, kind=kind, granted=answers[kind], text_version=CONSENT_TEXT_VERSION,
@@ -625,7 +624,7 @@ def create_demo_owner(customer_id, tax_code):
     return owner
 
 
-def insert_other_users(rng, customers, customer_ids):
+def insert_other_users(rng, customers, customer_ids, today):
     # One argon2 hash for all of them: hashing each would take minutes.
     password_hash = accounts.hash_password(DEMO_PASSWORD)
     rows = []
@@ -633,8 +632,8 @@ def insert_other_users(rng, customers, customer_ids):
         user = customer["user"]
         if user is None:
             continue
-        created = random_datetime(rng, datetime(2016, 1, 1), datetime(2026, 10, 31))
-        last_login = random_datetime(rng, created + timedelta(hours=1), datetime(2026, 11, 19, 20, 0))
+        created = random_datetime(rng, datetime(2016, 1, 1), days_before(today, 20, 0, 0))
+        last_login = random_datetime(rng, created + timedelta(hours=1), days_before(today, 1, 20, 0))
         previous = random_datetime(rng, created, last_login) if rng.random() < 0.8 else None
         rows.append(dict(
             customer=customer_ids[customer["row"]["code"]], role=User.OWNER, username=None,
@@ -671,6 +670,7 @@ def household_hours(rng, first_day, end_day, measures_from_day):
     quality) of the hours from local midnight of measures_from_day on, three days of which
     the distributor estimated."""
     measures_from = local_midnight_utc(measures_from_day)
+    holiday_days = italian_holidays(first_day.year, end_day.year)
     estimated = {measures_from_day + timedelta(days=d) for d in rng.sample(range(10, 360), 3)}
     months, measures = {}, []
     hour = timedelta(hours=1)
@@ -679,7 +679,7 @@ def household_hours(rng, first_day, end_day, measures_from_day):
     while utc < end:
         local = utc.astimezone(ROME)
         month, day, weekday = local.month, local.date(), local.weekday()
-        holiday = day in HOLIDAYS
+        holiday = day in holiday_days
         profile = WEEKEND_PROFILE if weekday >= 5 or holiday else WEEKDAY_PROFILE
         expected = profile[local.hour] * ELECTRICITY_SEASON[month - 1] * (1 - 0.01 * (local.year - 2014))
         if month in (6, 7, 8) and 13 <= local.hour <= 18:
@@ -704,10 +704,11 @@ def household_hours(rng, first_day, end_day, measures_from_day):
 
 # --- invoices -------------------------------------------------------------------------------
 
-def invoice_row(customer_id, point_id, year, month, billing_day, total,
+def invoice_row(customer_id, point_id, year, month, billing_day, total, today,
                 f1=None, f2=None, f3=None, peak=None, smc=None):
-    """A monthly invoice, issued on the billing day of the month after the period."""
-    issue = date(*next_month(year, month), billing_day)
+    """A monthly invoice, issued on the billing day of the month after the period; the last
+    month's, when that day is still to come, today."""
+    issue = min(date(*next_month(year, month), billing_day), today)
     return dict(
         customer=customer_id, supply_point=point_id, number=None, year=issue.year, issue_date=issue,
         due_date=issue + timedelta(days=20), period_start=date(year, month, 1),
@@ -718,46 +719,48 @@ def invoice_row(customer_id, point_id, year, month, billing_day, total,
 
 
 def electricity_total(kwh, year, fee):
-    return (kwh * Decimal(ELECTRICITY_PRICE[year]) + fee).quantize(CENT, ROUND_HALF_UP)
+    return (kwh * price(ELECTRICITY_PRICE, year) + fee).quantize(CENT, ROUND_HALF_UP)
 
 
 def gas_total(smc, year, fee):
-    return (smc * Decimal(GAS_PRICE[year]) + fee).quantize(CENT, ROUND_HALF_UP)
+    return (smc * price(GAS_PRICE, year) + fee).quantize(CENT, ROUND_HALF_UP)
 
 
-def demo_electricity_invoices(rng, customer_id, point_id, months):
+def demo_electricity_invoices(rng, customer_id, point_id, months, today):
     """Mario's electricity bills: each band's kWh is the month's hours summed (whole kWh, as
     the meter counts them)."""
     rows = []
-    for year, month in months_from(FIRST_BILLED, LAST_BILLED):
+    for year, month in months_from(FIRST_BILLED, last_billed(today)):
         totals = months[year, month]
         f1, f2, f3 = (Decimal(round(totals[b])) for b in ("F1", "F2", "F3"))
         peak = Decimal(str(round(min(max(totals["max"] * rng.uniform(1.2, 1.5), 2.0), 3.2), 2)))
         total = electricity_total(f1 + f2 + f3, year, ELECTRICITY_FEE["person"])
         rows.append(((DEMO_CUSTOMER, "PR002874"), invoice_row(
-            customer_id, point_id, year, month, 10, total, f1=f1, f2=f2, f3=f3, peak=peak)))
+            customer_id, point_id, year, month, 10, total, today, f1=f1, f2=f2, f3=f3, peak=peak)))
     return rows
 
 
-def demo_gas_smc(rng):
+def demo_gas_smc(rng, today):
     return {(year, month): Decimal(rng.randint(*DEMO_GAS_RANGES[month - 1]))
-            for year, month in months_from(FIRST_BILLED, LAST_BILLED)}
+            for year, month in months_from(FIRST_BILLED, last_billed(today))}
 
 
-def demo_gas_invoices(customer_id, point_id, smc_by_month):
+def demo_gas_invoices(customer_id, point_id, smc_by_month, today):
     return [((DEMO_CUSTOMER, "PR002875"), invoice_row(
-        customer_id, point_id, year, month, 10, gas_total(smc, year, GAS_FEE["person"]), smc=smc))
+        customer_id, point_id, year, month, 10, gas_total(smc, year, GAS_FEE["person"]), today, smc=smc))
         for (year, month), smc in smc_by_month.items()]
 
 
-def demo_invoices_without_point(customer_id):
-    """Two invoices that belong to no supply point: a meter check and a yearly adjustment."""
-    check = date(2021, 9, 15)
-    adjustment = date(2024, 3, 12)
+def demo_invoices_without_point(customer_id, today):
+    """Two invoices that belong to no supply point: a meter check five years ago and the
+    adjustment of a whole year, issued on the last 12 March (so it is recent)."""
+    check = date(today.year - 5, 9, 15)
+    adjustment = date(today.year if today > date(today.year, 3, 12) else today.year - 1, 3, 12)
+    adjusted = adjustment.year - 1
     rows = []
     for issue, start, end, total in (
-        (check, None, None, Decimal("25.00")),  # contributo verifica contatore
-        (adjustment, date(2023, 1, 1), date(2023, 12, 31), Decimal("38.40")),  # conguaglio 2023
+        (check, None, None, Decimal("25.00")),
+        (adjustment, date(adjusted, 1, 1), date(adjusted, 12, 31), Decimal("38.40")),
     ):
         rows.append(((DEMO_CUSTOMER, ""), dict(
             customer=customer_id, supply_point=None, number=None, year=issue.year, issue_date=issue,
@@ -768,13 +771,13 @@ def demo_invoices_without_point(customer_id):
     return rows
 
 
-def point_invoices(rng, customer, point, customer_ids, point_ids):
+def point_invoices(rng, customer, point, customer_ids, point_ids, today):
     """Monthly invoices of another customer's point, from its start to its end (or last month)."""
     row, usage = point["row"], point["usage"]
     customer_id, point_id = customer_ids[customer["row"]["code"]], point_ids[row["code"]]
     key = (customer["row"]["code"], row["code"])
     start, end = row["start_date"], row["end_date"]
-    last = (end.year, end.month) if end else LAST_BILLED
+    last = (end.year, end.month) if end else last_billed(today)
     rows = []
     for year, month in months_from((start.year, start.month), last):
         if row["commodity"] == "electricity":
@@ -785,13 +788,13 @@ def point_invoices(rng, customer, point, customer_ids, point_ids):
             peak = Decimal(str(round(usage["power"] * rng.uniform(0.5, 1.0), 2)))
             total = electricity_total(f1 + f2 + f3, year, usage["fee"])
             rows.append((key, invoice_row(customer_id, point_id, year, month, customer["billing_day"], total,
-                                          f1=f1, f2=f2, f3=f3, peak=peak)))
+                                          today, f1=f1, f2=f2, f3=f3, peak=peak)))
         else:
             smc = Decimal(max(round(usage["annual"] * GAS_SEASON[month - 1] / sum(GAS_SEASON)
                                     * rng.uniform(0.85, 1.15)), 1))
             total = gas_total(smc, year, usage["fee"])
             rows.append((key, invoice_row(customer_id, point_id, year, month, customer["billing_day"], total,
-                                          smc=smc)))
+                                          today, smc=smc)))
     return rows
 
 
@@ -808,9 +811,9 @@ def number_invoices(keyed_rows):
     return rows
 
 
-def set_invoice_statuses(rng, rows, mario_id, point_rows, point_ids):
+def set_invoice_statuses(rng, rows, mario_id, point_rows, point_ids, today):
     """All paid, except the newest invoice of each active point (unpaid) and one of Mario's
-    2025 invoices, paid in part."""
+    invoices of last year, paid in part."""
     active = {point_ids[p["code"]] for p in point_rows if p["status"] == "active"}
     newest = {}
     for row in rows:
@@ -819,17 +822,64 @@ def set_invoice_statuses(rng, rows, mario_id, point_rows, point_ids):
             newest[point] = row
     for row in newest.values():
         row["status"] = "unpaid"
-    candidates = [row for row in rows if row["customer"] == mario_id and row["year"] == 2025 and row["supply_point"]]
+    candidates = [row for row in rows
+                  if row["customer"] == mario_id and row["year"] == today.year - 1 and row["supply_point"]]
     rng.choice(candidates)["status"] = "partial"
+
+
+def invoice_description(row, point):
+    """What a bill says it is for."""
+    if point is not None:
+        return "Fornitura di gas naturale" if point["commodity"] == "gas" else "Fornitura di energia elettrica"
+    if row["period_start"]:
+        return f"Conguaglio dei consumi {row['period_start'].year}"
+    return "Contributo per la verifica del contatore"
+
+
+def attach_demo_bills(rng, rows, mario, mario_id, point_ids, today):
+    """A PDF bill for each of Mario's invoices of the last RECENT_MONTHS months, stored the
+    way the importer stores invoices' PDFs (named by SHA-256); but one a year stays without,
+    as the billing system sometimes hands over an invoice with no PDF (no Doc link for it)."""
+    first_recent = last_billed(today)
+    for _ in range(RECENT_MONTHS - 1):
+        first_recent = previous_month(*first_recent)
+    first_recent = date(*first_recent, 1)
+    points = {point_ids[p["row"]["code"]]: p["row"] for p in mario["points"]}
+    recent = [row for row in rows if row["customer"] == mario_id
+              and (row["period_start"] if row["supply_point"] else row["issue_date"]) >= first_recent]
+    newest = {max((r for r in recent if r["supply_point"] == point), key=lambda r: r["period_start"])["number"]
+              for point in points}
+    by_year = {}
+    for row in recent:
+        if row["supply_point"] and row["number"] not in newest:
+            by_year.setdefault(row["year"], []).append(row["number"])
+    without = {rng.choice(numbers) for numbers in by_year.values()}
+
+    config = current_app.config
+    utility = dict(name=config["PORTAL_NAME"], email=config["PORTAL_SUPPORT_EMAIL"],
+                   phone=config["PORTAL_SUPPORT_PHONE"])
+    store = importer.FileStore(config["FILE_STORE"])
+    with tempfile.TemporaryDirectory() as folder:
+        for row in recent:
+            if row["number"] in without:
+                continue
+            point = points.get(row["supply_point"])
+            path = os.path.join(folder, f"{row['number']}.pdf")
+            with open(path, "wb") as f:
+                f.write(bill_pdf(utility, mario["row"], point, row, invoice_description(row, point)))
+            problem, sha256 = store.check(path)
+            if problem:
+                raise RuntimeError(f"demo bill {row['number']}: {problem}")
+            row["pdf_path"], row["pdf_sha256"] = store.store(path, sha256), sha256
 
 
 # --- Mario's readings, ticket and documents ---------------------------------------------------
 
-def demo_readings(rng, invoices, electricity, gas, owner_id):
+def demo_readings(rng, invoices, electricity, gas, owner_id, today):
     """A reading at the end of each of the last 24 billed months: the start value plus every
     invoiced kWh / Smc up to then. Mostly the distributor's, three estimated, two sent by Mario
     (gas, in January)."""
-    wanted = list(months_from(FIRST_BILLED, LAST_BILLED))[-24:]
+    wanted = list(months_from(FIRST_BILLED, last_billed(today)))[-24:]
     estimated = set(rng.sample(wanted, 3))
     self_read = {month for month in wanted if month[1] == 1}
     counters = {"F1": Decimal(rng.randint(8000, 12000)), "F2": Decimal(rng.randint(6000, 9000)),
@@ -850,7 +900,7 @@ def demo_readings(rng, invoices, electricity, gas, owner_id):
         values = by_month[year, month]
         for point, registers in ((electricity, ("F1", "F2", "F3")), (gas, ("total",))):
             source, submitted_by = "estimated" if (year, month) in estimated else "distributor", None
-            created = datetime.combine(day + timedelta(days=3), time(5, 30))
+            created = datetime.combine(min(day + timedelta(days=3), today), time(5, 30))
             if point == gas and (year, month) in self_read:
                 source, submitted_by = "customer", owner_id
                 created = datetime.combine(day, time(19, 12))
@@ -861,10 +911,12 @@ def demo_readings(rng, invoices, electricity, gas, owner_id):
     return rows
 
 
-def create_demo_ticket(customer_id, point_id, owner, invoices):
+def create_demo_ticket(customer_id, point_id, owner, invoices, today):
+    """Mario asks to pay his newest (unpaid) electricity bill in instalments, two days after
+    it came (or today, if it came today), and the answer comes the next day (or today)."""
     unpaid = next(r for r in invoices if r["supply_point"] == point_id and r["status"] == "unpaid")
-    asked = datetime(2026, 11, 12, 8, 34)
-    answered = datetime(2026, 11, 13, 10, 5)
+    asked = datetime.combine(min(unpaid["issue_date"] + timedelta(days=2), today), time(8, 34))
+    answered = min(asked + timedelta(days=1, hours=1, minutes=31), datetime.combine(today, time(10, 5)))
     ticket = Ticket.create(
         customer=customer_id, supply_point=point_id, opened_by=owner.id,
         subject="Richiesta rateizzazione fattura", category="billing", status=Ticket.ANSWERED,
@@ -883,7 +935,8 @@ def create_demo_ticket(customer_id, point_id, owner, invoices):
     ]).execute()
 
 
-GENERIC_DOCUMENTS = [
+# The utility's documents that do not age: (section, slug, title, published on, lines).
+LASTING_DOCUMENTS = [
     ("modulistica", "modulo-di-voltura", "Modulo di voltura", date(2024, 3, 1), [
         "Per intestare a sé una fornitura già attiva (voltura) compilare questo modulo e",
         "inviarlo allo Sportello con un documento d'identità e l'ultima lettura del contatore.",
@@ -902,39 +955,73 @@ GENERIC_DOCUMENTS = [
         "Indennizzo automatico in caso di mancato rispetto degli standard: 25 euro.",
         "Il testo completo è disponibile presso lo Sportello e sul sito dell'Autorità (ARERA).",
     ]),
-    ("comunicati", "sportello-chiuso-festivita", "Sportello chiuso per festività", date(2026, 4, 20), [
-        "Lo Sportello resterà chiuso sabato 25 aprile e venerdì 1° maggio 2026.",
-        "Il portale clienti resta sempre disponibile; per i guasti chiamare il numero verde",
-        "del distributore indicato in bolletta.",
-    ]),
-    ("comunicati", "nuovo-sportello-online", "Nuovo Sportello online per i clienti", date(2026, 9, 15), [
-        "Da oggi fatture, letture, consumi e richieste sono disponibili nello Sportello online.",
-        "Per registrarsi servono il codice cliente, il codice fiscale e una fattura recente.",
-    ]),
-    ("comunicati", "nuove-tariffe-2027", "Nuove tariffe dal 1° gennaio", date(2026, 11, 16), [
-        "Dal 1° gennaio 2027 i prezzi delle offerte a prezzo fisso saranno:",
-        "Casa Luce Fissa: 0,252 €/kWh; Casa Gas Fissa: 0,99 €/Smc.",
-        "Le quote fisse mensili restano invariate.",
-    ]),
     ("informazioni", "come-leggere-la-bolletta", "Come leggere la bolletta", date(2025, 5, 12), [
         "In alto trovi il codice cliente (6 cifre) e il numero della fattura.",
         "Il POD (luce) o il PDR (gas) identificano il punto di fornitura.",
         "I consumi della luce sono divisi per fasce: F1, F2 e F3.",
     ]),
-    ("storico", "listino-prezzi-2025", "Listino prezzi 2025", date(2025, 1, 2), [
-        "Casa Luce Fissa: " + ELECTRICITY_PRICE[2025].replace(".", ",") + " €/kWh, quota fissa "
-        + money(ELECTRICITY_FEE["person"]) + " al mese.",
-        "Casa Gas Fissa: " + GAS_PRICE[2025].replace(".", ",") + " €/Smc, quota fissa "
-        + money(GAS_FEE["person"]) + " al mese.",
-    ]),
 ]
 
 
-def create_documents(mario_id, invoices, electricity, gas):
+def italian_day(day, weekday=False):
+    """'1° gennaio 2027', or 'venerdì 1° gennaio 2027' with the weekday, as a notice writes it."""
+    text = f"{day.day}{'°' if day.day == 1 else ''} {format_date(day, 'MMMM yyyy', locale='it')}"
+    return f"{format_date(day, 'EEEE', locale='it')} {text}" if weekday else text
+
+
+def generic_documents(today):
+    """The utility's documents as of `today`: the lasting ones, the announcements of the last
+    weeks, and last year's price list."""
+    closed = [day for day in sorted(italian_holidays(today.year, today.year + 1))
+              if day > today and day.weekday() != 6][:2]
+    change = date(*next_month(*next_month(today.year, today.month)), 1)
+    listed = today.year - 1
+    return LASTING_DOCUMENTS + [
+        ("comunicati", "sportello-chiuso-festivita", "Sportello chiuso per festività",
+         today - timedelta(days=10), [
+             f"Lo Sportello resterà chiuso {' e '.join(italian_day(day, weekday=True) for day in closed)}.",
+             "Il portale clienti resta sempre disponibile; per i guasti chiamare il numero verde",
+             "del distributore indicato in bolletta.",
+         ]),
+        ("comunicati", "nuovo-sportello-online", "Nuovo Sportello online per i clienti",
+         today - timedelta(days=66), [
+             "Da oggi fatture, letture, consumi e richieste sono disponibili nello Sportello online.",
+             "Per registrarsi servono il codice cliente, il codice fiscale e una fattura recente.",
+         ]),
+        ("comunicati", f"nuove-tariffe-{change:%Y-%m}", f"Nuove tariffe dal {italian_day(change)}",
+         today - timedelta(days=4), [
+             f"Dal {italian_day(change)} i prezzi delle offerte a prezzo fisso saranno:",
+             "Casa Luce Fissa: 0,252 €/kWh; Casa Gas Fissa: 0,99 €/Smc.",
+             "Le quote fisse mensili restano invariate.",
+         ]),
+        ("storico", f"listino-prezzi-{listed}", f"Listino prezzi {listed}", date(listed, 1, 2), [
+            f"Casa Luce Fissa: {str(price(ELECTRICITY_PRICE, listed)).replace('.', ',')} €/kWh, quota fissa "
+            f"{money(ELECTRICITY_FEE['person'])} al mese.",
+            f"Casa Gas Fissa: {str(price(GAS_PRICE, listed)).replace('.', ',')} €/Smc, quota fissa "
+            f"{money(GAS_FEE['person'])} al mese.",
+        ]),
+    ]
+
+
+def last_quarters(today, count=3):
+    """The last `count` quarters whose report is out by `today` (20 days after the quarter's
+    end), oldest first: [(year, quarter, first day, last day, published on)]."""
+    quarters = []
+    year, quarter = today.year, (today.month - 1) // 3 + 1
+    while len(quarters) < count:
+        year, quarter = (year - 1, 4) if quarter == 1 else (year, quarter - 1)
+        end = last_day(year, quarter * 3)
+        published = end + timedelta(days=20)
+        if published <= today:
+            quarters.append((year, quarter, date(year, quarter * 3 - 2, 1), end, published))
+    return quarters[::-1]
+
+
+def create_documents(mario_id, invoices, electricity, gas, today):
     """The PDFs in instance/files and their Document rows."""
     store = current_app.config["FILE_STORE"]
     rows = []
-    for section, slug, title, published, lines in GENERIC_DOCUMENTS:
+    for section, slug, title, published, lines in generic_documents(today):
         rows.append(document_row(store, f"{section}/{slug}.pdf", title, lines, section, None, published))
     contract_lines = [
         f"Cliente: ROSSI MARIO, codice cliente {DEMO_CUSTOMER}, VIA PROVA 5 - 48124 RAVENNA (RA).",
@@ -947,11 +1034,7 @@ def create_documents(mario_id, invoices, electricity, gas):
         lines = contract_lines + [f"{label}: {value}" for label, value in details.items()]
         rows.append(document_row(store, f"clienti/{DEMO_CUSTOMER}/{slug}.pdf", title, lines, "personal",
                                  mario_id, date(2013, 12, 18)))
-    for quarter, (start, end, published) in enumerate((
-        (date(2026, 1, 1), date(2026, 3, 31), date(2026, 4, 20)),
-        (date(2026, 4, 1), date(2026, 6, 30), date(2026, 7, 20)),
-        (date(2026, 7, 1), date(2026, 9, 30), date(2026, 10, 20)),
-    ), 1):
+    for year, quarter, start, end, published in last_quarters(today):
         billed = [r for r in invoices if r["supply_point"] in (electricity, gas) and start <= r["period_start"] <= end]
         kwh = {b: sum(r[f"energy_{b.lower()}_kwh"] for r in billed if r["supply_point"] == electricity)
                for b in ("F1", "F2", "F3")}
@@ -963,14 +1046,14 @@ def create_documents(mario_id, invoices, electricity, gas):
             f"Gas (PDR 01234567891011): {smc} Smc.",
             f"Totale fatturato nel periodo: {money(sum(r['total'] for r in billed))}.",
         ]
-        rows.append(document_row(store, f"clienti/{DEMO_CUSTOMER}/report-consumi-2026-t{quarter}.pdf",
-                                 f"Report consumi {quarter}° trimestre 2026", lines, "report", mario_id,
+        rows.append(document_row(store, f"clienti/{DEMO_CUSTOMER}/report-consumi-{year}-t{quarter}.pdf",
+                                 f"Report consumi {quarter}° trimestre {year}", lines, "report", mario_id,
                                  published, start, end))
     insert_rows(Document, rows)
 
 
 def document_row(store, relative, title, lines, section, customer_id, published, start=None, end=None):
-    data = minimal_pdf(title, lines)
+    data = minimal_pdf(title, lines, published)
     path = os.path.join(store, relative)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "wb") as f:

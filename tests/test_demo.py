@@ -1,15 +1,20 @@
-"""The demo data (demo.py): valid codes, consistent figures, real PDFs, and the same data on
-every run. The demo is loaded once for the module (a few seconds) into the suite's database;
-the determinism test loads it again into a second, separate SQLite file."""
+"""The demo data (demo.py): valid codes, consistent figures, real PDFs (the documents, and the
+demo customer's recent bills, seen through the portal), and the same data on every run with
+the same "today". The demo is loaded once for the module (a few seconds) into the suite's
+database, as of TODAY; the determinism test loads it again into a second, separate SQLite file,
+and the moving-today test a third time, as of another day, through `flask demo --today`."""
 import hashlib
+import io
 import os
 import re
+import zipfile
 from collections import Counter
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from peewee import fn
 from stdnum.it import codicefiscale, iva
 
 import accounts
@@ -25,6 +30,7 @@ from tests.factories import make_customer, make_invoice, make_supply_point, make
 from tests.helpers import login, post_form
 
 ROME = ZoneInfo("Europe/Rome")
+TODAY = date(2026, 11, 20)  # the module's demo is loaded as of this day
 CONFIG = {
     "PORTAL_ENV": "development",
     "TESTING": True,
@@ -56,7 +62,7 @@ def loaded(migrated_database, tmp_path_factory):
     lines = []
     with app.app_context():
         empty_tables()  # other modules' tests leave their rows behind
-        demo.load(echo=lines.append)
+        demo.load(echo=lines.append, today=TODAY)
     yield app, lines
     bind(app)
     with app.app_context():
@@ -77,12 +83,14 @@ def fingerprint():
     return dict(
         customers=sorted(Customer.select(Customer.code, Customer.tax_code).tuples()),
         points=sorted(SupplyPoint.select(SupplyPoint.code, SupplyPoint.pod_pdr, SupplyPoint.status).tuples()),
-        invoices=sorted(Invoice.select(Invoice.number, Invoice.total, Invoice.status).tuples()),
+        invoices=sorted(Invoice.select(Invoice.number, Invoice.total, Invoice.status, Invoice.issue_date,
+                                       Invoice.pdf_path, Invoice.pdf_sha256).tuples(), key=str),
         invoice_sum=sum(total for (total,) in Invoice.select(Invoice.total).tuples()),
         readings=sorted((str(d), r, v) for d, r, v in Reading.select(Reading.date, Reading.register, Reading.value).tuples()),
         measures=sorted((start, round(kwh, 3)) for start, kwh in Measure.select(Measure.start, Measure.kwh).tuples()),
-        documents=sorted(Document.select(Document.file, Document.sha256).tuples()),
-        users=sorted(User.select(User.email, User.tax_code).tuples()),
+        documents=sorted(Document.select(Document.file, Document.sha256, Document.published_on).tuples()),
+        users=sorted(User.select(User.email, User.tax_code, User.password_changed_at).tuples()),
+        tickets=sorted(Ticket.select(Ticket.subject, Ticket.created_at, Ticket.updated_at).tuples()),
     )
 
 
@@ -213,7 +221,7 @@ def test_demo_invoices_cover_every_month_since_2014():
         assert [i for i in invoices if i.status == "unpaid"] == [invoices[-1]]
         for i in invoices:
             assert i.period_end == months(i.period_start, i.period_start + timedelta(days=31))[-1] - timedelta(days=1)
-            assert i.period_end < i.issue_date <= demo.DEMO_TODAY
+            assert i.period_end < i.issue_date <= TODAY
             assert i.due_date == i.issue_date + timedelta(days=20)
             assert i.year == i.issue_date.year and i.number.startswith(f"FT{i.year}-")
             assert i.total > 0
@@ -281,8 +289,8 @@ def test_readings_add_up_to_the_invoices():
 
 
 def test_measures_are_every_hour_of_the_last_year_in_utc():
-    first = datetime.combine(demo.DEMO_TODAY - timedelta(days=365), time(), ROME).astimezone(timezone.utc)
-    end = datetime.combine(demo.DEMO_TODAY, time(), ROME).astimezone(timezone.utc)
+    first = datetime.combine(TODAY - timedelta(days=365), time(), ROME).astimezone(timezone.utc)
+    end = datetime.combine(TODAY, time(), ROME).astimezone(timezone.utc)
     hours = int((end - first) / timedelta(hours=1))
     electricity = SupplyPoint.get(SupplyPoint.code == "PR002874")
     starts = [s for (s,) in Measure.select(Measure.start).where(Measure.supply_point == electricity)
@@ -339,10 +347,22 @@ def pdf_problems(data):
     for number, (offset, _, kind) in enumerate(entries):
         if kind == b"n" and not data[int(offset):].startswith(b"%d 0 obj" % number):
             return f"offset of object {number}"
-    for length, stream in re.findall(rb"/Length (\d+) >>\nstream\n(.*?)\nendstream", data, re.S):
+    streams = re.findall(rb"/Length (\d+)\s*>>\s*stream\r?\n(.*?)\r?\nendstream", data, re.S)
+    if not streams:
+        return "no stream"
+    for length, stream in streams:
         if int(length) != len(stream):
             return "stream length"
     return None
+
+
+def pdf_text(data):
+    """The text a PDF shows, read back without a PDF reader: the demo's PDFs are not
+    compressed, and fpdf2 writes each piece of text as a (literal) Tj in cp1252."""
+    pieces = re.findall(rb"\(((?:[^\\)]|\\.)*)\) ?Tj", data)
+    unescape = {b"\\(": b"(", b"\\)": b")", b"\\\\": b"\\"}
+    return "\n".join(re.sub(rb"\\[()\\]", lambda m: unescape[m.group()], piece).decode("cp1252")
+                     for piece in pieces)
 
 
 def test_documents_are_valid_pdfs(loaded):
@@ -359,20 +379,121 @@ def test_documents_are_valid_pdfs(loaded):
         assert pdf_problems(data) is None, document.file
         assert (document.size, document.sha256) == (len(data), hashlib.sha256(data).hexdigest())
         assert document.content_type == "application/pdf"
+        assert document.title in pdf_text(data)
         if document.section in Document.CUSTOMER_SECTIONS:
             assert document.customer.code == "005007"
         else:
             assert document.customer is None
     comunicati = Document.generic("comunicati")
-    assert len({d.published_on for d in comunicati}) == 3 and all(d.published_on.year == 2026 for d in comunicati)
+    assert len({d.published_on for d in comunicati}) == 3
+    assert all(TODAY - timedelta(days=90) < d.published_on < TODAY for d in comunicati)
+    assert "Nuove tariffe dal 1° gennaio 2027" in {d.title for d in comunicati}
     for report in Document.for_customer(customer("005007")).where(Document.section == "report"):
-        assert report.period_start < report.period_end < report.published_on <= demo.DEMO_TODAY
+        assert report.period_start < report.period_end < report.published_on <= TODAY
 
 
-def test_minimal_pdf_escapes_and_encodes_text():
+def test_minimal_pdf_writes_accents_and_brackets_and_wraps_long_lines():
     data = demo.minimal_pdf("Prova (1) \\ àèé €", ["riga con (parentesi)", "x" * 300])
     assert pdf_problems(data) is None
-    assert b"\\(parentesi\\)" in data and "àèé €".encode("cp1252") in data
+    text = pdf_text(data).splitlines()
+    assert "Prova (1) \\ àèé €" in text and "riga con (parentesi)" in text
+    wrapped = [line for line in text if set(line) == {"x"}]
+    assert len(wrapped) > 1 and "".join(wrapped) == "x" * 300
+    assert demo.minimal_pdf("Prova", ["a"]) == demo.minimal_pdf("Prova", ["a"])  # no clock inside
+
+
+# --- the demo customer's bills -----------------------------------------------------------------
+
+def italian_money(amount):
+    return "€\xa0" + f"{amount:,.2f}".translate(str.maketrans(",.", ".,"))
+
+
+def recent_bills():
+    """The demo customer's invoices of the last 24 billed months (Nov 2024 - Oct 2026 for TODAY),
+    and those without a point issued since."""
+    mario = customer("005007")
+    return list(Invoice.for_customer(mario).where(
+        ((Invoice.supply_point.is_null(False)) & (Invoice.period_start >= date(2024, 11, 1)))
+        | ((Invoice.supply_point.is_null()) & (Invoice.issue_date >= date(2024, 11, 1))))
+        .order_by(Invoice.issue_date))
+
+
+def test_recent_bills_have_pdfs_in_the_file_store_but_a_few(loaded):
+    app, _ = loaded
+    mario = customer("005007")
+    recent = recent_bills()
+    assert len(recent) == 24 * 2 + 1  # two points, and this year's adjustment
+    with_pdf = [i for i in recent if i.pdf_path]
+    without = [i for i in recent if not i.pdf_path]
+    # One a year (2024, 2025, 2026) stays without, never the newest of a point.
+    assert sorted(i.year for i in without) == [2024, 2025, 2026]
+    assert all(i.supply_point and i.status != "unpaid" and i.pdf_sha256 is None for i in without)
+    older = Invoice.for_customer(mario).where(Invoice.issue_date < date(2024, 11, 1))
+    assert not older.where(Invoice.pdf_path.is_null(False)).exists()
+    assert Invoice.select().where(Invoice.customer != mario, Invoice.pdf_path.is_null(False)).count() == 0
+
+    store = app.config["FILE_STORE"]
+    for invoice in with_pdf:
+        data = open(os.path.join(store, invoice.pdf_path), "rb").read()
+        # Stored as the importer stores a PDF: named by its SHA-256.
+        assert invoice.pdf_path == f"{invoice.pdf_sha256[:2]}/{invoice.pdf_sha256}.pdf"
+        assert hashlib.sha256(data).hexdigest() == invoice.pdf_sha256
+        assert pdf_problems(data) is None, invoice.number
+        assert 2_000 < len(data) < 10_000
+        text = pdf_text(data)
+        for expected in (f"Fattura n. {invoice.number}", italian_money(invoice.total), "ROSSI MARIO",
+                         "Codice cliente 005007", f"Codice fiscale {mario.tax_code}",
+                         f"emessa il {invoice.issue_date:%d/%m/%Y}", f"entro il {invoice.due_date:%d/%m/%Y}",
+                         "Sportello"):
+            assert expected in text, (invoice.number, expected)
+        point = invoice.supply_point
+        if point is None:
+            assert "Nessun punto di fornitura" in text and "Conguaglio dei consumi 2025" in text
+            continue
+        assert f"dal {invoice.period_start:%d/%m/%Y} al {invoice.period_end:%d/%m/%Y}" in text
+        assert f"{'PDR' if point.is_gas else 'POD'} {point.pod_pdr}" in text
+        assert f"Punto di fornitura {point.code}" in text
+        if point.is_gas:
+            assert f"{invoice.gas_smc:,.0f} Smc".replace(",", ".") in text and "kWh" not in text
+        else:
+            for band in ("f1", "f2", "f3"):
+                kwh = getattr(invoice, f"energy_{band}_kwh")
+                assert f"Energia in fascia {band.upper()}\n{kwh:,.0f} kWh".replace(",", ".") in text
+            assert f"{invoice.peak_power_kw:.2f} kW".replace(".", ",") in text
+
+
+def test_demo_customer_downloads_a_bill_and_the_years_zip(loaded):
+    app, _ = loaded
+    client = app.test_client()
+    assert login(client, "005007", demo.DEMO_PASSWORD).status_code == 303
+    electricity = [i for i in recent_bills() if i.supply_point and i.supply_point.code == "PR002874" and i.year == 2026]
+    with_pdf = [i for i in electricity if i.pdf_path]
+    without = [i for i in electricity if not i.pdf_path]
+    assert len(with_pdf) >= 9 and len(without) <= 1
+
+    page = client.get("/fatture?sp=PR002874&anno=2026")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert all(f'/fatture/{i.id}/pdf"' in html for i in with_pdf)  # the Doc column's link
+    assert all(f'/fatture/{i.id}/pdf"' not in html for i in without)
+
+    newest = max(with_pdf, key=lambda i: i.issue_date)
+    response = client.get(f"/fatture/{newest.id}/pdf")
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    text = pdf_text(response.data)
+    assert f"Fattura n. {newest.number}" in text and italian_money(newest.total) in text
+    for invoice in without:
+        assert client.get(f"/fatture/{invoice.id}/pdf").status_code == 404
+
+    response = client.get("/fatture/pdf.zip?sp=PR002874&anno=2026")
+    assert response.status_code == 200 and response.mimetype == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(response.data))
+    assert sorted(archive.namelist()) == sorted(f"Fattura-{i.number}.pdf" for i in with_pdf)
+    store = app.config["FILE_STORE"]
+    for invoice in with_pdf:
+        data = archive.read(f"Fattura-{invoice.number}.pdf")
+        assert data == open(os.path.join(store, invoice.pdf_path), "rb").read()
+        assert f"Fattura n. {invoice.number}" in pdf_text(data)
 
 
 def test_registration_example_is_a_person_with_no_login(loaded, demo_db):
@@ -385,7 +506,7 @@ def test_registration_example_is_a_person_with_no_login(loaded, demo_db):
     assert registering.users.count() == 0
     invoice = Invoice.get(Invoice.number == example["invoice_number"])
     assert invoice.customer_id == registering.id
-    assert invoice.issue_date >= demo.DEMO_TODAY - timedelta(days=730)
+    assert invoice.issue_date >= TODAY - timedelta(days=730)
     point = SupplyPoint.get(SupplyPoint.pod_pdr == example["pod"])
     assert point.customer_id == registering.id and identifiers.POD_RE.fullmatch(point.pod_pdr)
 
@@ -394,7 +515,7 @@ def test_registration_example_is_a_person_with_no_login(loaded, demo_db):
     assert example["tax_code"] in printed and example["invoice_number"] in printed and example["pod"] in printed
 
     # The first step of the registration takes these answers (the POD: the invoice's date
-    # is checked against the real clock, the demo's is frozen).
+    # is checked against the real clock, this demo's today is TODAY).
     response = post_form(app.test_client(), "/registrazione", {
         "customer_code": example["customer_code"], "tax_id": example["tax_code"], "bill_proof": example["pod"],
     })
@@ -443,7 +564,7 @@ def test_reset_on_another_database_gives_the_same_data(tmp_path):
         schema.upgrade(models.db_wrapper.database)
         assert add_a_bit_of_everything() == {model.__name__ for model in models.ALL_MODELS}
         lines = []
-        demo.load(reset=True, echo=lines.append)
+        demo.load(reset=True, echo=lines.append, today=TODAY)
         second, second_counts = fingerprint(), counts()
     assert lines[0].startswith("Demo data loaded: ")
     assert not any(c == "999999" for c, _ in second["customers"])
@@ -454,3 +575,49 @@ def test_reset_on_another_database_gives_the_same_data(tmp_path):
         assert second_counts.pop(name) == 0
         first_counts.pop(name)
     assert second_counts == first_counts
+
+
+def test_flask_demo_today_moves_the_demo_to_that_day(tmp_path):
+    """`flask demo --today 2027-01-01`, a January and the 1st of a month: December is billed
+    (issued on the 1st, its billing day being still to come), the measures end yesterday, and
+    the readings, logins, ticket, announcements and reports follow the day."""
+    mario = customer("005007")
+    billed = Invoice.for_customer(mario).where(Invoice.supply_point.is_null(False))
+    assert max(i.period_start for i in billed) == date(2026, 10, 1)  # as of TODAY
+
+    later = demo_app_for("sqlite:///" + str(tmp_path / "later.db"), tmp_path)
+    bind(later)
+    result = later.test_cli_runner().invoke(args=["demo", "--reset", "--today", "2027-01-01"])
+    assert result.exit_code == 0, result.output
+    assert "as of 01/01/2027" in result.output
+    with later.app_context():
+        mario = customer("005007")
+        for point in SupplyPoint.for_customer(mario):
+            newest = (Invoice.for_customer(mario).where(Invoice.supply_point == point)
+                      .order_by(Invoice.period_start.desc()).first())
+            assert (newest.period_start, newest.period_end) == (date(2026, 12, 1), date(2026, 12, 31))
+            assert (newest.issue_date, newest.year, newest.status) == (date(2027, 1, 1), 2027, "unpaid")
+            assert newest.number.startswith("FT2027-") and newest.pdf_path
+        assert Invoice.select(fn.MAX(Invoice.issue_date)).scalar() == date(2027, 1, 1)
+        assert Invoice.select(fn.MAX(Invoice.period_end)).scalar() == date(2026, 12, 31)
+        assert [i.year for i in Invoice.for_customer(mario).where(Invoice.status == "partial")] == [2026]
+
+        assert Reading.select(fn.MAX(Reading.date)).scalar() == date(2026, 12, 31)
+        starts = [s for (s,) in Measure.select(Measure.start).order_by(Measure.start).tuples()]
+        assert starts[0] == datetime(2025, 12, 31, 23, 0)  # local midnight of 1 January 2026
+        assert starts[-1] == datetime(2026, 12, 31, 22, 0)  # the last hour of yesterday, in Rome
+        assert len(starts) == 365 * 24
+
+        owner = mario.owner()
+        assert datetime(2026, 12, 1) < owner.previous_login_at < owner.last_login_at < datetime(2027, 1, 1)
+        ticket = Ticket.for_customer(mario).get()
+        assert date(2027, 1, 1) == ticket.created_at.date() == ticket.updated_at.date()
+        assert ticket.created_at < ticket.updated_at
+
+        titles = {d.title: d for d in Document.select()}
+        assert {t for t in titles if t.startswith("Report consumi")} == {
+            f"Report consumi {q}° trimestre 2026" for q in (1, 2, 3)}  # the 4th comes out on 20 January
+        assert "Nuove tariffe dal 1° marzo 2027" in titles and "Listino prezzi 2026" in titles
+        closed = titles["Sportello chiuso per festività"]
+        text = pdf_text(open(os.path.join(later.config["FILE_STORE"], closed.file), "rb").read())
+        assert "chiuso mercoledì 6 gennaio 2027 e lunedì 29 marzo 2027." in text
