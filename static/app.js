@@ -4,11 +4,25 @@
   "use strict";
 
   // A <dialog data-modal> swapped into the page opens as a modal: the rest of the page is
-  // inert until Annulla, Conferma or Esc. Closing it empties its slot.
+  // inert until Annulla, Conferma or Esc. Closing it empties its slot and gives the focus back
+  // to what opened it. The browser does that by itself only for the same <dialog>: an answer
+  // inside the dialog (an error, "Password cambiata") swaps in a new <dialog>, opened while the
+  // focus was on the body (the old dialog's button went with it), which would give the focus
+  // back to the body. So the opener is the element whose htmx request brought the first dialog.
+  var requester = null;  // the element of htmx's latest request
+  var opener = null;     // what opened the dialog on screen
+  document.addEventListener("htmx:beforeRequest", function (event) { requester = event.detail.elt; });
+
   function openDialogs(root) {
     root.querySelectorAll("dialog[data-modal]").forEach(function (dialog) {
       if (dialog.open) return;
-      dialog.addEventListener("close", function () { dialog.remove(); });
+      if (requester && !requester.closest("dialog")) opener = requester;
+      dialog.addEventListener("close", function () {
+        if (!dialog.isConnected) return;  // replaced by a new dialog, not closed
+        dialog.remove();
+        if (opener && opener.isConnected) opener.focus();
+        opener = null;
+      });
       dialog.showModal();
     });
   }

@@ -179,6 +179,30 @@ def test_password_dialog_shows_errors_inline_and_changes_the_password(live_serve
     log_in(page, live_server, "mario.rossi", NEW_PASSWORD)
 
 
+def test_closing_the_password_dialog_gives_the_focus_back_to_its_link(live_server, customer, page):
+    make_user(customer)
+    log_in(page, live_server, "005007", PASSWORD)
+    link = page.get_by_role("link", name="Cambio Password")
+
+    dialog = open_password_dialog(page)
+    dialog.get_by_role("button", name="Annulla").click()
+    expect(page.locator("dialog")).to_have_count(0)
+    expect(link).to_be_focused()
+
+    # After an error the server's answer replaces the dialog: Esc still goes back to the link.
+    dialog = open_password_dialog(page)
+    dialog.get_by_label("Password attuale").fill("Sbagliata-2026!")
+    dialog.get_by_label(NEW_PASSWORD_LABEL).fill(NEW_PASSWORD)
+    dialog.get_by_label(REPEAT_PASSWORD_LABEL).fill(NEW_PASSWORD)
+    dialog.get_by_role("button", name="Conferma").click()
+    wait_for_htmx(page)
+    expect(dialog).to_contain_text("La password attuale non è giusta.")
+    page.keyboard.press("Escape")
+    expect(page.locator("dialog")).to_have_count(0)
+    expect(link).to_be_focused()
+    assert page.evaluate("() => document.activeElement.textContent") == "Cambio Password"
+
+
 def test_inline_validation_in_registration(live_server, page):
     page.goto(live_server.url + "/registrazione")
     page.evaluate("window.__marker = 42")
