@@ -607,15 +607,16 @@ class Invoice(BaseModel):
 
     @classmethod
     def count_and_total(cls, query):
-        """How many invoices `query` has and their total (a float on SQLite: python_value makes
-        it money)."""
-        return query.select(pw.fn.COUNT(cls.id), pw.fn.SUM(cls.total))
+        """How many invoices `query` has, their total (a float on SQLite: python_value makes
+        it money) and how many of them have a PDF."""
+        return query.select(pw.fn.COUNT(cls.id), pw.fn.SUM(cls.total), pw.fn.COUNT(cls.pdf_path))
 
     @classmethod
     def filtered(cls, customer, point, year, status, today, *, scope, by_year, by_status):
         """The customer's invoices as the list's filters choose them. scope: "point" (of
         `point`), "none" (those tied to no point) or "all"; by_status: None, "overdue" (not
-        paid and due before `today`) or "status" (in `status`). Values or `Parameter`s."""
+        paid and due before `today`), "not_paid" (unpaid or partly paid: what the Home Page
+        counts as still to pay) or "status" (in `status`). Values or `Parameter`s."""
         query = cls.for_customer(customer)
         if scope == "point":
             query = query.where(cls.supply_point == point)
@@ -625,6 +626,8 @@ class Invoice(BaseModel):
             query = query.where(cls.year == year)
         if by_status == "overdue":
             query = query.where(cls.status != "paid", cls.due_date < today)
+        elif by_status == "not_paid":
+            query = query.where(cls.status != "paid")
         elif by_status == "status":
             query = query.where(cls.status == status)
         return query
@@ -633,15 +636,16 @@ class Invoice(BaseModel):
 @prepared
 def invoice_page(customer, point, year, status, today, offset, limit, *, scope, by_year, by_status):
     """A page of the filtered invoices, newest first, as dicts of the columns the list shows;
-    each row also carries the count and the total of the whole filtered list. One query: the
-    two figures are subqueries, which both databases run once (window functions made SQLite
+    each row also carries the count, the total and the PDFs of the whole filtered list. One
+    query: the figures are subqueries, which both databases run once (window functions made SQLite
     sort the whole list, a second query cost PostgreSQL a round trip)."""
     query = Invoice.filtered(customer, point, year, status, today, scope=scope, by_year=by_year, by_status=by_status)
     return (query.select(Invoice.id, Invoice.number, Invoice.issue_date, Invoice.period_start, Invoice.period_end,
                          Invoice.total, Invoice.due_date, Invoice.status, Invoice.pdf_path,
                          Invoice.supply_point.alias("supply_point_id"),
                          query.select(pw.fn.COUNT(Invoice.id)).alias("filtered_count"),
-                         query.select(pw.fn.SUM(Invoice.total)).alias("filtered_total"))
+                         query.select(pw.fn.SUM(Invoice.total)).alias("filtered_total"),
+                         query.select(pw.fn.COUNT(Invoice.pdf_path)).alias("filtered_pdfs"))
             .order_by(*Invoice.newest_first())
             .offset(offset).limit(limit)
             .dicts())
@@ -658,8 +662,10 @@ def latest_invoice(customer, point, *, of_point):
 
 @prepared
 def unpaid_invoices(customer):
-    """How many of the customer's invoices are not (or only partly) paid, and their total."""
-    return Invoice.count_and_total(Invoice.for_customer(customer).where(Invoice.status != "paid")).tuples()
+    """How many of the customer's invoices are not (or only partly) paid, their total and
+    PDFs: exactly the invoice list's "Da pagare" over every year and point."""
+    query = Invoice.filtered(customer, None, None, None, None, scope="all", by_year=False, by_status="not_paid")
+    return Invoice.count_and_total(query).tuples()
 
 
 class Reading(BaseModel):

@@ -67,7 +67,7 @@ def test_the_home_pages_queries_answer_what_peewee_itself_answers(invoices):
         assert [i.number for i in of_point] == [newest.where(Invoice.supply_point == point).first().number]
         of_customer = list(models.latest_invoice(customer=customer.id, point=None, of_point=False))
         assert [i.number for i in of_customer] == [newest.first().number]
-        count, total = next(iter(models.unpaid_invoices(customer=customer.id)))
+        count, total, _pdfs = next(iter(models.unpaid_invoices(customer=customer.id)))
         assert (count, Invoice.total.python_value(total)) == (len(unpaid), sum(i.total for i in unpaid))
 
 

@@ -119,7 +119,7 @@ def test_zip_of_the_filtered_lists_pdfs(data):
     assert archive.read("Fattura-E050.pdf") == pdf_bytes("Fattura 50")
     only_2021 = zipfile.ZipFile(io.BytesIO(client.get("/fatture/pdf.zip?sp=PR002874&anno=2021").data))
     assert only_2021.namelist() == ["Fattura-E010.pdf", "Fattura-E000.pdf"]
-    assert client.get("/fatture/pdf.zip?sp=PR002875").status_code == 404  # no PDFs there
+    assert client.get("/fatture/pdf.zip?sp=PR002875").status_code == 303  # no PDFs there: back to the list
 
 
 def test_home_page_latest_invoice_unpaid_total_and_small_chart(data):

@@ -10,6 +10,7 @@ import io
 from datetime import date
 from decimal import Decimal
 
+from babel.lists import format_list
 from flask import Blueprint, abort, current_app, flash, g, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -131,10 +132,28 @@ bp.before_request(load_customer_area)
 def home():
     customer, point = current_user.customer_id, g.supply_point
     latest = next(iter(latest_invoice(customer=customer, point=point and point.id, of_point=point is not None)), None)
-    unpaid_count, unpaid_total = next(iter(unpaid_invoices(customer=customer)))
+    unpaid_count, unpaid_total, _pdfs = next(iter(unpaid_invoices(customer=customer)))
     return render("portal/home.html", announcements=list(latest_announcements(limit=3)), latest=latest,
                   unpaid_count=unpaid_count, unpaid_total=Invoice.total.python_value(unpaid_total) or 0,
-                  today=date.today(), status_labels=invoice_status_labels())
+                  today=date.today(), status_labels=invoice_status_labels(), what_you_can_do=what_you_can_do())
+
+
+# What the Home Page's welcome says the customer can do here, by the section that does it: a
+# section still "in arrivo" promises nothing.
+PROMISES = [
+    ("portal.invoices", _l("consultare e scaricare le tue fatture")),
+    ("portal.billed_withdrawals", _l("vedere i consumi fatturati")),
+    ("portal.self_reading", _l("comunicare l'autolettura del contatore")),
+    ("portal.tickets", _l("aprire un ticket e seguirne le risposte")),
+    ("portal.customer_data", _l("controllare i tuoi dati e scegliere gli avvisi via email")),
+    ("portal.my_documents", _l("scaricare i tuoi documenti")),
+]
+
+
+def what_you_can_do():
+    """"a, b e c": the promises of the sections that are built, in the user's language."""
+    built = [str(text) for endpoint, text in PROMISES if endpoint.partition(".")[2] not in COMING_SOON]
+    return format_list(built, locale=i18n.language())
 
 
 def svg_response(svg):
@@ -162,8 +181,14 @@ def invoice_status_labels():
     return {"paid": _("pagata"), "unpaid": _("da pagare"), "partial": _("parzialmente pagata")}
 
 
-INVOICE_STATUSES = {  # filter value -> label; "overdue" is unpaid or partial past the due date
-    "paid": _l("Pagate"), "unpaid": _l("Da pagare"), "partial": _l("Parzialmente pagate"), "overdue": _l("Scadute"),
+# The Stato filter: value -> (label, how Invoice.filtered selects it). "Da pagare" is every
+# invoice not fully paid (unpaid or partly paid), as the Home Page counts them; "Scadute" those
+# of them past their due date.
+INVOICE_STATUSES = {
+    "unpaid": (_l("Da pagare"), "not_paid"),
+    "overdue": (_l("Scadute"), "overdue"),
+    "partial": (_l("Parzialmente pagate"), "status"),
+    "paid": (_l("Pagate"), "status"),
 }
 
 
@@ -177,7 +202,7 @@ def invoice_filters():
     filters = dict(
         customer=current_user.customer_id, point=point.id if point else None, year=year, status=status,
         today=date.today(), scope="all" if args.get("ambito") == "tutti" else "point" if point else "none",
-        by_year=year is not None, by_status="overdue" if status == "overdue" else "status" if status else None)
+        by_year=year is not None, by_status=INVOICE_STATUSES[status][1] if status else None)
     return filters, max(args.get("pagina", 1, type=int), 1)
 
 
@@ -186,9 +211,9 @@ def invoices():
     filters, page = invoice_filters()
     rows = list(invoice_page(**filters, offset=(page - 1) * INVOICE_PAGE, limit=INVOICE_PAGE))
     if rows:
-        count, total = rows[0]["filtered_count"], rows[0]["filtered_total"]
+        count, total, pdfs = rows[0]["filtered_count"], rows[0]["filtered_total"], rows[0]["filtered_pdfs"]
     else:  # past the last page, or nothing at all: the figures had no row to ride on
-        count, total = Invoice.count_and_total(Invoice.filtered(**filters)).scalar(as_tuple=True)
+        count, total, pdfs = Invoice.count_and_total(Invoice.filtered(**filters)).scalar(as_tuple=True)
     total = Invoice.total.python_value(total)  # a sum is a float on SQLite: money is Decimal
     everything = filters["scope"] == "all"
 
@@ -198,8 +223,9 @@ def invoices():
 
     points = {p.id: p.code for p in g.supply_points}
     return render("portal/invoices.html", title=_("Elenco fatture"), invoices=rows,
-                  more=page * INVOICE_PAGE < count, page=page, count=count, total=total or 0, years=years,
-                  year=filters["year"], status=filters["status"], everything=everything, statuses=INVOICE_STATUSES,
+                  more=page * INVOICE_PAGE < count, page=page, count=count, total=total or 0, pdfs=pdfs, years=years,
+                  year=filters["year"], status=filters["status"], everything=everything,
+                  statuses={value: label for value, (label, _how) in INVOICE_STATUSES.items()},
                   today=filters["today"], point_codes=points, status_labels=invoice_status_labels(),
                   overdue_label=_("scaduta"))
 
@@ -220,9 +246,11 @@ def invoices_zip():
     """All PDFs of the filtered list in one ZIP, streamed as it is made."""
     filters, _page = invoice_filters()
     rows = list(Invoice.filtered(**filters).where(Invoice.pdf_path.is_null(False))
-                .select(Invoice.number, Invoice.pdf_path).order_by(Invoice.issue_date.desc()).tuples())
+                .select(Invoice.number, Invoice.pdf_path).order_by(*Invoice.newest_first()).tuples())
     if not rows:
-        abort(404)
+        # The list offers no ZIP then; an old link or bookmark gets the list and a sentence.
+        flash(_("In questo elenco non ci sono fatture con il PDF da scaricare."), "info")
+        return redirect(url_for("portal.invoices", **request.args), 303)
     entries = [(files.download_name(f"Fattura {number}", ".pdf"), path) for number, path in rows]
     return files.send_zip(entries, "fatture.zip")
 
