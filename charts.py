@@ -4,11 +4,13 @@ Each invoice counts in the month and year of its period's start. Electricity: en
 (F1, F2, F3), their total and the peak power; gas: Smc. Charts are pygal SVG documents served on
 their own (an <img>): no script of theirs runs, nothing is fetched from another host.
 """
+import math
 from datetime import date
 from decimal import Decimal
 
 import pygal
 from babel.dates import get_month_names
+from babel.numbers import format_decimal
 from pygal.style import Style
 
 from models import Invoice
@@ -82,7 +84,9 @@ def small_chart_svg(point, months, locale, colour, title):
                       disable_xml_declaration=True)
     names = month_names(locale)
     chart.x_labels = [names[m - 1] for _, m, _ in months]
-    chart.add("Smc" if point.is_gas else "kWh", [float(v) if v is not None else None for _, _, v in months])
+    values = [float(v) if v is not None else None for _, _, v in months]
+    chart.add("Smc" if point.is_gas else "kWh", values)
+    fit_scale(chart, max((v for v in values if v is not None), default=0), locale)
     return chart.render(is_unicode=True)
 
 
@@ -115,6 +119,7 @@ def chart_svg(point, rows, locale, colour, labels):
     else:
         for band in ("f1", "f2", "f3"):
             chart.add(band.upper(), [float(r[band]) if r["invoices"] else None for r in rows])
+    fit_scale(chart, max(float(r[total_key(point)]) for r in rows), locale)  # a stack is as tall as its total
     return chart.render(is_unicode=True)
 
 
@@ -124,7 +129,29 @@ def comparison_svg(point, rows, previous, year, locale, colour, labels):
     key = total_key(point)
     for label, months in ((str(year - 1), previous), (str(year), rows)):
         chart.add(label, [float(r[key]) if r["invoices"] else None for r in months])
+    fit_scale(chart, max(float(r[key]) for r in rows + previous), locale)
     return chart.render(is_unicode=True)
+
+
+def scale_marks(largest):
+    """The value axis' marks: 0 up to a round number at or above `largest`, in at most six
+    round steps (1, 2, 2.5 or 5 times a power of ten). pygal's own marks stop below the
+    largest value, so the tallest bars could not be read off the axis."""
+    if largest <= 0:
+        return [0, 1]
+    magnitude = Decimal(10) ** math.floor(math.log10(largest / 6))
+    step = next(f * magnitude for f in (Decimal(1), Decimal(2), Decimal("2.5"), Decimal(5), Decimal(10))
+                if largest / float(f * magnitude) <= 6)
+    steps = math.ceil(Decimal(str(largest)) / step)
+    return [float(step * n) for n in range(steps + 1)]
+
+
+def fit_scale(chart, largest, locale):
+    """The chart's scale from 0 to the top mark, marks written as the locale writes numbers."""
+    marks = scale_marks(largest)
+    chart.range = (0, marks[-1])
+    chart.y_labels = marks
+    chart.value_formatter = lambda value: format_decimal(value, locale=locale)
 
 
 def mix(colour, towards_white):

@@ -1,7 +1,7 @@
 """Prelievi Fatturati: the figures per month (each invoice in its period's start month), the SVG
 chart with no outside reference, the table, the year switch and the CSV for Italian Excel."""
 import re
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -107,12 +107,68 @@ def test_year_on_year_comparison_chart(client):
     assert "Prelievi fatturati 2026 e 2025, PR002874" in svg
     assert ">2025<" in svg and ">2026<" in svg and ">F1<" not in svg  # one series a year, totals
     assert not re.search(r'(href|src)\s*=\s*"(https?:)?//', svg)
-    # January's bars: 2025's total (101 + 50.5 + 1000) and 2026's (201 + 50.5 + 1000), as pygal labels them.
+    # January's bars: 2025's total (101 + 50.5 + 1000) and 2026's (201 + 50.5 + 1000), labelled
+    # as Italian writes numbers.
     values = re.findall(r'<desc class="value">([^<]+)</desc>', svg)
-    assert "1151.5" in values and "1251.5" in values
+    assert "1.151,5" in values and "1.251,5" in values
 
 
 def test_the_year_switch_keeps_the_view(client):
     body = client.get("/prelievi-fatturati?sp=PR002874&anno=2025&vista=confronto").get_data(as_text=True)
     assert '<input type="hidden" name="vista" value="confronto">' in body
     assert "vista=confronto" in body and "2025 accanto a 2024" in body
+
+
+def scale_top(svg):
+    """The value axis' highest mark, read from pygal's SVG (Italian numbers: 1.250,5)."""
+    axis = re.search(r'<g class="axis y[^"]*">(.*?)</g></g>(?!<g class="guides")', svg, re.S)
+    assert axis, "no value axis in the chart"
+    marks = re.findall(r'<text[^>]*>([\d.,]+)</text>', axis.group(1))
+    assert marks, "no marks on the value axis"
+    return max(Decimal(mark.replace(".", "").replace(",", ".")) for mark in marks)
+
+
+@pytest.mark.parametrize("url, largest", [
+    # Stacked bands: the tallest month is July 2026's 207 + 50.5 + 1000 kWh.
+    ("/prelievi-fatturati.svg?sp=PR002874&anno=2026", Decimal("1257.5")),
+    ("/prelievi-fatturati.svg?sp=PR002874&anno=2025", Decimal("1157.5")),
+    # Side by side: the larger of each month's two totals.
+    ("/prelievi-fatturati.svg?sp=PR002874&anno=2026&vista=confronto", Decimal("1257.5")),
+    ("/prelievi-fatturati.svg?sp=PR002875&anno=2026", Decimal("180.25")),
+    ("/prelievi-fatturati.svg?sp=PR002875&anno=2026&vista=confronto", Decimal("180.25")),
+])
+def test_every_charts_scale_covers_its_tallest_bar(client, url, largest):
+    """The axis' top mark is at or above the largest value, and not absurdly far above it."""
+    response = client.get(url)
+    assert response.status_code == 200 and response.mimetype == "image/svg+xml"
+    top = scale_top(response.get_data(as_text=True))
+    assert largest <= top < 2 * largest
+
+
+def test_the_home_pages_chart_scale_covers_its_tallest_bar(app):
+    """The small chart of the last twelve months, with a month past a round mark (361 kWh)."""
+    today = date.today()
+    customer = make_customer(code="005010")
+    point = make_supply_point(customer, code="PR005010")
+    make_user(customer)
+    last_month = date(today.year, today.month, 1) - timedelta(days=1)
+    for months_back, kwh in ((0, 361), (1, 120)):
+        start = date(last_month.year, last_month.month, 1) - timedelta(days=31 * months_back)
+        start = start.replace(day=1)
+        make_invoice(customer, point, issue_date=today, period_start=start, energy_f1_kwh=Decimal(kwh),
+                     energy_f2_kwh=Decimal(0), energy_f3_kwh=Decimal(0))
+    client = app.test_client()
+    assert login(client, "005010", PASSWORD).status_code == 303
+    response = client.get("/consumi-recenti.svg?sp=PR005010")
+    assert response.status_code == 200
+    assert Decimal(361) <= scale_top(response.get_data(as_text=True)) < 2 * 361
+
+
+def test_scale_marks_are_round_and_cover_the_value():
+    import charts
+
+    for largest in (0.4, 7, 59, 100, 360, 361, 999, 1257.5, 45678):
+        marks = charts.scale_marks(largest)
+        assert marks[0] == 0 and marks[-1] >= largest and 2 <= len(marks) <= 7
+        step = marks[1] - marks[0]
+        assert all(abs((b - a) - step) < 1e-9 for a, b in zip(marks, marks[1:]))
