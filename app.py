@@ -78,9 +78,10 @@ def create_app(config=None):
     ratelimit.init_app(app)
     mailer.init_app(app)
 
-    from views import account, auth, backoffice, errors, portal, rendering
+    from views import account, auth, backoffice, branding, errors, portal, rendering
 
     rendering.init_app(app)
+    branding.init_app(app)
     for blueprint in (errors.bp, auth.bp, portal.bp, account.bp, account.lang_bp, backoffice.bp):
         app.register_blueprint(blueprint)
 

@@ -208,3 +208,28 @@ def test_money_is_babels_format(app, language):
             expected = format_currency(value, "EUR", format="¤\u00a0#,##0.00;-¤\u00a0#,##0.00", locale=language,
                                        currency_digits=False)
             assert i18n.money(value) == expected, value
+
+
+def test_the_brands_icon_is_served_to_every_page(make_app):
+    """Browsers ask /favicon.ico on every page: it is the utility's icon, not a 404."""
+    import io
+
+    from PIL import Image
+
+    app = make_app(PORTAL_COLOR="#7a1f5c", PORTAL_NAME="<Energia> Valle")
+    client = app.test_client()
+    page = client.get("/login")
+    assert page.status_code == 200
+    assert '<link rel="icon" href="/favicon.svg" type="image/svg+xml">' in page.get_data(as_text=True)
+
+    svg = client.get("/favicon.svg")
+    assert svg.status_code == 200 and svg.mimetype == "image/svg+xml"
+    assert 'fill="#7a1f5c"' in svg.get_data(as_text=True) and "&lt;</text>" in svg.get_data(as_text=True)
+
+    ico = client.get("/favicon.ico")
+    assert ico.status_code == 200 and ico.mimetype == "image/vnd.microsoft.icon"
+    assert "public" in ico.headers["Cache-Control"]
+    icon = Image.open(io.BytesIO(ico.data))
+    assert icon.format == "ICO" and {(16, 16), (32, 32), (48, 48)} <= set(icon.info["sizes"])
+    icon.size = (32, 32)
+    assert icon.convert("RGB").getpixel((3, 16)) == (0x7A, 0x1F, 0x5C)  # the brand's colour at the edge

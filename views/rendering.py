@@ -114,22 +114,12 @@ def security_headers(response):
     return response
 
 
-def branding_css():
-    """The utility's colour, as a stylesheet: the CSP allows no inline style."""
-    css = ":root { --brand: %s; }\n" % current_app.config["PORTAL_COLOR"]
-    response = make_response(css)
-    response.mimetype = "text/css"
-    response.headers["Cache-Control"] = "public, max-age=3600"
-    return response
-
-
 def init_app(app):
     # Templates are indented for people; the indentation of {% %} lines is not sent.
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
     app.after_request(security_headers)
     app.after_request(vary_on_htmx_headers)
-    app.add_url_rule("/branding.css", "branding_css", branding_css)
     # The form macros as a global, not an import: a block rendered on its own (a fragment)
     # does not run its template's top-level imports.
     app.jinja_env.globals["forms"] = app.jinja_env.get_template("_forms.html").module
