@@ -13,14 +13,15 @@ from flask_babel import force_locale
 import i18n
 from models import User, utcnow
 from tests.factories import PASSWORD, make_customer, make_supply_point, make_user
-from tests.helpers import htmx_headers, logged_in_customer, login, post_form
+from tests.helpers import csrf_from, htmx_headers, logged_in_customer, login, post_form, route_urls
+from views.portal import COMING_SOON, FILE_ENDPOINTS, GENERIC_DOCUMENTS
 from views.rendering import UnknownTarget
-from views.portal import COMING_SOON, GENERIC_DOCUMENTS
 
-PROTECTED = ["/", "/cambio-password", "/fatture", "/prelievi-fatturati", "/dati-anagrafici", "/dati-tecnici", "/dati-contrattuali", "/documenti", "/download"] + list(
-    COMING_SOON.values()) + [
-    f"/documentazione/{section}" for section, _ in GENERIC_DOCUMENTS
-]
+# Every route of the customer's area, from the app's URL map: a new one is covered at once.
+CUSTOMER_ROUTES = route_urls("portal", "account")  # at import: reading them binds the models to another app
+CUSTOMER_GETS = [url for method, url, _endpoint in CUSTOMER_ROUTES if method == "GET"]
+CUSTOMER_POSTS = [url for method, url, _endpoint in CUSTOMER_ROUTES if method == "POST"]
+PAGES = [url for method, url, endpoint in CUSTOMER_ROUTES if method == "GET" and endpoint not in FILE_ENDPOINTS]
 
 
 @pytest.fixture
@@ -44,14 +45,40 @@ def logged_in(app, customer, points):
     return client
 
 
-@pytest.mark.parametrize("url", PROTECTED)
-def test_every_customer_page_needs_a_login(client, url):
+def test_the_route_lists_are_complete():
+    assert {"/", "/fatture", "/fatture/1/pdf", "/cambio-password", "/documentazione/comunicati"} <= set(CUSTOMER_GETS)
+    assert {"/cambio-password", "/dati-anagrafici"} <= set(CUSTOMER_POSTS)
+    assert "/fatture/pdf.zip" not in PAGES and "/fatture" in PAGES
+
+
+@pytest.mark.parametrize("url", CUSTOMER_GETS)
+def test_every_customer_url_needs_a_login(client, url):
     response = client.get(url)
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=")
+    assert "HX-Request" in response.headers["Vary"]  # htmx gets another answer (below)
+
+
+@pytest.mark.parametrize("url", CUSTOMER_GETS)
+def test_every_customer_url_asked_by_htmx_sends_htmx_to_the_login(client, url):
+    """htmx does not follow a redirect into a swap: a 401 with HX-Redirect loads the login
+    page as a whole page."""
+    response = client.get(url, headers={"HX-Request": "true", "HX-Target": "frame",
+                                        "HX-Current-URL": "http://localhost/"})
+    assert response.status_code == 401
+    assert response.headers["HX-Redirect"].startswith("/login?next=")
+    assert "HX-Request" in response.headers["Vary"]
+
+
+@pytest.mark.parametrize("url", CUSTOMER_POSTS)
+def test_every_customer_write_needs_a_login(client, url):
+    """With a valid CSRF token, so the login check, not CSRF's, is the one that answers."""
+    response = client.post(url, data={"csrf_token": csrf_from(client.get("/login"))})
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/login?next=")
 
 
-@pytest.mark.parametrize("url", PROTECTED)
+@pytest.mark.parametrize("url", PAGES)
 def test_every_customer_page_renders_in_the_frame(logged_in, url):
     response = logged_in.get(url, follow_redirects=True)
     page = response.get_data(as_text=True)
@@ -59,6 +86,20 @@ def test_every_customer_page_renders_in_the_frame(logged_in, url):
     assert "Benvenuto ROSSI MARIO" in page
     assert 'id="sp"' in page and "Home Page" in page
     assert response.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("url", PAGES)
+def test_every_customer_page_switches_point_as_a_fragment(logged_in, url):
+    """What the supply-point selector asks: the frame of the same page for the other point,
+    without the page around it, saying Vary so no cache mixes fragment and page."""
+    separator = "&" if "?" in url else "?"
+    response = logged_in.get(f"{url}{separator}sp=PR002875", headers={
+        "HX-Request": "true", "HX-Target": "frame", "HX-Trigger": "sp",
+        "HX-Current-URL": f"http://localhost{url}{separator}sp=PR002874"})
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "<html" not in body and 'id="sp"' not in body and "<main" in body
+    assert {"HX-Request", "HX-Target"} <= set(response.headers["Vary"].split(", "))
 
 
 def test_the_selector_lists_the_customers_points_as_the_seed_does(logged_in):
