@@ -14,7 +14,7 @@ import i18n
 from models import User, utcnow
 from tests.factories import PASSWORD, make_customer, make_supply_point, make_user
 from tests.helpers import csrf_from, htmx_headers, logged_in_customer, login, post_form, route_urls
-from views.portal import COMING_SOON, FILE_ENDPOINTS, GENERIC_DOCUMENTS
+from views.portal import FILE_ENDPOINTS
 from views.rendering import UnknownTarget
 
 # Every route of the customer's area, from the app's URL map: a new one is covered at once.
