@@ -1,6 +1,8 @@
 """Dati Tecnici / Contrattuali, the customer's documents and reports, Documentazione Generica,
 and the download of a document: only to the customer it is for."""
+import itertools
 import json
+import re
 from datetime import date
 
 import pytest
@@ -88,7 +90,7 @@ def test_reports_filtered_by_deposit_date(app, client, mario):
     store_document(app, "Report giugno", "report", customer, published_on=date(2026, 7, 3), content=pdf_bytes("giu"))
     page = client.get("/download?sp=PR002874").get_data(as_text=True)
     assert page.index("Report giugno") < page.index("Report gennaio")  # newest first
-    filtered = client.get("/download?sp=PR002874&dal=2026-06-01&al=2026-12-31", headers=htmx_headers("document-rows"))
+    filtered = client.get("/download?sp=PR002874&dal=2026-06-01&al=2026-12-31", headers=htmx_headers("document-list"))
     body = filtered.get_data(as_text=True)
     assert "<html" not in body and "Report giugno" in body and "Report gennaio" not in body
     assert "01/01/2026 – 31/01/2026" in client.get("/download?sp=PR002874&al=2026-03-01").get_data(as_text=True)
@@ -116,3 +118,57 @@ def test_a_file_missing_from_the_store_is_a_404_not_a_500(app, client, mario):
                     published_on=date(2026, 1, 1))
     assert client.get(f"/documenti/{Document.get().id}/file").status_code == 404
     assert SupplyPoint.select().count() == 1
+
+
+REPORTS = {"Report gennaio": date(2026, 2, 5), "Report giugno": date(2026, 7, 3), "Report ottobre": date(2026, 10, 20)}
+DATES = ("", "2026-02-05", "2026-07-01", "2026-10-20", "2026-13-01")  # the last: a date that does not exist
+
+
+@pytest.fixture
+def reports(app, client, mario):
+    customer, _ = mario
+    for title, published in REPORTS.items():
+        store_document(app, title, "report", customer, published_on=published, content=pdf_bytes(title))
+    store_document(app, "Report di un altro", "report", make_customer(), published_on=date(2026, 7, 3))
+    return client
+
+
+def expected_reports(since, until):
+    """What the labels promise: deposited from `since` to `until`, both included; a bad date, or
+    an end before the start, is not applied. Newest first."""
+    def day(text):
+        try:
+            return date.fromisoformat(text) if text else None
+        except ValueError:
+            return None
+    since, until = day(since), day(until)
+    if since and until and until < since:
+        until = None
+    return [title for title, published in sorted(REPORTS.items(), key=lambda item: item[1], reverse=True)
+            if (since is None or published >= since) and (until is None or published <= until)]
+
+
+def listed_reports(html):
+    return re.findall(r">(Report [a-z ]+)</a>", html)
+
+
+def date_errors(html):
+    return {name: bool(re.search(r'<p class="field-error" id="err-%s">\S' % name, html)) for name in ("dal", "al")}
+
+
+@pytest.mark.parametrize("since, until", list(itertools.product(DATES, DATES)))
+def test_every_deposit_date_filter_as_a_plain_request_and_with_htmx(reports, since, until):
+    url = f"/download?sp=PR002874&dal={since}&al={until}"
+    bad = {"dal": since == "2026-13-01", "al": until == "2026-13-01" or (
+        since not in ("", "2026-13-01") and until not in ("", "2026-13-01") and until < since)}
+    headers = {"HX-Request": "true", "HX-Target": "document-list", "HX-Trigger": "al",
+               "HX-Current-URL": "http://localhost/download?sp=PR002874"}
+    for response in (reports.get(url), reports.get(url, headers=headers)):
+        assert response.status_code == 200
+        html = response.get_data(as_text=True)
+        assert listed_reports(html) == expected_reports(since, until)
+        # The fields show what was chosen, and each refusal is said next to its field.
+        assert f'id="dal" name="dal" type="date" value="{since}"' in html
+        assert f'id="al" name="al" type="date" value="{until}"' in html
+        assert date_errors(html) == bad
+    assert "<html" not in html and {"HX-Request", "HX-Target"} <= set(response.headers["Vary"].split(", "))

@@ -367,7 +367,8 @@ def my_documents():
 
 @bp.route("/download")
 def downloads():
-    """Periodic reports, filtered by deposit date (htmx swaps the rows; the URL keeps the filter)."""
+    """Periodic reports, filtered by deposit date (htmx swaps the list with its form, so a
+    date's error shows next to it; the URL keeps the filter). A bad date is said, not applied."""
     reports = Document.for_customer(current_user.customer_id).where(Document.section == "report")
     errors, dates = {}, {}
     for name in ("dal", "al"):
@@ -377,6 +378,9 @@ def downloads():
                 dates[name] = date.fromisoformat(text)
             except ValueError:
                 errors[name] = _("Data non valida: usa il calendario o AAAA-MM-GG.")
+    if "dal" in dates and "al" in dates and dates["al"] < dates["dal"]:
+        errors["al"] = _("La data finale viene prima di quella iniziale.")
+        del dates["al"]
     if "dal" in dates:
         reports = reports.where(Document.published_on >= dates["dal"])
     if "al" in dates:
