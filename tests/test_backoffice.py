@@ -1,22 +1,57 @@
 """The back office: operators with a second factor, customers' search and page, account
 actions, the audit log; and no way in for customers."""
+import ast
 import hashlib
 import io
+import json
 import re
 import threading
 import time
 import zipfile
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from html import unescape
 from pathlib import Path
 
 import pyotp
 import pytest
+from babel.messages.pofile import read_po
+from flask import url_for
+from flask_babel import force_locale
 
 import accounts
 import import_jobs
-from models import AuditLog, Consent, Customer, Document, ImportJob, Invoice, OutboxMail, User, UserSession, db_wrapper, utcnow
-from tests.factories import PASSWORD, make_customer, make_invoice, make_supply_point, make_user
-from tests.helpers import csrf_from, logged_in_customer, login, post_form, route_urls, sent_to_login
+import labels
+from models import (
+    AuditLog,
+    Consent,
+    Customer,
+    Document,
+    ImportJob,
+    Invoice,
+    OutboxMail,
+    Reading,
+    SupplyPoint,
+    Ticket,
+    User,
+    UserSession,
+    db_wrapper,
+    utcnow,
+)
+from tests.factories import (
+    PASSWORD,
+    make_customer,
+    make_invoice,
+    make_supply_point,
+    make_user,
+)
+from tests.helpers import (
+    csrf_from,
+    logged_in_customer,
+    login,
+    post_form,
+    route_urls,
+    sent_to_login,
+)
 from tests.import_data import pdf_bytes, write_data_set
 from views.backoffice import ROME
 
@@ -126,7 +161,8 @@ def test_operators_cannot_use_the_customer_area(staff):
 
 # --- no way in for customers ---------------------------------------------------------------------
 
-BACKOFFICE_URLS = [(method, url) for method, url, _endpoint in route_urls("backoffice")]
+BACKOFFICE_ROUTES = route_urls("backoffice")  # at import: reading them binds the models to another app
+BACKOFFICE_URLS = [(method, url) for method, url, _endpoint in BACKOFFICE_ROUTES]
 
 
 def test_the_url_list_is_complete():
@@ -197,7 +233,7 @@ def test_the_customer_page(staff, customers):
     Consent.create(user=user, kind="marketing", granted=True, text_version="2026-11")
     page = staff.get("/backoffice/clienti/005007").get_data(as_text=True)
     assert "ROSSI MARIO" in page and "IT001E00287400" in page and "mario.rossi" in page
-    assert "marketing: sì (2026-11)" in page
+    assert "Marketing: sì (2026-11)" in page
     assert mario.tax_code not in page  # masked
     assert staff.get("/backoffice/clienti/999999").status_code == 404
 
@@ -254,15 +290,17 @@ def test_audit_log_filters(app, staff, customers, operator):
     login(app.test_client(), "005007", PASSWORD)
 
     def shown(**filters):
-        page = staff.get("/backoffice/registro", query_string=filters).get_data(as_text=True)
-        return re.findall(r"<td>([a-z_]+)</td><td class=\"wrap\">", page)
+        response = staff.get("/backoffice/registro", query_string=filters)
+        assert response.status_code == 200
+        return re.findall(r"<td>([^<]+)</td><td class=\"wrap\">", response.get_data(as_text=True))
 
-    assert shown(customer="005007") == ["login", "login_failed"]
-    assert shown(action="login_failed") == ["login_failed"]
-    assert "second_factor_enrolled" in shown(user="operatore@utility.it")
-    assert shown(user="mario.rossi") == ["login", "login_failed"]
+    assert shown(customer="005007") == ["Accesso riuscito", "Accesso non riuscito"]
+    assert shown(action="login_failed") == ["Accesso non riuscito"]
+    assert shown(action="login") == ["Accesso riuscito", "Accesso riuscito"]  # that action, not every login_*
+    assert "Secondo fattore attivato" in shown(user="operatore@utility.it")
+    assert shown(user="mario.rossi") == ["Accesso riuscito", "Accesso non riuscito"]
     today = datetime.now(ROME).date().isoformat()  # the filter's days are Rome's (not UTC's, after 23:00 UTC)
-    assert shown(customer="005007", since=today, until=today) == ["login", "login_failed"]
+    assert shown(customer="005007", since=today, until=today) == ["Accesso riuscito", "Accesso non riuscito"]
     assert shown(customer="005007", until="2020-01-01") == []
     bad = staff.get("/backoffice/registro?since=ieri").get_data(as_text=True)
     assert "Data non valida" in bad
@@ -534,3 +572,153 @@ def test_search_pages_skip_nobody(staff):
     first = re.findall(r'clienti/(\d{6})"', staff.get("/backoffice/?q=BIANCHI").get_data(as_text=True))
     second = re.findall(r'clienti/(\d{6})"', staff.get("/backoffice/?q=BIANCHI&page=2").get_data(as_text=True))
     assert len(first) == 50 and len(second) == 5 and not set(first) & set(second)
+
+
+# --- labels, never stored codes ---------------------------------------------------------------------
+
+ROOT = Path(__file__).parent.parent
+
+
+def audit_calls():
+    """Every audit.record() call in the app's code: (where, action, detail keys). An action is a
+    string, or a regex for an f-string (operator_{action}_user)."""
+    calls = []
+    for path in sorted([*ROOT.glob("*.py"), *ROOT.glob("views/*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "record"
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "audit"):
+                continue
+            first = node.args[0]
+            choices = [first.body, first.orelse] if isinstance(first, ast.IfExp) else [first]
+            keys = {k.arg for k in node.keywords} - {"user", "customer"}
+            for choice in choices:
+                if isinstance(choice, ast.JoinedStr):
+                    action = re.compile("".join(re.escape(part.value) if isinstance(part, ast.Constant) else r"\w+"
+                                                for part in choice.values) + "$")
+                else:
+                    action = choice.value
+                calls.append((f"{path.name}:{node.lineno}", action, keys))
+    return calls
+
+
+def test_every_audit_action_and_detail_has_a_label():
+    calls = audit_calls()
+    assert len(calls) > 30  # the scan finds the calls
+    actions = labels.LABELS["audit_action"]
+    for where, action, keys in calls:
+        if isinstance(action, str):
+            assert action in actions, f"{where}: no label for the action {action!r}"
+        else:
+            assert any(action.match(code) for code in actions), f"{where}: no label matches {action.pattern}"
+        assert keys <= set(labels.LABELS["audit_detail"]), f"{where}: no label for {keys - set(labels.LABELS['audit_detail'])}"
+    for code in actions:  # and no label for an action nobody writes
+        assert any(action == code if isinstance(action, str) else action.match(code) for _, action, _ in calls), code
+
+
+MODEL_CODES = {  # the codes each model stores, as the models list them
+    "customer_kind": Customer.KINDS,
+    "commodity": SupplyPoint.COMMODITIES,
+    "role": User.CUSTOMER_ROLES + User.STAFF_ROLES,
+    "consent": Consent.KINDS,
+    "invoice_status": Invoice.STATUSES,
+    "reading_source": Reading.SOURCES,
+    "reading_status": (Reading.PENDING, Reading.VALIDATED, Reading.REJECTED),
+    "register": Reading.REGISTERS,
+    "ticket_status": (Ticket.OPEN, Ticket.ANSWERED, Ticket.CLOSED),
+    "import_status": (ImportJob.QUEUED, ImportJob.RUNNING, ImportJob.DONE, ImportJob.REFUSED, ImportJob.FAILED),
+    "document_section": Document.GENERIC_SECTIONS + Document.CUSTOMER_SECTIONS,
+}
+
+
+@pytest.mark.parametrize("group", MODEL_CODES)
+def test_every_code_of_the_models_has_a_label(group):
+    assert set(MODEL_CODES[group]) == set(labels.LABELS[group])
+
+
+def visible_words(html):
+    """The words a person reads on a page: the text between tags (attributes, hence links
+    and option values, are not read)."""
+    text = re.sub(r"<(script|style)\b.*?</\1>", " ", html, flags=re.DOTALL)
+    return set(re.findall(r"\w+", unescape(re.sub(r"<[^>]*>", " ", text))))
+
+
+def vocabulary(app, language):
+    """The words of the interface's own texts in a language (the catalogue and the labels): a
+    code that is one of them ("gas", or "paid" in English) cannot be told from the text."""
+    catalogue = read_po((ROOT / "translations/en/LC_MESSAGES/messages.po").open("rb"))
+    texts = []
+    for message in catalogue:
+        text = message.id if language == "it" else message.string
+        texts.extend([text] if isinstance(text, str) else text)
+    with app.test_request_context(), force_locale(language):
+        texts.extend(str(words) for group in labels.LABELS.values() for words in group.values())
+    return set(re.findall(r"\w+", re.sub(r"%\(\w+\)\w", " ", " ".join(texts))))  # not the %(total)s placeholders
+
+
+@pytest.fixture
+def everything(app, operator):
+    """Data that puts every stored code on some back-office page."""
+    mario = make_customer(code="005007", name="ROSSI MARIO")
+    make_customer(code="005100", name="ROSSI FERRAMENTA S.R.L.", kind="company", vat_number="02123450390")
+    make_customer(code="005200", name="COMUNE DI ROSSI", kind="public_body")
+    electricity = make_supply_point(mario)
+    gas = make_supply_point(mario, commodity="gas", status="ceased")
+    for status in Invoice.STATUSES:
+        make_invoice(mario, electricity, status=status)
+    sources_and_states = zip(Reading.SOURCES, MODEL_CODES["reading_status"])
+    for n, (source, status) in enumerate([*sources_and_states, *zip(Reading.SOURCES[::-1], MODEL_CODES["reading_status"])]):
+        point = gas if n == 0 else electricity
+        Reading.create(supply_point=point, date=date(2026, 1, 1) + timedelta(days=n), value=1000 + n, source=source,
+                       status=status, register="total" if point is gas else Reading.REGISTERS[n % 3])
+    for n, status in enumerate(MODEL_CODES["ticket_status"]):
+        Ticket.create(customer=mario, subject=f"Richiesta {n}", status=status)
+    owner = make_user(mario, username="mario.rossi")
+    delegate = make_user(mario, role=User.DELEGATE)
+    for n, kind in enumerate(Consent.KINDS):
+        Consent.create(user=owner, kind=kind, granted=n % 2 == 0, text_version="2026-11")
+    for status in MODEL_CODES["import_status"]:
+        ImportJob.create(started_by=operator, folder="/gone", status=status, files='["customers.csv"]',
+                         report='{"summary": ["customers.csv: 1"], "problems": []}')
+    for n, section in enumerate(MODEL_CODES["document_section"]):
+        Document.create(file=f"{n}.pdf", title=f"Documento {n}", section=section, published_on=date(2026, 3, 1),
+                        customer=mario if section in Document.CUSTOMER_SECTIONS else None)
+    details = {"identifier": "00****07", "customer_code": "005007", "notify_invoices": False, "target_user": delegate.id,
+               "role": User.OPERATOR, "job": 1, "files": ["customers.csv"], "summary": ["customers.csv: 1"],
+               "problems": 0, "document": 1, "section": "personal", "title": "Report", "rows": 3, "since": "2026-01-01",
+               "output": "letture.csv"}
+    for action in labels.LABELS["audit_action"]:
+        AuditLog.create(action=action, user=operator, customer=mario, detail=json.dumps(details))
+    return mario
+
+
+def test_the_back_office_shows_labels_not_stored_codes(app, admin, operator, everything):
+    """Every page of the back office, in both languages: no stored code is shown as it is
+    stored (in an option's value or a link it is not read, and stays); the labels are there."""
+    ids = {"code": everything.code, "job_id": ImportJob.select().first().id}
+    pages = []
+    for method, _url, endpoint in BACKOFFICE_ROUTES:
+        if method == "GET":
+            arguments = app.url_map._rules_by_endpoint[endpoint][0].arguments
+            assert arguments <= set(ids), f"{endpoint}: which {arguments - set(ids)} to show?"
+            with app.test_request_context():
+                pages.append(url_for(endpoint, **{name: ids[name] for name in arguments}))
+    pages.append("/backoffice/?q=ROSSI")  # the search's results
+    codes = {code for group in labels.LABELS.values() for code in group}
+    codes |= {code for group in MODEL_CODES.values() for code in group}
+    calls = audit_calls()
+    codes |= {action for _, action, _ in calls if isinstance(action, str)} | {key for _, _, keys in calls for key in keys}
+    for language in ("it", "en"):
+        assert post_form(admin, "/lingua", {"lang": language}, page="/backoffice/").status_code == 303
+        words = vocabulary(app, language)
+        seen = set()
+        for url in pages:
+            response = admin.get(url)
+            assert response.status_code == 200, url
+            shown = visible_words(response.get_data(as_text=True))
+            raw = sorted(code for code in codes - words if code in shown)
+            assert raw == [], f"{language} {url}: codes shown as stored: {raw}"
+            seen |= shown
+        with app.test_request_context(), force_locale(language):
+            expected = {words for group in labels.LABELS.values() for words in map(str, group.values())}
+        missing = sorted(text for text in expected if not set(re.findall(r"\w+", text)) <= seen)
+        assert missing == [], f"{language}: labels no page showed: {missing}"

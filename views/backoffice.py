@@ -4,7 +4,7 @@ Every action is in the audit log with the operator who did it."""
 import secrets
 import shutil
 import tempfile
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -13,16 +13,17 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from peewee import JOIN
+from werkzeug.utils import secure_filename
 
 import accounts
 import audit
 import identifiers
-import importer
 import import_jobs
+import importer
+import labels
 import mailer
 from extensions import csrf, login_manager
 from forms import DocumentForm, EmptyForm, OperatorForm
-from werkzeug.utils import secure_filename
 from models import (
     AuditLog,
     Consent,
@@ -68,6 +69,12 @@ ADMIN_MENU = [("backoffice.operators", _l("Operatori"))]
 def require_admin():
     if current_user.role != User.ADMIN:
         abort(403)
+
+
+@bp.context_processor
+def label_functions():
+    # The back office's templates show labels, never stored codes (see labels.py).
+    return {"label": labels.label, "yes_no": labels.yes_no}
 
 
 @bp.app_context_processor
@@ -178,7 +185,7 @@ def user_action(user_id, action):
 
 def rome_midnight_utc(day):
     """The start of a Rome day as the naive UTC the database stores."""
-    return datetime.combine(day, time.min, tzinfo=ROME).astimezone(timezone.utc).replace(tzinfo=None)
+    return datetime.combine(day, time.min, tzinfo=ROME).astimezone(UTC).replace(tzinfo=None)
 
 
 # --- imports from the browser -------------------------------------------------------------------
@@ -349,7 +356,7 @@ def audit_log():
     if args.get("customer"):
         query = query.where(Customer.code == args["customer"].strip())
     if args.get("action"):
-        query = query.where(AuditLog.action.contains(args["action"].strip()))
+        query = query.where(AuditLog.action == args["action"].strip())
     for name in ("since", "until"):
         if args.get(name):
             try:
@@ -363,6 +370,18 @@ def audit_log():
                 query = query.where(AuditLog.at < rome_midnight_utc(day + timedelta(days=1)))
     page = max(args.get("page", 1, type=int), 1)
     entries = list(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1))
-    actions = [a for (a,) in AuditLog.select(AuditLog.action).distinct().order_by(AuditLog.action).tuples()]
+    # The filter offers the actions the log holds, by their labels: (code, label).
+    codes = [a for (a,) in AuditLog.select(AuditLog.action).distinct().tuples()]
+    actions = sorted(((code, labels.label("audit_action", code)) for code in codes), key=lambda pair: pair[1].lower())
     return render("backoffice/audit.html", title=_("Registro attività"), entries=entries[:PAGE_SIZE],
-                  more=len(entries) > PAGE_SIZE, page=page, args=args, errors=errors, actions=actions)
+                  details=described(entries[:PAGE_SIZE]), more=len(entries) > PAGE_SIZE, page=page, args=args,
+                  errors=errors, actions=actions)
+
+
+def described(entries):
+    """Each entry's details as a person reads them ({entry id: text}), the users they name by
+    their email (one query for the page)."""
+    values = {entry.id: labels.detail_values(entry.detail) for entry in entries}
+    user_ids = {v["target_user"] for v in values.values() if isinstance(v.get("target_user"), int)}
+    emails = dict(User.select(User.id, User.email).where(User.id.in_(user_ids)).tuples()) if user_ids else {}
+    return {entry_id: labels.describe_detail(v, emails) for entry_id, v in values.items()}

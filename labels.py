@@ -1,0 +1,141 @@
+"""The words a person reads for each code the database stores: one place, both languages.
+
+Italian is the source language (the msgids); English comes from the translations. Templates
+write `label("invoice_status", invoice.status)`, never the stored code. A code with no label
+(one the billing system starts sending, say) shows as stored, so that it is noticed: the back
+office's test of raw codes fails on it.
+"""
+import json
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+LABELS = {
+    "customer_kind": {"person": _l("persona"), "company": _l("ditta"), "public_body": _l("ente")},
+    "commodity": {"electricity": _l("energia elettrica"), "gas": _l("gas")},
+    "point_status": {"active": _l("Attiva"), "ceased": _l("Cessata")},
+    "role": {
+        "owner": _l("Titolare"), "delegate": _l("Delegato"),
+        "operator": _l("Operatore"), "admin": _l("Amministratore"),
+    },
+    "consent": {
+        "privacy": _l("Privacy"), "marketing": _l("Marketing"), "third_parties": _l("Terzi"),
+        "profiling": _l("Profilazione"),
+    },
+    "invoice_status": {"paid": _l("pagata"), "unpaid": _l("da pagare"), "partial": _l("parzialmente pagata")},
+    "reading_source": {"distributor": _l("distributore"), "customer": _l("autolettura"), "estimated": _l("stimata")},
+    "reading_status": {"pending": _l("da validare"), "validated": _l("validata"), "rejected": _l("respinta")},
+    # F1, F2 and F3 are the time bands' own names, on the bill too.
+    "register": {"F1": "F1", "F2": "F2", "F3": "F3", "total": _l("totale")},
+    "ticket_status": {"open": _l("aperto"), "answered": _l("con risposta"), "closed": _l("chiuso")},
+    "import_status": {
+        "queued": _l("in coda"), "running": _l("in corso"), "done": _l("completata"),
+        "refused": _l("rifiutata"), "failed": _l("non riuscita"),
+    },
+    "document_section": {
+        "modulistica": _l("Modulistica"), "normative": _l("Normative"), "comunicati": _l("Comunicati"),
+        "informazioni": _l("Informazioni"), "storico": _l("Storico"),
+        "personal": _l("Personale"), "report": _l("Report"),
+    },
+    # Every action that audit.record() writes (a test reads the calls in the code).
+    "audit_action": {
+        "login": _l("Accesso riuscito"),
+        "login_password_ok": _l("Password corretta, in attesa del codice"),
+        "login_failed": _l("Accesso non riuscito"),
+        "login_failed_second_factor": _l("Codice del secondo fattore sbagliato"),
+        "login_locked": _l("Accesso bloccato per troppi tentativi"),
+        "login_throttled": _l("Troppi tentativi dallo stesso indirizzo"),
+        "login_refused_disabled": _l("Accesso rifiutato: utente disattivato"),
+        "second_factor_enrolled": _l("Secondo fattore attivato"),
+        "logout": _l("Uscita"),
+        "registration": _l("Registrazione"),
+        "registration_confirmed": _l("Registrazione confermata"),
+        "registration_mismatch": _l("Registrazione: dati che non corrispondono"),
+        "registration_repeated": _l("Registrazione tentata su un accesso già attivo"),
+        "confirmation_resent": _l("Conferma inviata di nuovo"),
+        "password_reset_requested": _l("Nuova password chiesta"),
+        "password_reset": _l("Nuova password scelta dal link"),
+        "password_changed": _l("Password cambiata"),
+        "password_change_failed": _l("Cambio password non riuscito"),
+        "username_reminder": _l("Promemoria degli accessi inviato"),
+        "notifications_changed": _l("Avvisi per email cambiati"),
+        "operator_viewed_customer": _l("Scheda cliente consultata"),
+        "operator_resend_user": _l("Conferma inviata di nuovo da un operatore"),
+        "operator_unlock_user": _l("Accesso sbloccato da un operatore"),
+        "operator_disable_user": _l("Accesso disattivato da un operatore"),
+        "operator_enable_user": _l("Accesso riattivato da un operatore"),
+        "operator_created": _l("Operatore creato"),
+        "operator_reset_second_factor": _l("Secondo fattore di un operatore azzerato"),
+        "operator_disable": _l("Operatore disattivato"),
+        "operator_enable": _l("Operatore riattivato"),
+        "import_uploaded": _l("File caricati per l'importazione"),
+        "import": _l("Importazione completata"),
+        "import_refused": _l("Importazione rifiutata"),
+        "document_published": _l("Documento pubblicato"),
+        "document_unpublished": _l("Documento ritirato"),
+        "export_readings": _l("Esportazione delle letture"),
+        "export_tickets": _l("Esportazione dei ticket"),
+    },
+    # The keys of an audit entry's details (the keyword arguments of audit.record()).
+    "audit_detail": {
+        "identifier": _l("Identificativo"),
+        "customer_code": _l("Codice cliente"),
+        "notify_invoices": _l("Avvisi di nuove fatture"),
+        "target_user": _l("Utente"),
+        "role": _l("Ruolo"),
+        "job": _l("Importazione"),
+        "files": _l("File"),
+        "summary": _l("Riepilogo"),
+        "problems": _l("Problemi"),
+        "document": _l("Documento"),
+        "section": _l("Sezione"),
+        "title": _l("Titolo"),
+        "rows": _l("Righe"),
+        "since": _l("Dal"),
+        "output": _l("Destinazione"),
+    },
+}
+
+# Detail values that are codes themselves, by the detail's key.
+DETAIL_VALUE_LABELS = {"role": "role", "section": "document_section"}
+
+
+def label(group, code):
+    """The words for a stored code; the code itself when it has none."""
+    words = LABELS[group].get(code)
+    return code if words is None else str(words)
+
+
+def yes_no(value):
+    return _("sì") if value else _("no")
+
+
+def detail_values(detail):
+    """An audit entry's details (JSON text, "" for none) as a dict."""
+    try:
+        values = json.loads(detail) if detail else {}
+    except ValueError:
+        return {"": detail}  # not JSON: shown as it is
+    return values if isinstance(values, dict) else {"": detail}
+
+
+def describe_detail(values, emails=None):
+    """"Ruolo: Operatore; Utente: anna@utility.it": the details as a person reads them. `emails`
+    maps user ids to addresses, for the users an entry names."""
+    parts = []
+    for key, value in values.items():
+        text = detail_value(key, value, emails or {})
+        parts.append(f"{label('audit_detail', key)}: {text}" if key else text)
+    return "; ".join(parts)
+
+
+def detail_value(key, value, emails):
+    if isinstance(value, bool):
+        return yes_no(value)
+    if isinstance(value, list):
+        return ", ".join(detail_value(key, item, emails) for item in value)
+    if key in DETAIL_VALUE_LABELS:
+        return label(DETAIL_VALUE_LABELS[key], value)
+    if key == "target_user":
+        return emails.get(value, f"#{value}")
+    return str(value)
