@@ -115,3 +115,12 @@ def wait_for_mail(smtp, count=1, deadline=MAIL_DEADLINE_SECONDS):
             raise AssertionError(f"{len(smtp.messages)} mail(s) received in {deadline} s, expected {count}")
         time.sleep(0.1)
     return list(smtp.messages)
+
+
+def log_in(page, base_url, user, password):
+    """Log in through the login page, as a customer types it; returns on the Home Page."""
+    page.goto(base_url + "/login")
+    page.get_by_label("User", exact=True).fill(user)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Accedi").click()
+    page.locator(".welcome").wait_for()
