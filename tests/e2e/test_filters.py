@@ -7,7 +7,13 @@ import pytest
 from tests.e2e.conftest import log_in, wait_for_htmx
 from tests.factories import PASSWORD
 from tests.test_documents import REPORTS, expected_reports, mario, store_document  # noqa: F401 (mario: a fixture)
-from tests.test_invoice_filters import STATUS_RULES, YEARS, customer_data, expected, newest_first  # noqa: F401
+from tests.test_invoice_filters import (  # noqa: F401
+    STATUS_RULES,
+    YEARS,
+    customer_data,
+    expected,
+    newest_first,
+)
 
 INVOICE_CONTROLS = [("anno", ("",) + tuple(str(y) for y in sorted(YEARS, reverse=True)) + ("",)),
                     ("stato", tuple(STATUS_RULES) + ("",)),
