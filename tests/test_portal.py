@@ -274,3 +274,19 @@ def test_the_brands_icon_is_served_to_every_page(make_app):
     assert icon.format == "ICO" and {(16, 16), (32, 32), (48, 48)} <= set(icon.info["sizes"])
     icon.size = (32, 32)
     assert icon.convert("RGB").getpixel((3, 16)) == (0x7A, 0x1F, 0x5C)  # the brand's colour at the edge
+
+
+def test_the_welcome_promises_only_the_sections_that_are_built(logged_in):
+    """A section still "in arrivo" is promised nowhere on the Home Page; each built one is."""
+    from views.portal import COMING_SOON, PROMISES
+
+    response = logged_in.get("/?sp=PR002874")
+    assert response.status_code == 200
+    welcome = re.search(r'<p class="lead">(.*?)</p>', response.get_data(as_text=True), re.S).group(1)
+    welcome = welcome.replace("&#39;", "'")
+    for endpoint, promise in PROMISES:
+        built = endpoint.partition(".")[2] not in COMING_SOON
+        assert (str(promise) in welcome) == built, (endpoint, welcome)
+    for section, words in (("self_reading", "autolettura"), ("tickets", "ticket")):
+        assert (words in welcome) == (section not in COMING_SOON)
+    assert re.search(r"Da qui puoi [^.]+, [^.]+ e [^.]+, quando vuoi\.", welcome)  # "a, b e c", as Italian lists
