@@ -302,6 +302,8 @@ def test_audit_log_filters(app, staff, customers, operator):
     today = datetime.now(ROME).date().isoformat()  # the filter's days are Rome's (not UTC's, after 23:00 UTC)
     assert shown(customer="005007", since=today, until=today) == ["Accesso riuscito", "Accesso non riuscito"]
     assert shown(customer="005007", until="2020-01-01") == []
+    page = staff.get("/backoffice/registro").get_data(as_text=True)
+    assert '<option value="login_failed">Accesso non riuscito</option>' in page  # chosen by its words, sent as its code
     bad = staff.get("/backoffice/registro?since=ieri").get_data(as_text=True)
     assert "Data non valida" in bad
     assert customer_user.id
@@ -543,6 +545,9 @@ def test_an_administrator_creates_an_operator(admin):
     assert again.status_code == 422 and "esiste già" in again.get_data(as_text=True)
     weak = post_form(admin, "/backoffice/operatori", {"email": "x@utility.it", "role": "admin", "password": "corta"})
     assert weak.status_code == 422 and User.select().where(User.email == "x@utility.it").count() == 0
+    log = admin.get("/backoffice/registro", query_string={"action": "operator_created"})
+    assert log.status_code == 200
+    assert "<td>Operatore creato</td><td class=\"wrap\">Ruolo: Operatore; Utente: nuovo@utility.it</td>" in log.get_data(as_text=True)
 
 
 def test_reset_second_factor_and_disable(app, staff, admin, operator):
