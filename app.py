@@ -15,6 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import accounts
 import i18n
+import labels
 import mailer
 import ratelimit
 from extensions import babel, csrf, login_manager, mail
@@ -71,6 +72,7 @@ def create_app(config=None):
     init_database(app)
     babel.init_app(app, locale_selector=i18n.select_locale, default_timezone="Europe/Rome")
     i18n.init_app(app)
+    labels.init_app(app)
     csrf.init_app(app)
     mail.init_app(app)
     login_manager.init_app(app)

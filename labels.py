@@ -106,6 +106,11 @@ def label(group, code):
     return code if words is None else str(words)
 
 
+def words(group):
+    """{code: words} of a group, translated once: for a list that labels many rows."""
+    return {code: str(text) for code, text in LABELS[group].items()}
+
+
 def yes_no(value):
     return _("sì") if value else _("no")
 
@@ -139,3 +144,8 @@ def detail_value(key, value, emails):
     if key == "target_user":
         return emails.get(value, f"#{value}")
     return str(value)
+
+
+def init_app(app):
+    # Every template may label a code: the back office's and the customer's alike.
+    app.jinja_env.globals.update(label=label, yes_no=yes_no)

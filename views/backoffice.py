@@ -71,12 +71,6 @@ def require_admin():
         abort(403)
 
 
-@bp.context_processor
-def label_functions():
-    # The back office's templates show labels, never stored codes (see labels.py).
-    return {"label": labels.label, "yes_no": labels.yes_no}
-
-
 @bp.app_context_processor
 def staff_context():
     # current_user is None outside a request (a mail rendered by the import, say).

@@ -21,6 +21,7 @@ import audit
 import charts
 import files
 import i18n
+import labels
 from forms import NotificationsForm
 from models import (Document, Invoice, User, invoice_page, latest_announcements, latest_invoice, unpaid_invoices,
                     write_transaction)
@@ -135,7 +136,7 @@ def home():
     unpaid_count, unpaid_total, _pdfs = next(iter(unpaid_invoices(customer=customer)))
     return render("portal/home.html", announcements=list(latest_announcements(limit=3)), latest=latest,
                   unpaid_count=unpaid_count, unpaid_total=Invoice.total.python_value(unpaid_total) or 0,
-                  today=date.today(), status_labels=invoice_status_labels(), what_you_can_do=what_you_can_do())
+                  today=date.today(), status_labels=labels.words("invoice_status"), what_you_can_do=what_you_can_do())
 
 
 # What the Home Page's welcome says the customer can do here, by the section that does it: a
@@ -175,10 +176,6 @@ def recent_consumption_chart():
 # --- invoices -----------------------------------------------------------------------------------------
 
 INVOICE_PAGE = 24  # rows at a time: two years of monthly bills, four of bimonthly ones
-
-
-def invoice_status_labels():
-    return {"paid": _("pagata"), "unpaid": _("da pagare"), "partial": _("parzialmente pagata")}
 
 
 # The Stato filter: value -> (label, how Invoice.filtered selects it). "Da pagare" is every
@@ -226,7 +223,7 @@ def invoices():
                   more=page * INVOICE_PAGE < count, page=page, count=count, total=total or 0, pdfs=pdfs, years=years,
                   year=filters["year"], status=filters["status"], everything=everything,
                   statuses={value: label for value, (label, _how) in INVOICE_STATUSES.items()},
-                  today=filters["today"], point_codes=points, status_labels=invoice_status_labels(),
+                  today=filters["today"], point_codes=points, status_labels=labels.words("invoice_status"),
                   overdue_label=_("scaduta"))
 
 
@@ -296,12 +293,12 @@ def billed_withdrawals_chart():
     unit = "Smc" if point.is_gas else "kWh"
     colour, rows = current_app.config["PORTAL_COLOR"], charts.monthly(point, year)
     if withdrawals_view() == "confronto":
-        labels = {"unit": unit, "title": _("Prelievi fatturati %(year)d e %(previous)d, %(point)s",
-                                           year=year, previous=year - 1, point=point.code)}
-        svg = charts.comparison_svg(point, rows, charts.monthly(point, year - 1), year, i18n.language(), colour, labels)
+        texts = {"unit": unit, "title": _("Prelievi fatturati %(year)d e %(previous)d, %(point)s",
+                                          year=year, previous=year - 1, point=point.code)}
+        svg = charts.comparison_svg(point, rows, charts.monthly(point, year - 1), year, i18n.language(), colour, texts)
     else:
-        labels = {"unit": unit, "title": _("Prelievi fatturati %(year)d, %(point)s", year=year, point=point.code)}
-        svg = charts.chart_svg(point, rows, i18n.language(), colour, labels)
+        texts = {"unit": unit, "title": _("Prelievi fatturati %(year)d, %(point)s", year=year, point=point.code)}
+        svg = charts.chart_svg(point, rows, i18n.language(), colour, texts)
     return svg_response(svg)
 
 
