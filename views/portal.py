@@ -146,7 +146,7 @@ PROMISES = [
     ("portal.billed_withdrawals", _l("vedere i consumi fatturati")),
     ("portal.self_reading", _l("comunicare l'autolettura del contatore")),
     ("portal.tickets", _l("aprire un ticket e seguirne le risposte")),
-    ("portal.customer_data", _l("controllare i tuoi dati e scegliere gli avvisi via email")),
+    ("portal.customer_data", _l("controllare i tuoi dati anagrafici")),
     ("portal.my_documents", _l("scaricare i tuoi documenti")),
 ]
 
