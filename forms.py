@@ -12,6 +12,7 @@ from wtforms.validators import Email, EqualTo, InputRequired, Length, Optional, 
 
 import accounts
 import identifiers
+import labels
 from models import Customer, Document, User
 
 YES_NO = [SelectChoice("yes", _l("Acconsento")), SelectChoice("no", _l("Non acconsento"))]
@@ -191,8 +192,11 @@ class DocumentForm(FlaskForm):
         valid = super().validate(extra_validators)
         code = self.customer_code
         problem = Document.customer_problem(self.section.data, bool(code.data))
-        if problem:
-            code.errors.append(problem)
+        section = labels.label("document_section", self.section.data)
+        if problem == "required":
+            code.errors.append(_l("Scrivi il codice del cliente: la sezione %(section)s è per un cliente.", section=section))
+        elif problem == "forbidden":
+            code.errors.append(_l("Lascialo vuoto: la sezione %(section)s è per tutti i clienti.", section=section))
         elif code.data and not code.errors and not Customer.select().where(Customer.code == code.data).exists():
             code.errors.append(_l("Questo cliente non esiste."))
         if self.period_start.data and self.period_end.data and self.period_end.data < self.period_start.data:

@@ -578,9 +578,12 @@ class ImportRun:
                     self.report.problem(name, row.line, "supply_point_code",
                                         f"il punto {code} non è del cliente {row.values['customer_code']}")
         for row in self.rows.get("documents.csv", []):
-            problem = Document.customer_problem(row.values["section"], bool(row.values.get("customer_code")))
-            if problem:
-                self.report.problem("documents.csv", row.line, "customer_code", problem)
+            section = row.values["section"]
+            problem = Document.customer_problem(section, bool(row.values.get("customer_code")))
+            if problem:  # the file's own codes, for whoever fixes the file
+                self.report.problem("documents.csv", row.line, "customer_code", {
+                    "required": f"obbligatorio per la sezione {section}",
+                    "forbidden": f"la sezione {section} è per tutti: lascialo vuoto"}[problem])
         if self.staged_measures:
             self.check_staged_measures(points)
 

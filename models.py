@@ -750,11 +750,12 @@ class Document(BaseModel):
 
     @classmethod
     def customer_problem(cls, section, has_customer):
-        """Why a document of `section` may not have (or lack) a customer; None when right."""
+        """"required" when a document of `section` needs a customer and has none, "forbidden"
+        when it is for everybody and has one, None when right (each caller words it)."""
         if section in cls.CUSTOMER_SECTIONS and not has_customer:
-            return f"obbligatorio per la sezione {section}"
+            return "required"
         if section in cls.GENERIC_SECTIONS and has_customer:
-            return f"la sezione {section} è per tutti: lascialo vuoto"
+            return "forbidden"
         return None
 
     @classmethod

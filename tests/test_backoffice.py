@@ -488,8 +488,8 @@ def test_publish_a_report_for_a_customer(staff, customers):
 
 
 @pytest.mark.parametrize("fields, content, name, message", [
-    ({"section": "report"}, None, "r.pdf", "obbligatorio per la sezione report"),
-    ({"section": "modulistica", "customer_code": "005007"}, None, "m.pdf", "è per tutti: lascialo vuoto"),
+    ({"section": "report"}, None, "r.pdf", "Scrivi il codice del cliente: la sezione Report è per un cliente."),
+    ({"section": "modulistica", "customer_code": "005007"}, None, "m.pdf", "Lascialo vuoto: la sezione Modulistica è per tutti i clienti."),
     ({"section": "personal", "customer_code": "999999"}, None, "p.pdf", "Questo cliente non esiste."),
     ({"period_start": "2026-06-30", "period_end": "2026-01-01"}, None, "m.pdf", "La fine viene prima dell&#39;inizio."),
     ({}, b"<html>not a pdf</html>", "fake.pdf", "non è un PDF valido"),
