@@ -9,10 +9,11 @@ import time
 from types import SimpleNamespace
 
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 from werkzeug.serving import make_server
 
 from tests.conftest import free_port
+from tests.factories import PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -117,10 +118,10 @@ def wait_for_mail(smtp, count=1, deadline=MAIL_DEADLINE_SECONDS):
     return list(smtp.messages)
 
 
-def log_in(page, base_url, user, password):
-    """Log in through the login page, as a customer types it; returns on the Home Page."""
-    page.goto(base_url + "/login")
+def log_in(page, live_server, user="005007", password=None):
+    """Log in through the login page as a customer types it; the tests' customer is ROSSI MARIO."""
+    page.goto(live_server.url + "/login")
     page.get_by_label("User", exact=True).fill(user)
-    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_label("Password", exact=True).fill(password or PASSWORD)
     page.get_by_role("button", name="Accedi").click()
-    page.locator(".welcome").wait_for()
+    expect(page.locator(".welcome")).to_contain_text("Benvenuto ROSSI MARIO")

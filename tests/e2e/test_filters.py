@@ -5,15 +5,8 @@ after a reload too."""
 import pytest
 
 from tests.e2e.conftest import log_in, wait_for_htmx
-from tests.factories import PASSWORD
 from tests.test_documents import REPORTS, expected_reports, mario, store_document  # noqa: F401 (mario: a fixture)
-from tests.test_invoice_filters import (  # noqa: F401
-    STATUS_RULES,
-    YEARS,
-    customer_data,
-    expected,
-    newest_first,
-)
+from tests.test_invoice_filters import STATUS_RULES, YEARS, customer_data, expected, newest_first  # noqa: F401
 
 INVOICE_CONTROLS = [("anno", ("",) + tuple(str(y) for y in sorted(YEARS, reverse=True)) + ("",)),
                     ("stato", tuple(STATUS_RULES) + ("",)),
@@ -37,7 +30,7 @@ def choose(page, javascript, path, act):
 def test_every_invoice_filter_value_in_the_browser(live_server, new_page, customer_data, javascript):  # noqa: F811
     _client, invoices = customer_data
     page = new_page(java_script_enabled=javascript)
-    log_in(page, live_server.url, "005007", PASSWORD)
+    log_in(page, live_server)
     page.goto(live_server.url + "/fatture?sp=PR002874")
     chosen = {"anno": "", "stato": "", "ambito": ""}
     for name, values in INVOICE_CONTROLS:
@@ -63,7 +56,7 @@ def test_every_download_date_in_the_browser(live_server, new_page, mario, javasc
     for title, published in REPORTS.items():
         store_document(live_server.app, title, "report", customer, published_on=published)
     page = new_page(java_script_enabled=javascript)
-    log_in(page, live_server.url, "005007", PASSWORD)
+    log_in(page, live_server)
     page.goto(live_server.url + "/download?sp=PR002874")
     chosen = {"dal": "", "al": ""}
     for name, value in (("dal", "2026-02-05"), ("dal", "2026-07-01"), ("al", "2026-10-20"), ("al", "2026-06-30"),

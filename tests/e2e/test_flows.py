@@ -9,7 +9,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
 from models import utcnow
-from tests.e2e.conftest import wait_for_htmx, wait_for_mail
+from tests.e2e.conftest import log_in, wait_for_htmx, wait_for_mail
 from tests.factories import PASSWORD, make_customer, make_invoice, make_supply_point, make_user
 from tests.helpers import text_of
 
@@ -29,14 +29,6 @@ def customer(live_server):
                       address="VIA PROVA 5", postcode="48124", city="RAVENNA", province="RA")
     customer.invoice = make_invoice(customer, electricity, issue_date=utcnow().date() - timedelta(days=30))
     return customer
-
-
-def log_in(page, live_server, user, password):
-    page.goto(live_server.url + "/login")
-    page.get_by_label("User", exact=True).fill(user)
-    page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_role("button", name="Accedi").click()
-    expect(page.locator(".welcome")).to_have_text("Benvenuto ROSSI MARIO")
 
 
 def open_password_dialog(page):

@@ -15,8 +15,8 @@ from playwright.sync_api import expect
 
 import accounts
 from models import User, utcnow
-from tests.e2e.conftest import wait_for_htmx
-from tests.factories import PASSWORD, make_customer, make_invoice, make_supply_point, make_user, store_pdf
+from tests.e2e.conftest import log_in, wait_for_htmx
+from tests.factories import make_customer, make_invoice, make_supply_point, make_user, store_pdf
 from tests.import_data import pdf_bytes
 from tests.test_documents import store_document
 
@@ -61,14 +61,6 @@ def customer(live_server):
                        period_start=date(this_year - 1, 10, 1), period_end=date(this_year - 1, 12, 31))
         store_document(app, "Nuove tariffe dal 1° gennaio", "comunicati")
     return customer
-
-
-def log_in(page, live_server):
-    page.goto(live_server.url + "/login")
-    page.get_by_label("User", exact=True).fill("005007")
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Accedi").click()
-    expect(page.locator(".welcome")).to_have_text("Benvenuto ROSSI MARIO")
 
 
 def menu_summary(page):
