@@ -172,3 +172,31 @@ def test_scale_marks_are_round_and_cover_the_value():
         assert marks[0] == 0 and marks[-1] >= largest and 2 <= len(marks) <= 7
         step = marks[1] - marks[0]
         assert all(abs((b - a) - step) < 1e-9 for a, b in zip(marks, marks[1:]))
+
+
+# Each year's total as the fixture bills it (each invoice in its period's start month).
+YEAR_TOTALS = {2026: "3.764", 2025: "3.462"}
+
+
+@pytest.mark.parametrize("year", sorted(YEAR_TOTALS))
+@pytest.mark.parametrize("view", ["grafico", "confronto", "tabella"])
+@pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
+def test_every_year_and_view_as_a_plain_request_and_with_htmx(client, year, view, htmx):
+    """The year select and the view links: 200, the year's own figures, the controls showing
+    the choice (htmx swaps #withdrawals, form included)."""
+    headers = {"HX-Request": "true", "HX-Target": "withdrawals", "HX-Trigger": "anno",
+               "HX-Current-URL": "http://localhost/prelievi-fatturati?sp=PR002874"} if htmx else {}
+    response = client.get(f"/prelievi-fatturati?sp=PR002874&anno={year}&vista={view}", headers=headers)
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert ("<html" in html) != htmx
+    assert re.findall(r"<option selected>(\d{4})</option>", html) == [str(year)]
+    current = re.findall(r'<a [^>]*aria-current="true"[^>]*>', html)
+    assert len(current) == 1 and f"vista={view}\"" in current[0]
+    assert f"Totale {year}: {YEAR_TOTALS[year]} kWh" in html
+    if view == "tabella":
+        assert f"Prelievi fatturati {year} per mese (kWh)" in html and "<img" not in html
+    else:
+        image = re.search(r'<img src="([^"]+)"', html).group(1).replace("&amp;", "&")
+        assert f"anno={year}" in image and ("vista=confronto" in image) == (view == "confronto")
+        assert client.get(image).status_code == 200

@@ -71,3 +71,36 @@ def test_every_download_date_in_the_browser(live_server, new_page, mario, javasc
         # An end before the start is said next to the end's field, and the list ignores it.
         backwards = bool(chosen["dal"] and chosen["al"] and chosen["al"] < chosen["dal"])
         assert page.locator("#err-al").is_visible() == backwards, state
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "nojs"])
+def test_every_withdrawals_year_in_the_browser(live_server, new_page, javascript):
+    """Prelievi Fatturati's year select (the noscript button is "Mostra"): each year its total."""
+    from datetime import date
+    from decimal import Decimal
+
+    from tests.factories import make_customer, make_invoice, make_supply_point, make_user
+
+    customer = make_customer(code="005007", name="ROSSI MARIO")
+    point = make_supply_point(customer, code="PR002874")
+    make_user(customer)
+    for year, kwh in ((2024, 100), (2025, 200), (2026, 300)):
+        make_invoice(customer, point, issue_date=date(year, 3, 5), period_start=date(year, 2, 1),
+                     energy_f1_kwh=Decimal(kwh), energy_f2_kwh=Decimal(0), energy_f3_kwh=Decimal(0))
+    page = new_page(java_script_enabled=javascript)
+    log_in(page, live_server)
+    page.goto(live_server.url + "/prelievi-fatturati?sp=PR002874&vista=tabella")
+    for year, kwh in ((2024, 100), (2026, 300), (2025, 200)):
+        if javascript:
+            with page.expect_response(lambda r: "/prelievi-fatturati?" in r.url) as answer:
+                page.locator("#anno").select_option(str(year))
+            wait_for_htmx(page)
+        else:
+            page.locator("#anno").select_option(str(year))
+            with page.expect_navigation() as answer:
+                page.get_by_role("button", name="Mostra").click()
+        assert answer.value.status == 200
+        assert page.locator(".totals").inner_text().startswith(f"Totale {year}: {kwh} kWh")
+        assert page.locator("#anno").input_value() == str(year) and f"anno={year}" in page.url
+    page.reload()
+    assert page.locator("#anno").input_value() == "2025"
