@@ -9,8 +9,6 @@ from pathlib import Path
 import click
 from flask import Flask
 from jinja2 import ChoiceLoader, FileSystemLoader
-from playhouse.db_url import connect as connect_database
-from playhouse.db_url import parse as parse_database_url
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import accounts
@@ -19,7 +17,8 @@ import labels
 import mailer
 import ratelimit
 from extensions import babel, csrf, login_manager, mail
-from models import PortalPostgresqlDatabase, db_wrapper, write_transaction
+from database import init_database
+from models import db_wrapper, write_transaction
 
 # Every setting, its default, and how an environment variable's text becomes its value.
 # The README's configuration table lists the same names.
@@ -167,30 +166,6 @@ def development_secret_key(instance):
 def configure_logging(app):
     if not app.debug and not app.testing:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-
-def open_database(url, session_cache_seconds=0):
-    if url.startswith("sqlite:"):
-        return connect_database(
-            url,
-            pragmas={
-                "journal_mode": "wal",
-                "synchronous": "normal",
-                "foreign_keys": 1,
-                "busy_timeout": 5000,
-            },
-            timeout=5,
-        )
-    if url.startswith(("postgres://", "postgresql://")):
-        # A connection per request was 6x slower than a pool (DESIGN §7).
-        return PortalPostgresqlDatabase(**parse_database_url(url), max_connections=20, stale_timeout=300, timeout=10,
-                                        session_cache_seconds=session_cache_seconds)
-    return connect_database(url)
-
-
-def init_database(app):
-    app.config["DATABASE"] = open_database(app.config["DATABASE_URL"], app.config["SESSION_CACHE_SECONDS"])
-    db_wrapper.init_app(app)
 
 
 class TerminalProgress:
