@@ -47,7 +47,10 @@ def requested_block():
 
 
 def render_block(template_name, block, context):
-    """Render one block of a page, with the page's overrides of the layout's blocks."""
+    """Render one block of a page, with the page's overrides of the layout's blocks.
+
+    Written here rather than taken from jinja2-fragments, which renders the blocks a template
+    defines itself but not the layout's (`frame`) with the page's blocks inside them."""
     env = current_app.jinja_env
     current_app.update_template_context(context)
     template = env.get_template(template_name)
