@@ -35,7 +35,7 @@ from stdnum import luhn
 from stdnum.it import codicefiscale
 
 import accounts
-import importer
+import files
 import models
 from demo_pdf import bill_pdf, minimal_pdf
 from models import (
@@ -858,7 +858,7 @@ def attach_demo_bills(rng, rows, mario, mario_id, point_ids, today):
     config = current_app.config
     utility = dict(name=config["PORTAL_NAME"], email=config["PORTAL_SUPPORT_EMAIL"],
                    phone=config["PORTAL_SUPPORT_PHONE"])
-    store = importer.FileStore(config["FILE_STORE"])
+    store = files.FileStore(config["FILE_STORE"])
     with tempfile.TemporaryDirectory() as folder:
         for row in recent:
             if row["number"] in without:

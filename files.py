@@ -1,6 +1,9 @@
 """Serving files from the portal's file store (invoices' PDFs, documents): the right type, a safe
 name, and no copy in a shared cache."""
+import hashlib
+import os
 import re
+import shutil
 import unicodedata
 import zipfile
 from pathlib import Path
@@ -73,3 +76,66 @@ def send_zip(entries, name):
     response.headers["Content-Disposition"] = f"attachment; filename={name}"
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+MAX_FILE_BYTES = 20 * 1024 * 1024  # a PDF or document named in a CSV
+EXTENSIONS = {  # what a document may be, and how its first bytes look
+    ".pdf": (b"%PDF-",),
+    ".csv": None,
+    ".txt": None,
+    ".xlsx": (b"PK\x03\x04",),
+}
+CONTENT_TYPES = {".pdf": "application/pdf", ".csv": "text/csv", ".txt": "text/plain",
+                 ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+# --- files named in the CSVs ------------------------------------------------------------------------
+
+class FileStore:
+    """The portal's copies of PDFs and documents, named by their SHA-256 (so the same file is
+    stored once, and a copy left by an aborted run is simply reused by the next)."""
+
+    def __init__(self, root):
+        self.root = Path(root)
+
+    def check(self, source, allowed=(".pdf",)):
+        """The problem with a named file, or None; returns (problem, sha256)."""
+        path = Path(source)
+        extension = path.suffix.lower()
+        if extension not in allowed:
+            return f"tipo di file non ammesso ({extension or 'senza estensione'})", None
+        if not path.is_file():
+            return f"il file {path.name} non c'è", None
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return f"il file {path.name} supera {MAX_FILE_BYTES // (1024 * 1024)} MB", None
+        magic = EXTENSIONS[extension]
+        digest = hashlib.sha256()
+        with path.open("rb") as f:
+            head = f.read(8)
+            if magic and not head.startswith(magic):
+                return f"il file {path.name} non è un {extension[1:].upper()} valido", None
+            digest.update(head)
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+        if extension == ".pdf" and b"%%EOF" not in tail(path):
+            return f"il file {path.name} è un PDF troncato", None
+        return None, digest.hexdigest()
+
+    def store(self, source, sha256):
+        """Copy into the store; returns the path inside it."""
+        suffix = Path(source).suffix.lower()
+        relative = f"{sha256[:2]}/{sha256}{suffix}"
+        target = self.root / relative
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temporary = target.with_suffix(target.suffix + ".part")
+            shutil.copyfile(source, temporary)
+            os.replace(temporary, target)
+        return relative
+
+
+def tail(path, size=1024):
+    with open(path, "rb") as f:
+        f.seek(max(path.stat().st_size - size, 0))
+        return f.read()

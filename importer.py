@@ -14,12 +14,10 @@ Small files are compared in memory. measures.csv (a year of hourly data for 1,00
 with SQL, and merged with one INSERT ... ON CONFLICT DO UPDATE.
 """
 import csv
-import hashlib
 import io
 import json
 import os
 import re
-import shutil
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
@@ -29,17 +27,11 @@ from zoneinfo import ZoneInfo
 import identifiers
 from flask_babel import lazy_gettext as _l
 
+from files import CONTENT_TYPES, EXTENSIONS, FileStore
 from models import (Customer, Document, Invoice, Reading, SupplyPoint, User, db_wrapper, is_sqlite, refresh_statistics,
                     write_transaction)
 
 ROME = ZoneInfo("Europe/Rome")
-MAX_FILE_BYTES = 20 * 1024 * 1024  # a PDF or document named in a CSV
-EXTENSIONS = {  # what a document may be, and how its first bytes look
-    ".pdf": (b"%PDF-",),
-    ".csv": None,
-    ".txt": None,
-    ".xlsx": (b"PK\x03\x04",),
-}
 
 
 class Problem(ValueError):
@@ -427,58 +419,6 @@ def fast_measure_row(header, stored):
         return (line, code, stored(start), float(kwh.replace(",", ".")), int(minutes or 60), quality or "actual")
 
     return fast
-
-
-# --- files named in the CSVs ------------------------------------------------------------------------
-
-class FileStore:
-    """The portal's copies of PDFs and documents, named by their SHA-256 (so the same file is
-    stored once, and a copy left by an aborted run is simply reused by the next)."""
-
-    def __init__(self, root):
-        self.root = Path(root)
-
-    def check(self, source, allowed=(".pdf",)):
-        """The problem with a named file, or None; returns (problem, sha256)."""
-        path = Path(source)
-        extension = path.suffix.lower()
-        if extension not in allowed:
-            return f"tipo di file non ammesso ({extension or 'senza estensione'})", None
-        if not path.is_file():
-            return f"il file {path.name} non c'è", None
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            return f"il file {path.name} supera {MAX_FILE_BYTES // (1024 * 1024)} MB", None
-        magic = EXTENSIONS[extension]
-        digest = hashlib.sha256()
-        with path.open("rb") as f:
-            head = f.read(8)
-            if magic and not head.startswith(magic):
-                return f"il file {path.name} non è un {extension[1:].upper()} valido", None
-            digest.update(head)
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
-        if extension == ".pdf" and b"%%EOF" not in tail(path):
-            return f"il file {path.name} è un PDF troncato", None
-        return None, digest.hexdigest()
-
-    def store(self, source, sha256):
-        """Copy into the store; returns the path inside it."""
-        suffix = Path(source).suffix.lower()
-        relative = f"{sha256[:2]}/{sha256}{suffix}"
-        target = self.root / relative
-        if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            temporary = target.with_suffix(target.suffix + ".part")
-            shutil.copyfile(source, temporary)
-            os.replace(temporary, target)
-        return relative
-
-
-def tail(path, size=1024):
-    with open(path, "rb") as f:
-        f.seek(max(path.stat().st_size - size, 0))
-        return f.read()
 
 
 # --- the run ----------------------------------------------------------------------------------------
@@ -879,10 +819,6 @@ def notify_new_invoices(invoices):
         listed = sorted(by_customer[user.customer.code], key=lambda v: v["issue_date"])
         mailer.queue(user.email, _l("Nuove fatture disponibili"), "new_invoices", language=user.language,
                      customer=user.customer, invoices=listed, link=link, settings_link=settings)
-
-
-CONTENT_TYPES = {".pdf": "application/pdf", ".csv": "text/csv", ".txt": "text/plain",
-                 ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
 def labelled(extra, prefix):

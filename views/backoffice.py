@@ -17,9 +17,9 @@ from werkzeug.utils import secure_filename
 
 import accounts
 import audit
+import files
 import identifiers
 import import_jobs
-import importer
 import labels
 import mailer
 from extensions import csrf, login_manager
@@ -240,8 +240,8 @@ def documents():
         with tempfile.TemporaryDirectory() as folder:
             source = Path(folder) / name
             upload.save(source)
-            store = importer.FileStore(current_app.config["FILE_STORE"])
-            problem, sha256 = store.check(source, tuple(importer.EXTENSIONS))
+            store = files.FileStore(current_app.config["FILE_STORE"])
+            problem, sha256 = store.check(source, tuple(files.EXTENSIONS))
             if problem:
                 form.file.errors.append(problem)
             else:
@@ -252,7 +252,7 @@ def documents():
                         section=form.section.data, customer=customer,
                         published_on=form.published_on.data or datetime.now(ROME).date(),
                         period_start=form.period_start.data, period_end=form.period_end.data,
-                        content_type=importer.CONTENT_TYPES[source.suffix.lower()], size=source.stat().st_size,
+                        content_type=files.CONTENT_TYPES[source.suffix.lower()], size=source.stat().st_size,
                         sha256=sha256,
                     )
                     audit.record("document_published", user=current_user._get_current_object(), customer=customer,
