@@ -1,5 +1,6 @@
-"""Serving files from the portal's file store (invoices' PDFs, documents): the right type, a safe
-name, and no copy in a shared cache."""
+"""The portal's file store (invoices' PDFs, documents): checking and keeping the files the import
+and the back office bring in, and serving them with the right type, a safe name, and no copy in a
+shared cache."""
 import hashlib
 import os
 import re
@@ -78,7 +79,9 @@ def send_zip(entries, name):
     return response
 
 
-MAX_FILE_BYTES = 20 * 1024 * 1024  # a PDF or document named in a CSV
+# --- storing ----------------------------------------------------------------------------------------
+
+MAX_FILE_BYTES = 20 * 1024 * 1024  # a PDF or document, named in a CSV or uploaded
 EXTENSIONS = {  # what a document may be, and how its first bytes look
     ".pdf": (b"%PDF-",),
     ".csv": None,
@@ -88,8 +91,6 @@ EXTENSIONS = {  # what a document may be, and how its first bytes look
 CONTENT_TYPES = {".pdf": "application/pdf", ".csv": "text/csv", ".txt": "text/plain",
                  ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
-
-# --- files named in the CSVs ------------------------------------------------------------------------
 
 class FileStore:
     """The portal's copies of PDFs and documents, named by their SHA-256 (so the same file is
@@ -136,6 +137,7 @@ class FileStore:
 
 
 def tail(path, size=1024):
+    """The last `size` bytes of a file: where a whole PDF has its %%EOF."""
     with open(path, "rb") as f:
         f.seek(max(path.stat().st_size - size, 0))
         return f.read()
