@@ -19,8 +19,9 @@ import threading
 from datetime import timedelta
 from email.utils import parseaddr
 
-from flask import current_app, g, render_template
+from flask import current_app, g, render_template, url_for
 from flask_babel import force_locale
+from flask_babel import lazy_gettext as _l
 from flask_mail import Message
 
 from models import OutboxMail, db_wrapper, utcnow
@@ -53,6 +54,18 @@ def queue(recipient, subject, template, language="it", **context):
     mail = OutboxMail.create(recipient=recipient, subject=subject, body_text=text, body_html=html)
     g.mail_queued = True
     return mail
+
+
+def mail_link(endpoint, **values):
+    """Links in mails come from PORTAL_BASE_URL, never from the request's Host header."""
+    return current_app.config["PORTAL_BASE_URL"] + url_for(endpoint, **values)
+
+
+def notify_password_changed(user):
+    queue(
+        user.email, _l("La tua password è cambiata"), "password_changed", language=user.language,
+        user=user, when=utcnow(), reset_url=mail_link("auth.forgot_password"),
+    )
 
 
 # --- delivery ------------------------------------------------------------------------------

@@ -9,8 +9,9 @@ import audit
 import i18n
 import ratelimit
 from forms import ChangePasswordForm, EmptyForm
+from mailer import notify_password_changed
 from models import User, write_transaction
-from views.auth import notify_password_changed, safe_next, too_many
+from views.auth import safe_next, too_many
 from views.portal import load_customer_area
 from views.rendering import is_htmx, render
 

@@ -30,6 +30,7 @@ from forms import (
     ResetPasswordForm,
     SecondFactorForm,
 )
+from mailer import mail_link, notify_password_changed
 from models import Consent, Customer, EmailToken, Invoice, SupplyPoint, User, utcnow, write_transaction
 from views.rendering import is_htmx, render, render_fragment
 
@@ -56,11 +57,6 @@ def too_many(form_field, seconds):
     form_field.errors = list(form_field.errors or []) + [
         ngettext("Troppi tentativi. Riprova tra %(num)d minuto.", "Troppi tentativi. Riprova tra %(num)d minuti.", minutes)
     ]
-
-
-def mail_link(endpoint, **values):
-    """Links in mails come from PORTAL_BASE_URL, never from the request's Host header."""
-    return current_app.config["PORTAL_BASE_URL"] + url_for(endpoint, **values)
 
 
 # --- login and logout ------------------------------------------------------------------------
@@ -451,13 +447,6 @@ def reset_password(token):
         flash(_("Password cambiata: accedi con quella nuova."), "success")
         return redirect(url_for("auth.login"), 303)
     return render("auth/reset_password.html", form=form), 422 if form.is_submitted() else 200
-
-
-def notify_password_changed(user):
-    mailer.queue(
-        user.email, _l("La tua password è cambiata"), "password_changed", language=user.language,
-        user=user, when=utcnow(), reset_url=mail_link("auth.forgot_password"),
-    )
 
 
 @bp.route("/username-dimenticato", methods=["GET", "POST"])

@@ -24,6 +24,7 @@ import labels
 import mailer
 from extensions import csrf, login_manager
 from forms import DocumentForm, EmptyForm, OperatorForm
+from mailer import mail_link
 from models import (
     AuditLog,
     Consent,
@@ -40,7 +41,6 @@ from models import (
     utcnow,
     write_transaction,
 )
-from views.auth import mail_link
 from views.rendering import render
 
 bp = Blueprint("backoffice", __name__, url_prefix="/backoffice")
