@@ -8,6 +8,9 @@ the end of the request that queued a mail, and every few seconds otherwise); `fl
 sent, so several processes never send it twice; a failed delivery is retried with a growing
 delay, so a mail server that is down delays mail and loses none.
 
+The mails more than one view sends, and `mail_link()` for the portal's links in a mail, live
+here too: a view module never imports another one.
+
 Without MAIL_SERVER (the demo), delivery writes each mail as an .eml file under instance/mail
 and logs its links, so an operator can read it.
 """
@@ -62,6 +65,8 @@ def mail_link(endpoint, **values):
 
 
 def notify_password_changed(user):
+    """Tell the user their password changed, with a way back if it was not them: after a reset
+    link and after "Cambio Password"."""
     queue(
         user.email, _l("La tua password è cambiata"), "password_changed", language=user.language,
         user=user, when=utcnow(), reset_url=mail_link("auth.forgot_password"),
