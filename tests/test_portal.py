@@ -14,7 +14,7 @@ import i18n
 from models import User, utcnow
 from tests.factories import PASSWORD, make_customer, make_supply_point, make_user
 from tests.helpers import csrf_from, htmx_headers, logged_in_customer, login, post_form, route_urls
-from views.portal import FILE_ENDPOINTS
+from views.customer_area import FILE_ENDPOINTS
 from views.rendering import UnknownTarget
 
 # Every route of the customer's area, from the app's URL map: a new one is covered at once.
@@ -278,7 +278,8 @@ def test_the_brands_icon_is_served_to_every_page(make_app):
 
 def test_the_welcome_promises_only_the_sections_that_are_built(logged_in):
     """A section still "in arrivo" is promised nowhere on the Home Page; each built one is."""
-    from views.portal import COMING_SOON, PROMISES
+    from views.customer_area import COMING_SOON
+    from views.home import PROMISES
 
     response = logged_in.get("/?sp=PR002874")
     assert response.status_code == 200

@@ -8,11 +8,11 @@ import accounts
 import audit
 import i18n
 import ratelimit
-from forms import ChangePasswordForm, EmptyForm
+from forms import ChangePasswordForm, EmptyForm, NotificationsForm
 from mailer import notify_password_changed
 from models import User, write_transaction
 from views.auth import safe_next, too_many
-from views.portal import load_customer_area
+from views.customer_area import load_customer_area, portal_url
 from views.rendering import is_htmx, render
 
 bp = Blueprint("account", __name__)
@@ -64,3 +64,19 @@ def set_language():
         with write_transaction():
             User.update(language=language).where(User.id == current_user.id).execute()
     return redirect(safe_next(request.form.get("next")) or url_for("auth.login"), 303)
+
+
+# --- Dati Anagrafici --------------------------------------------------------------------------------
+
+@bp.route("/dati-anagrafici", methods=["GET", "POST"])
+def customer_data():
+    """The customer's data as the billing system has them, and the user's mail preference."""
+    form = NotificationsForm(obj=current_user)
+    if form.validate_on_submit():
+        with write_transaction():
+            User.update(notify_invoices=form.notify_invoices.data).where(User.id == current_user.id).execute()
+            audit.record("notifications_changed", user=current_user._get_current_object(),
+                         notify_invoices=form.notify_invoices.data)
+        flash(_("Preferenze salvate."), "success")
+        return redirect(portal_url("account.customer_data"), 303)
+    return render("portal/customer_data.html", title=_("Dati Anagrafici"), customer=current_user.customer, form=form)

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from tests.e2e.conftest import wait_for_htmx
 from tests.factories import PASSWORD, make_customer, make_invoice, make_supply_point, make_user
-from views.portal import INVOICE_PAGE
+from views.invoices import INVOICE_PAGE
 
 
 def test_filter_invoices_by_year_and_switch_chart_to_table(live_server, page):

@@ -1,0 +1,87 @@
+"""Prelievi Fatturati: billed withdrawals by month, as charts, a table and a CSV."""
+import csv
+import io
+from datetime import date
+from decimal import Decimal
+
+from flask import current_app, g, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+import charts
+import i18n
+from views.common import svg_response
+from views.customer_area import bp, selected_point_or_404
+from views.rendering import render
+
+# --- Prelievi Fatturati -------------------------------------------------------------------------------
+
+def withdrawals_year():
+    """The year asked for, else the newest with data; plus the point's years with data."""
+    years = charts.years_with_data(g.supply_point)
+    year = request.args.get("anno", type=int)
+    if year not in years:
+        year = years[0] if years else date.today().year
+    return year, years
+
+
+WITHDRAWAL_VIEWS = {  # ?vista= -> label; the first is the default
+    "grafico": _l("Grafico"), "confronto": _l("Confronto con l'anno prima"), "tabella": _l("Tabella"),
+}
+
+
+def withdrawals_view():
+    view = request.args.get("vista")
+    return view if view in WITHDRAWAL_VIEWS else "grafico"
+
+
+@bp.route("/prelievi-fatturati")
+def billed_withdrawals():
+    point = g.supply_point
+    if point is None:
+        return render("portal/withdrawals.html", title=_("Prelievi Fatturati"), rows=None)
+    year, years = withdrawals_year()
+    rows, previous = charts.monthly(point, year), charts.monthly(point, year - 1)
+    key = charts.total_key(point)
+    return render("portal/withdrawals.html", title=_("Prelievi Fatturati"), rows=rows, previous=previous,
+                  year=year, years=years, view=withdrawals_view(), views=WITHDRAWAL_VIEWS, key=key,
+                  comparison=charts.year_on_year(rows, previous, key), months=charts.month_names(i18n.language()))
+
+
+@bp.route("/prelievi-fatturati.svg")
+def billed_withdrawals_chart():
+    point = selected_point_or_404()
+    year, _years = withdrawals_year()
+    unit = "Smc" if point.is_gas else "kWh"
+    colour, rows = current_app.config["PORTAL_COLOR"], charts.monthly(point, year)
+    if withdrawals_view() == "confronto":
+        texts = {"unit": unit, "title": _("Prelievi fatturati %(year)d e %(previous)d, %(point)s",
+                                          year=year, previous=year - 1, point=point.code)}
+        svg = charts.comparison_svg(point, rows, charts.monthly(point, year - 1), year, i18n.language(), colour, texts)
+    else:
+        texts = {"unit": unit, "title": _("Prelievi fatturati %(year)d, %(point)s", year=year, point=point.code)}
+        svg = charts.chart_svg(point, rows, i18n.language(), colour, texts)
+    return svg_response(svg)
+
+
+@bp.route("/prelievi-fatturati.csv")
+def billed_withdrawals_csv():
+    """For Italian Excel: semicolons, decimal commas, a BOM."""
+    point = selected_point_or_404()
+    year, _years = withdrawals_year()
+    rows = charts.monthly(point, year)
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    # Always three decimals: the same file from SQLite and PostgreSQL (which keeps the scale).
+    comma = lambda value: "" if value is None else format(Decimal(value), ".3f").replace(".", ",")  # noqa: E731
+    if point.is_gas:
+        writer.writerow(["Mese", "Smc"])
+        writer.writerows([f"{year}-{r['month']:02d}", comma(r["smc"])] for r in rows if r["invoices"])
+    else:
+        writer.writerow(["Mese", "F1 kWh", "F2 kWh", "F3 kWh", "Totale kWh", "Potenza massima kW"])
+        writer.writerows([f"{year}-{r['month']:02d}", comma(r["f1"]), comma(r["f2"]), comma(r["f3"]),
+                          comma(r["total"]), comma(r["peak"])] for r in rows if r["invoices"])
+    response = current_app.response_class("\ufeff" + out.getvalue(), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f"attachment; filename=prelievi-{point.code}-{year}.csv"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response

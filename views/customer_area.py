@@ -1,0 +1,123 @@
+"""The customer's portal: the menu, the supply-point selector and the Home Page.
+
+The selected supply point travels in the URL (`?sp=PR002874`), so reload, back and bookmarks
+show the same point; a page asked for without it is redirected to the URL with the last choice
+(kept in the session) or the customer's first point. The point
+is looked up among the logged-in customer's own: another customer's code is a 404.
+"""
+from flask import Blueprint, abort, g, redirect, request, session, url_for
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from extensions import login_manager
+from views.rendering import is_htmx, render
+
+bp = Blueprint("portal", __name__)
+
+# The seed's menu, in its order: (endpoint, label). "account.change_password" opens a dialog.
+MENU = [
+    ("portal.home", _l("Home Page")),
+    ("portal.invoices", _l("Elenco fatture")),
+    ("account.change_password", _l("Cambio Password")),
+    ("portal.self_reading", _l("Autolettura Contatore")),
+    ("account.customer_data", _l("Dati Anagrafici")),
+    ("portal.billed_withdrawals", _l("Prelievi Fatturati")),
+    ("portal.tickets", _l("Ticket")),
+    ("portal.technical_data", _l("Dati Tecnici")),
+    ("portal.contract_data", _l("Dati Contrattuali")),
+    ("portal.measures", _l("Misure elettriche")),
+    ("portal.my_documents", _l("I miei documenti")),
+    ("portal.downloads", _l("Download")),
+    ("portal.advanced_charts", _l("Grafici avanzati")),
+]
+ELECTRICITY_ONLY = {"portal.measures"}
+GENERIC_DOCUMENTS = [
+    ("modulistica", _l("Modulistica")),
+    ("normative", _l("Normative")),
+    ("comunicati", _l("Comunicati")),
+    ("informazioni", _l("Informazioni")),
+    ("storico", _l("Storico")),
+]
+
+# Sections that later work fills in; until then they say so. endpoint -> URL path.
+COMING_SOON = {
+    "self_reading": "/autolettura",
+    "tickets": "/ticket",
+    "measures": "/misure-elettriche",
+    "advanced_charts": "/grafici-avanzati",
+}
+
+
+# Files, not pages: no ?sp= redirect for them (the ZIP keeps the list's own URL arguments).
+FILE_ENDPOINTS = {"portal.document_file", "portal.invoice_pdf", "portal.invoices_zip",
+                  "portal.billed_withdrawals_chart", "portal.billed_withdrawals_csv", "portal.recent_consumption_chart"}
+
+
+def load_customer_area():
+    """before_request of every customer blueprint: a logged-in customer, their points, the
+    selected one."""
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    if current_user.customer_id is None:
+        abort(403)
+    g.supply_points = current_user.supply_points
+    g.supply_point = choose_supply_point(g.supply_points)
+    is_page = request.endpoint not in FILE_ENDPOINTS
+    if g.supply_point is not None and "sp" not in request.args and request.method == "GET" and is_page and not is_htmx():
+        # Every page URL names its point, so back, reload and bookmarks show that point and
+        # not whatever was chosen last in another tab.
+        args = request.args.to_dict(flat=False)
+        return redirect(url_for(request.endpoint, **(request.view_args or {}), **args, sp=g.supply_point.code))
+
+
+def choose_supply_point(points):
+    code = request.args.get("sp")
+    if code is not None:
+        point = next((p for p in points if p.code == code), None)
+        if point is None:
+            abort(404)
+        if session.get("sp") != code:  # a changed session is re-signed and re-sent
+            session["sp"] = code
+        return point
+    remembered = session.get("sp")
+    return next((p for p in points if p.code == remembered), None) or (points[0] if points else None)
+
+
+def selected_point_or_404():
+    """For a point's chart or file: a customer with no points has none to show."""
+    if g.supply_point is None:
+        abort(404)
+    return g.supply_point
+
+
+def portal_url(endpoint, **values):
+    """url_for that keeps the selected supply point."""
+    point = g.get("supply_point")
+    if point is not None:
+        values.setdefault("sp", point.code)
+    return url_for(endpoint, **values)
+
+
+def menu():
+    point = g.get("supply_point")
+    return [
+        (endpoint, label) for endpoint, label in MENU
+        if endpoint not in ELECTRICITY_ONLY or point is None or not point.is_gas
+    ]
+
+
+@bp.app_context_processor
+def portal_context():
+    return {"portal_url": portal_url, "menu": menu, "generic_documents": GENERIC_DOCUMENTS}
+
+
+bp.before_request(load_customer_area)
+
+
+
+def coming_soon():
+    return render("portal/coming_soon.html", title=dict(MENU)[request.endpoint])
+
+
+for _endpoint, _path in COMING_SOON.items():
+    bp.add_url_rule(_path, _endpoint, coming_soon)

@@ -1,0 +1,65 @@
+"""I miei documenti, Download (periodic reports) and Documentazione Generica, and a document's file."""
+from datetime import date
+
+from flask import abort, request
+from flask_babel import gettext as _
+from flask_login import current_user
+
+import files
+from models import Document
+from views.customer_area import GENERIC_DOCUMENTS, bp
+from views.rendering import render
+
+# --- documents ------------------------------------------------------------------------------------
+
+@bp.route("/documenti")
+def my_documents():
+    documents = Document.for_customer(current_user.customer_id).where(Document.section == "personal")
+    return render("portal/documents.html", title=_("I miei documenti"),
+                  documents=list(documents.order_by(Document.published_on.desc())))
+
+
+@bp.route("/download")
+def downloads():
+    """Periodic reports, filtered by deposit date (htmx swaps the list with its form, so a
+    date's error shows next to it; the URL keeps the filter). A bad date is said, not applied."""
+    reports = Document.for_customer(current_user.customer_id).where(Document.section == "report")
+    errors, dates = {}, {}
+    for name in ("dal", "al"):
+        text = request.args.get(name, "").strip()
+        if text:
+            try:
+                dates[name] = date.fromisoformat(text)
+            except ValueError:
+                errors[name] = _("Data non valida: usa il calendario o AAAA-MM-GG.")
+    if "dal" in dates and "al" in dates and dates["al"] < dates["dal"]:
+        errors["al"] = _("La data finale viene prima di quella iniziale.")
+        del dates["al"]
+    if "dal" in dates:
+        reports = reports.where(Document.published_on >= dates["dal"])
+    if "al" in dates:
+        reports = reports.where(Document.published_on <= dates["al"])
+    return render("portal/documents.html", title=_("Download"), filters=True, errors=errors,
+                  documents=list(reports.order_by(Document.published_on.desc())))
+
+
+def generic_documents(section):
+    documents = Document.generic(section).order_by(Document.published_on.desc(), Document.id.desc())
+    return render("portal/documents.html", title=dict(GENERIC_DOCUMENTS)[section], documents=list(documents))
+
+
+@bp.route("/documenti/<int:document_id>/file")
+def document_file(document_id):
+    """A document, only to a customer it is for: one of theirs or one for everybody."""
+    document = (Document.select()
+                .where(Document.id == document_id, Document.unpublished_at.is_null(),
+                       Document.customer.is_null() | (Document.customer == current_user.customer_id))
+                .first())
+    if document is None:
+        abort(404)
+    return files.send_stored(document.file, document.content_type, document.title,
+                             as_attachment=request.args.get("scarica") == "1")
+
+
+bp.add_url_rule("/documentazione/<any(%s):section>" % ",".join(s for s, _ in GENERIC_DOCUMENTS),
+                "generic_documents", generic_documents)

@@ -1,0 +1,67 @@
+"""Home Page, and the selected point's Dati Tecnici / Dati Contrattuali."""
+from datetime import date
+
+from babel.lists import format_list
+from flask import current_app, g
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+import charts
+import i18n
+import labels
+from models import Invoice, latest_announcements, latest_invoice, unpaid_invoices
+from views.common import svg_response
+from views.customer_area import COMING_SOON, bp, selected_point_or_404
+from views.rendering import render
+
+@bp.route("/")
+def home():
+    customer, point = current_user.customer_id, g.supply_point
+    latest = next(iter(latest_invoice(customer=customer, point=point and point.id, of_point=point is not None)), None)
+    unpaid_count, unpaid_total, _pdfs = next(iter(unpaid_invoices(customer=customer)))
+    return render("portal/home.html", announcements=list(latest_announcements(limit=3)), latest=latest,
+                  unpaid_count=unpaid_count, unpaid_total=Invoice.total.python_value(unpaid_total) or 0,
+                  today=date.today(), status_labels=labels.words("invoice_status"), what_you_can_do=what_you_can_do())
+
+
+# What the Home Page's welcome says the customer can do here, by the section that does it: a
+# section still "in arrivo" promises nothing.
+PROMISES = [
+    ("portal.invoices", _l("consultare e scaricare le tue fatture")),
+    ("portal.billed_withdrawals", _l("vedere i consumi fatturati")),
+    ("portal.self_reading", _l("comunicare l'autolettura del contatore")),
+    ("portal.tickets", _l("aprire un ticket e seguirne le risposte")),
+    ("account.customer_data", _l("controllare i tuoi dati anagrafici")),
+    ("portal.my_documents", _l("scaricare i tuoi documenti")),
+]
+
+
+def what_you_can_do():
+    """"a, b e c": the promises of the sections that are built, in the user's language."""
+    built = [str(text) for endpoint, text in PROMISES if endpoint.partition(".")[2] not in COMING_SOON]
+    return format_list(built, locale=i18n.language())
+
+
+
+
+@bp.route("/consumi-recenti.svg")
+def recent_consumption_chart():
+    point = selected_point_or_404()
+    months = charts.last_twelve_months(point, date.today())
+    title = _("Ultimi 12 mesi (%(unit)s)", unit="Smc" if point.is_gas else "kWh")
+    return svg_response(charts.small_chart_svg(point, months, i18n.language(), current_app.config["PORTAL_COLOR"], title))
+
+
+
+
+# --- the selected point's data ---------------------------------------------------------------
+
+@bp.route("/dati-tecnici")
+def technical_data():
+    return render("portal/point_data.html", title=_("Dati Tecnici"), kind="technical")
+
+
+@bp.route("/dati-contrattuali")
+def contract_data():
+    return render("portal/point_data.html", title=_("Dati Contrattuali"), kind="contractual")
