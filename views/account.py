@@ -11,7 +11,7 @@ import ratelimit
 from forms import ChangePasswordForm, EmptyForm, NotificationsForm
 from mailer import notify_password_changed
 from models import User, write_transaction
-from views.auth import safe_next, too_many
+from views.common import safe_next, too_many
 from views.customer_area import load_customer_area, portal_url
 from views.rendering import is_htmx, render
 

@@ -5,11 +5,9 @@ get the same message, and "forgot" forms always answer that a mail is on its way
 """
 import time
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, request, session, url_for
 from flask_babel import gettext as _
-from flask_babel import ngettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -32,6 +30,7 @@ from forms import (
 )
 from mailer import mail_link, notify_password_changed
 from models import Consent, Customer, EmailToken, Invoice, SupplyPoint, User, utcnow, write_transaction
+from views.common import safe_next, too_many
 from views.rendering import is_htmx, render, render_fragment
 
 bp = Blueprint("auth", __name__)
@@ -39,24 +38,6 @@ bp = Blueprint("auth", __name__)
 REGISTRATION_STEP_TIMEOUT = 30 * 60  # seconds between step 1 and step 2
 PROOF_INVOICE_MONTHS = 24
 CONSENT_TEXT_VERSION = "2026-11"
-
-
-def safe_next(target):
-    """`next` is followed only to a path of this portal, never to another host."""
-    if not target:
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return None
-    return target
-
-
-def too_many(form_field, seconds):
-    """Put the rate-limit message on a field; the answer is then a 429."""
-    minutes = max(1, round(seconds / 60))
-    form_field.errors = list(form_field.errors or []) + [
-        ngettext("Troppi tentativi. Riprova tra %(num)d minuto.", "Troppi tentativi. Riprova tra %(num)d minuti.", minutes)
-    ]
 
 
 # --- login and logout ------------------------------------------------------------------------

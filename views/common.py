@@ -1,5 +1,9 @@
 """Helpers that several view modules share."""
+from urllib.parse import urlsplit
+
 from flask import current_app
+from flask_babel import ngettext
+
 
 def svg_response(svg):
     response = current_app.response_class(svg, mimetype="image/svg+xml")
@@ -7,3 +11,21 @@ def svg_response(svg):
     response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+def safe_next(target):
+    """`next` is followed only to a path of this portal, never to another host."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    return target
+
+
+def too_many(form_field, seconds):
+    """Put the rate-limit message on a field; the answer is then a 429."""
+    minutes = max(1, round(seconds / 60))
+    form_field.errors = list(form_field.errors or []) + [
+        ngettext("Troppi tentativi. Riprova tra %(num)d minuto.", "Troppi tentativi. Riprova tra %(num)d minuti.", minutes)
+    ]

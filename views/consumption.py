@@ -16,6 +16,7 @@ from views.rendering import render
 
 # --- Prelievi Fatturati -------------------------------------------------------------------------------
 
+
 def withdrawals_year():
     """The year asked for, else the newest with data; plus the point's years with data."""
     years = charts.years_with_data(g.supply_point)

@@ -114,7 +114,6 @@ def portal_context():
 bp.before_request(load_customer_area)
 
 
-
 def coming_soon():
     return render("portal/coming_soon.html", title=dict(MENU)[request.endpoint])
 

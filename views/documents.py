@@ -12,6 +12,7 @@ from views.rendering import render
 
 # --- documents ------------------------------------------------------------------------------------
 
+
 @bp.route("/documenti")
 def my_documents():
     documents = Document.for_customer(current_user.customer_id).where(Document.section == "personal")

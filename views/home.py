@@ -15,6 +15,7 @@ from views.common import svg_response
 from views.customer_area import COMING_SOON, bp, selected_point_or_404
 from views.rendering import render
 
+
 @bp.route("/")
 def home():
     customer, point = current_user.customer_id, g.supply_point
@@ -43,16 +44,12 @@ def what_you_can_do():
     return format_list(built, locale=i18n.language())
 
 
-
-
 @bp.route("/consumi-recenti.svg")
 def recent_consumption_chart():
     point = selected_point_or_404()
     months = charts.last_twelve_months(point, date.today())
     title = _("Ultimi 12 mesi (%(unit)s)", unit="Smc" if point.is_gas else "kWh")
     return svg_response(charts.small_chart_svg(point, months, i18n.language(), current_app.config["PORTAL_COLOR"], title))
-
-
 
 
 # --- the selected point's data ---------------------------------------------------------------
