@@ -79,12 +79,13 @@ def create_app(config=None):
     ratelimit.init_app(app)
     mailer.init_app(app)
 
-    from views import (account, auth, backoffice, branding, consumption, customer_area, documents,  # noqa: F401
-                       errors, home, invoices, rendering)
+    from views import (account, auth, backoffice, branding, consumption, customer_area, documents, errors, home,
+                       invoices, rendering)
 
     rendering.init_app(app)
     branding.init_app(app)
-    for blueprint in (errors.bp, auth.bp, customer_area.bp, account.bp, account.lang_bp, backoffice.bp):
+    customer_areas = (customer_area.bp, home.bp, invoices.bp, consumption.bp, documents.bp, account.bp)
+    for blueprint in (errors.bp, auth.bp, *customer_areas, account.lang_bp, backoffice.bp):
         app.register_blueprint(blueprint)
 
     register_commands(app)

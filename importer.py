@@ -811,7 +811,7 @@ def notify_new_invoices(invoices):
         return
     base = current_app.config["PORTAL_BASE_URL"]
     paths = current_app.url_map.bind("portal")  # no request here: build the paths from the map
-    link, settings = base + paths.build("portal.invoices"), base + paths.build("account.customer_data")
+    link, settings = base + paths.build("invoices.invoices"), base + paths.build("account.customer_data")
     users = (User.select(User, Customer).join(Customer)
              .where(Customer.code.in_(list(by_customer)), User.confirmed_at.is_null(False),
                     User.disabled == False, User.notify_invoices == True))  # noqa: E712

@@ -69,17 +69,30 @@ def sent_to_login(response):
 
 # --- the app's own URLs ----------------------------------------------------------------------------
 
-def route_urls(*blueprints):
-    """[(method, url, endpoint)] of every route of these blueprints, read from the app's URL
-    map, so a new route is tested without anyone adding it to a list. Path arguments get a
-    plain sample value (ids 1, the first choice of an `any`)."""
+def routes_app():
+    """An app to read routes from; the database is never opened."""
     import tempfile
 
     from app import create_app
     from tests.conftest import TEST_CONFIG
 
-    # Only the routes are read: the database is never opened.
-    app = create_app(dict(TEST_CONFIG, DATABASE_URL="sqlite:///" + tempfile.gettempdir() + "/routes-only.db"))
+    return create_app(dict(TEST_CONFIG, DATABASE_URL="sqlite:///" + tempfile.gettempdir() + "/routes-only.db"))
+
+
+def customer_area_blueprints(app=None):
+    """The blueprints of the customer's menu areas: those whose pages load the customer area.
+    Without `app`, one is made to read them (which binds the models to it: call it at import)."""
+    from views.customer_area import load_customer_area
+
+    app = app or routes_app()
+    return tuple(name for name, functions in app.before_request_funcs.items() if load_customer_area in functions)
+
+
+def route_urls(*blueprints):
+    """[(method, url, endpoint)] of every route of these blueprints, read from the app's URL
+    map, so a new route is tested without anyone adding it to a list. Path arguments get a
+    plain sample value (ids 1, the first choice of an `any`)."""
+    app = routes_app()
     urls = []
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         if rule.endpoint.split(".")[0] not in blueprints:

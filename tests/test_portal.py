@@ -13,12 +13,13 @@ from flask_babel import force_locale
 import i18n
 from models import User, utcnow
 from tests.factories import PASSWORD, make_customer, make_supply_point, make_user
-from tests.helpers import csrf_from, htmx_headers, logged_in_customer, login, post_form, route_urls
+from tests.helpers import (csrf_from, customer_area_blueprints, htmx_headers, logged_in_customer, login, post_form,
+                           route_urls)
 from views.customer_area import FILE_ENDPOINTS
 from views.rendering import UnknownTarget
 
 # Every route of the customer's area, from the app's URL map: a new one is covered at once.
-CUSTOMER_ROUTES = route_urls("portal", "account")  # at import: reading them binds the models to another app
+CUSTOMER_ROUTES = route_urls(*customer_area_blueprints())  # at import: reading them binds the models to another app
 CUSTOMER_GETS = [url for method, url, _endpoint in CUSTOMER_ROUTES if method == "GET"]
 CUSTOMER_POSTS = [url for method, url, _endpoint in CUSTOMER_ROUTES if method == "POST"]
 PAGES = [url for method, url, endpoint in CUSTOMER_ROUTES if method == "GET" and endpoint not in FILE_ENDPOINTS]
@@ -46,6 +47,7 @@ def logged_in(app, customer, points):
 
 
 def test_the_route_lists_are_complete():
+    assert set(customer_area_blueprints()) == {"customer_area", "home", "invoices", "consumption", "documents", "account"}
     assert {"/", "/fatture", "/fatture/1/pdf", "/cambio-password", "/documentazione/comunicati"} <= set(CUSTOMER_GETS)
     assert {"/cambio-password", "/dati-anagrafici"} <= set(CUSTOMER_POSTS)
     assert "/fatture/pdf.zip" not in PAGES and "/fatture" in PAGES

@@ -13,7 +13,7 @@ from app import ConfigError, create_app
 from models import AuditLog
 from tests.conftest import TEST_CONFIG
 from tests.factories import PASSWORD, make_customer, make_invoice, make_supply_point, make_user
-from tests.helpers import csrf_from, logged_in_customer, login, post_form
+from tests.helpers import csrf_from, customer_area_blueprints, logged_in_customer, login, post_form
 
 ROOT = Path(__file__).resolve().parent.parent
 HTMX_SHA256 = "d6fdc75f204e6bdefa99b69bf1e6d4ac69b8a364f77929f45c13476b4000f717"
@@ -164,7 +164,7 @@ def customer_urls_with_ids(app):
     from werkzeug.routing.converters import IntegerConverter
 
     return [rule for rule in app.url_map.iter_rules()
-            if rule.endpoint.split(".")[0] in ("portal", "account")
+            if rule.endpoint.split(".")[0] in customer_area_blueprints(app)
             and any(isinstance(rule._converters[name], IntegerConverter) for name in rule.arguments)]
 
 
@@ -187,7 +187,7 @@ def test_every_id_in_a_customers_url_answers_404_unless_it_is_theirs(app):
     login(owners, "005007", PASSWORD)
     login(strangers, "009999", PASSWORD)
     rules = customer_urls_with_ids(app)
-    assert {r.endpoint for r in rules} == {"portal.invoice_pdf", "portal.document_file"}
+    assert {r.endpoint for r in rules} == {"invoices.invoice_pdf", "documents.document_file"}
     for rule in rules:
         assert set(rule.arguments) <= set(owners_objects), f"{rule.rule}: add its object to this test"
         with app.test_request_context():  # closed before the requests: g would leak into them

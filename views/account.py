@@ -12,11 +12,10 @@ from forms import ChangePasswordForm, EmptyForm, NotificationsForm
 from mailer import notify_password_changed
 from models import User, write_transaction
 from views.common import safe_next, too_many
-from views.customer_area import load_customer_area, portal_url
+from views.customer_area import area_blueprint, portal_url
 from views.rendering import is_htmx, render
 
-bp = Blueprint("account", __name__)
-bp.before_request(load_customer_area)
+bp = area_blueprint("account", __name__)
 
 
 @bp.route("/cambio-password", methods=["GET", "POST"])
@@ -41,7 +40,7 @@ def change_password():
         if is_htmx():
             return render("account/password.html", form=form, done=True)
         flash(_("Password cambiata."), "success")
-        return redirect(url_for("portal.home"), 303)
+        return redirect(url_for("home.home"), 303)
     if form.is_submitted():
         status = 422
         if form.current_password.errors:

@@ -45,7 +45,7 @@ CONSENT_TEXT_VERSION = "2026-11"
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     if current_user.is_authenticated:
-        return redirect(url_for("portal.home"))
+        return redirect(url_for("home.home"))
     form = LoginForm()
     status = 200
     resend = None
@@ -54,7 +54,7 @@ def login():
         if status == 303 and session.get("second_factor"):  # staff: the code comes next
             return redirect(url_for("auth.second_factor"), 303)
         if status == 303:
-            return redirect(safe_next(request.args.get("next")) or url_for("portal.home"), 303)
+            return redirect(safe_next(request.args.get("next")) or url_for("home.home"), 303)
     elif form.is_submitted():
         status = 422
     return render("auth/login.html", form=form, resend=resend), status

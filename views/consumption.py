@@ -11,8 +11,10 @@ from flask_babel import lazy_gettext as _l
 import charts
 import i18n
 from views.common import svg_response
-from views.customer_area import bp, selected_point_or_404
+from views.customer_area import area_blueprint, selected_point_or_404
 from views.rendering import render
+
+bp = area_blueprint("consumption", __name__)
 
 # --- Prelievi Fatturati -------------------------------------------------------------------------------
 

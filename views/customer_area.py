@@ -12,25 +12,34 @@ from flask_login import current_user
 from extensions import login_manager
 from views.rendering import is_htmx, render
 
-bp = Blueprint("portal", __name__)
+# The frame's own blueprint: the sections still "in arrivo" (and the frame's template context).
+bp = Blueprint("customer_area", __name__)
+
+
+def area_blueprint(name, import_name):
+    """The blueprint of a menu area: each of its pages needs a logged-in customer and knows the
+    selected supply point (load_customer_area)."""
+    area = Blueprint(name, import_name)
+    area.before_request(load_customer_area)
+    return area
 
 # The seed's menu, in its order: (endpoint, label). "account.change_password" opens a dialog.
 MENU = [
-    ("portal.home", _l("Home Page")),
-    ("portal.invoices", _l("Elenco fatture")),
+    ("home.home", _l("Home Page")),
+    ("invoices.invoices", _l("Elenco fatture")),
     ("account.change_password", _l("Cambio Password")),
-    ("portal.self_reading", _l("Autolettura Contatore")),
+    ("customer_area.self_reading", _l("Autolettura Contatore")),
     ("account.customer_data", _l("Dati Anagrafici")),
-    ("portal.billed_withdrawals", _l("Prelievi Fatturati")),
-    ("portal.tickets", _l("Ticket")),
-    ("portal.technical_data", _l("Dati Tecnici")),
-    ("portal.contract_data", _l("Dati Contrattuali")),
-    ("portal.measures", _l("Misure elettriche")),
-    ("portal.my_documents", _l("I miei documenti")),
-    ("portal.downloads", _l("Download")),
-    ("portal.advanced_charts", _l("Grafici avanzati")),
+    ("consumption.billed_withdrawals", _l("Prelievi Fatturati")),
+    ("customer_area.tickets", _l("Ticket")),
+    ("home.technical_data", _l("Dati Tecnici")),
+    ("home.contract_data", _l("Dati Contrattuali")),
+    ("customer_area.measures", _l("Misure elettriche")),
+    ("documents.my_documents", _l("I miei documenti")),
+    ("documents.downloads", _l("Download")),
+    ("customer_area.advanced_charts", _l("Grafici avanzati")),
 ]
-ELECTRICITY_ONLY = {"portal.measures"}
+ELECTRICITY_ONLY = {"customer_area.measures"}
 GENERIC_DOCUMENTS = [
     ("modulistica", _l("Modulistica")),
     ("normative", _l("Normative")),
@@ -49,8 +58,8 @@ COMING_SOON = {
 
 
 # Files, not pages: no ?sp= redirect for them (the ZIP keeps the list's own URL arguments).
-FILE_ENDPOINTS = {"portal.document_file", "portal.invoice_pdf", "portal.invoices_zip",
-                  "portal.billed_withdrawals_chart", "portal.billed_withdrawals_csv", "portal.recent_consumption_chart"}
+FILE_ENDPOINTS = {"documents.document_file", "invoices.invoice_pdf", "invoices.invoices_zip",
+                  "consumption.billed_withdrawals_chart", "consumption.billed_withdrawals_csv", "home.recent_consumption_chart"}
 
 
 def load_customer_area():

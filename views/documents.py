@@ -7,8 +7,10 @@ from flask_login import current_user
 
 import files
 from models import Document
-from views.customer_area import GENERIC_DOCUMENTS, bp
+from views.customer_area import GENERIC_DOCUMENTS, area_blueprint
 from views.rendering import render
+
+bp = area_blueprint("documents", __name__)
 
 # --- documents ------------------------------------------------------------------------------------
 

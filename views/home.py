@@ -12,8 +12,10 @@ import i18n
 import labels
 from models import Invoice, latest_announcements, latest_invoice, unpaid_invoices
 from views.common import svg_response
-from views.customer_area import COMING_SOON, bp, selected_point_or_404
+from views.customer_area import COMING_SOON, area_blueprint, selected_point_or_404
 from views.rendering import render
+
+bp = area_blueprint("home", __name__)
 
 
 @bp.route("/")
@@ -29,12 +31,12 @@ def home():
 # What the Home Page's welcome says the customer can do here, by the section that does it: a
 # section still "in arrivo" promises nothing.
 PROMISES = [
-    ("portal.invoices", _l("consultare e scaricare le tue fatture")),
-    ("portal.billed_withdrawals", _l("vedere i consumi fatturati")),
-    ("portal.self_reading", _l("comunicare l'autolettura del contatore")),
-    ("portal.tickets", _l("aprire un ticket e seguirne le risposte")),
+    ("invoices.invoices", _l("consultare e scaricare le tue fatture")),
+    ("consumption.billed_withdrawals", _l("vedere i consumi fatturati")),
+    ("customer_area.self_reading", _l("comunicare l'autolettura del contatore")),
+    ("customer_area.tickets", _l("aprire un ticket e seguirne le risposte")),
     ("account.customer_data", _l("controllare i tuoi dati anagrafici")),
-    ("portal.my_documents", _l("scaricare i tuoi documenti")),
+    ("documents.my_documents", _l("scaricare i tuoi documenti")),
 ]
 
 

@@ -9,8 +9,10 @@ from flask_login import current_user
 import files
 import labels
 from models import Invoice, invoice_page
-from views.customer_area import bp
+from views.customer_area import area_blueprint
 from views.rendering import render
+
+bp = area_blueprint("invoices", __name__)
 
 # --- invoices -----------------------------------------------------------------------------------------
 
@@ -86,6 +88,6 @@ def invoices_zip():
     if not rows:
         # The list offers no ZIP then; an old link or bookmark gets the list and a sentence.
         flash(_("In questo elenco non ci sono fatture con il PDF da scaricare."), "info")
-        return redirect(url_for("portal.invoices", **request.args), 303)
+        return redirect(url_for("invoices.invoices", **request.args), 303)
     entries = [(files.download_name(f"Fattura {number}", ".pdf"), path) for number, path in rows]
     return files.send_zip(entries, "fatture.zip")
