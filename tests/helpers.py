@@ -88,11 +88,11 @@ def customer_area_blueprints(app=None):
     return tuple(name for name, functions in app.before_request_funcs.items() if load_customer_area in functions)
 
 
-def route_urls(*blueprints):
+def route_urls(*blueprints, app=None):
     """[(method, url, endpoint)] of every route of these blueprints, read from the app's URL
     map, so a new route is tested without anyone adding it to a list. Path arguments get a
     plain sample value (ids 1, the first choice of an `any`)."""
-    app = routes_app()
+    app = app or routes_app()
     urls = []
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         if rule.endpoint.split(".")[0] not in blueprints:

@@ -14,15 +14,17 @@ import i18n
 from models import User, utcnow
 from tests.factories import PASSWORD, make_customer, make_supply_point, make_user
 from tests.helpers import (csrf_from, customer_area_blueprints, htmx_headers, logged_in_customer, login, post_form,
-                           route_urls)
-from views.customer_area import FILE_ENDPOINTS
+                           route_urls, routes_app)
 from views.rendering import UnknownTarget
 
 # Every route of the customer's area, from the app's URL map: a new one is covered at once.
-CUSTOMER_ROUTES = route_urls(*customer_area_blueprints())  # at import: reading them binds the models to another app
+ROUTES_APP = routes_app()  # at import: reading its routes binds the models to it
+CUSTOMER_ROUTES = route_urls(*customer_area_blueprints(ROUTES_APP), app=ROUTES_APP)
 CUSTOMER_GETS = [url for method, url, _endpoint in CUSTOMER_ROUTES if method == "GET"]
 CUSTOMER_POSTS = [url for method, url, _endpoint in CUSTOMER_ROUTES if method == "POST"]
-PAGES = [url for method, url, endpoint in CUSTOMER_ROUTES if method == "GET" and endpoint not in FILE_ENDPOINTS]
+FILES = [url for _method, url, endpoint in CUSTOMER_ROUTES
+         if getattr(ROUTES_APP.view_functions[endpoint], "serves_a_file", False)]
+PAGES = [url for method, url, endpoint in CUSTOMER_ROUTES if method == "GET" and url not in FILES]
 
 
 @pytest.fixture
@@ -51,6 +53,7 @@ def test_the_route_lists_are_complete():
     assert {"/", "/fatture", "/fatture/1/pdf", "/cambio-password", "/documentazione/comunicati"} <= set(CUSTOMER_GETS)
     assert {"/cambio-password", "/dati-anagrafici"} <= set(CUSTOMER_POSTS)
     assert "/fatture/pdf.zip" not in PAGES and "/fatture" in PAGES
+    assert {"/fatture/pdf.zip", "/fatture/1/pdf", "/prelievi-fatturati.svg", "/consumi-recenti.svg"} <= set(FILES)
 
 
 @pytest.mark.parametrize("url", CUSTOMER_GETS)

@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 import charts
 import i18n
 from views.common import svg_response
-from views.customer_area import area_blueprint, selected_point_or_404
+from views.customer_area import area_blueprint, selected_point_or_404, serves_a_file
 from views.rendering import render
 
 bp = area_blueprint("consumption", __name__)
@@ -52,6 +52,7 @@ def billed_withdrawals():
 
 
 @bp.route("/prelievi-fatturati.svg")
+@serves_a_file
 def billed_withdrawals_chart():
     point = selected_point_or_404()
     year, _years = withdrawals_year()
@@ -68,6 +69,7 @@ def billed_withdrawals_chart():
 
 
 @bp.route("/prelievi-fatturati.csv")
+@serves_a_file
 def billed_withdrawals_csv():
     """For Italian Excel: semicolons, decimal commas, a BOM."""
     point = selected_point_or_404()

@@ -5,7 +5,7 @@ show the same point; a page asked for without it is redirected to the URL with t
 (kept in the session) or the customer's first point. The point
 is looked up among the logged-in customer's own: another customer's code is a 404.
 """
-from flask import Blueprint, abort, g, redirect, request, session, url_for
+from flask import Blueprint, abort, current_app, g, redirect, request, session, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -57,9 +57,15 @@ COMING_SOON = {
 }
 
 
-# Files, not pages: no ?sp= redirect for them (the ZIP keeps the list's own URL arguments).
-FILE_ENDPOINTS = {"documents.document_file", "invoices.invoice_pdf", "invoices.invoices_zip",
-                  "consumption.billed_withdrawals_chart", "consumption.billed_withdrawals_csv", "home.recent_consumption_chart"}
+def serves_a_file(view):
+    """Mark a view that answers a file (a PDF, a chart, a CSV), not a page: it is not
+    redirected to its URL with ?sp= (the ZIP keeps the list's own URL arguments)."""
+    view.serves_a_file = True
+    return view
+
+
+def is_file_view(endpoint):
+    return getattr(current_app.view_functions.get(endpoint), "serves_a_file", False)
 
 
 def load_customer_area():
@@ -71,8 +77,8 @@ def load_customer_area():
         abort(403)
     g.supply_points = current_user.supply_points
     g.supply_point = choose_supply_point(g.supply_points)
-    is_page = request.endpoint not in FILE_ENDPOINTS
-    if g.supply_point is not None and "sp" not in request.args and request.method == "GET" and is_page and not is_htmx():
+    if (g.supply_point is not None and "sp" not in request.args and request.method == "GET"
+            and not is_file_view(request.endpoint) and not is_htmx()):
         # Every page URL names its point, so back, reload and bookmarks show that point and
         # not whatever was chosen last in another tab.
         args = request.args.to_dict(flat=False)

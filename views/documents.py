@@ -7,7 +7,7 @@ from flask_login import current_user
 
 import files
 from models import Document
-from views.customer_area import GENERIC_DOCUMENTS, area_blueprint
+from views.customer_area import GENERIC_DOCUMENTS, area_blueprint, serves_a_file
 from views.rendering import render
 
 bp = area_blueprint("documents", __name__)
@@ -52,6 +52,7 @@ def generic_documents(section):
 
 
 @bp.route("/documenti/<int:document_id>/file")
+@serves_a_file
 def document_file(document_id):
     """A document, only to a customer it is for: one of theirs or one for everybody."""
     document = (Document.select()

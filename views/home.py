@@ -12,7 +12,7 @@ import i18n
 import labels
 from models import Invoice, latest_announcements, latest_invoice, unpaid_invoices
 from views.common import svg_response
-from views.customer_area import COMING_SOON, area_blueprint, selected_point_or_404
+from views.customer_area import COMING_SOON, area_blueprint, selected_point_or_404, serves_a_file
 from views.rendering import render
 
 bp = area_blueprint("home", __name__)
@@ -47,6 +47,7 @@ def what_you_can_do():
 
 
 @bp.route("/consumi-recenti.svg")
+@serves_a_file
 def recent_consumption_chart():
     point = selected_point_or_404()
     months = charts.last_twelve_months(point, date.today())

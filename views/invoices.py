@@ -9,7 +9,7 @@ from flask_login import current_user
 import files
 import labels
 from models import Invoice, invoice_page
-from views.customer_area import area_blueprint
+from views.customer_area import area_blueprint, serves_a_file
 from views.rendering import render
 
 bp = area_blueprint("invoices", __name__)
@@ -69,6 +69,7 @@ def invoices():
 
 
 @bp.route("/fatture/<int:invoice_id>/pdf")
+@serves_a_file
 def invoice_pdf(invoice_id):
     """The invoice's PDF, only to its customer (a foreign or unknown id: 404)."""
     invoice = Invoice.for_customer(current_user.customer_id).where(
@@ -80,6 +81,7 @@ def invoice_pdf(invoice_id):
 
 
 @bp.route("/fatture/pdf.zip")
+@serves_a_file
 def invoices_zip():
     """All PDFs of the filtered list in one ZIP, streamed as it is made."""
     filters, _page = invoice_filters()
