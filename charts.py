@@ -16,16 +16,11 @@ from pygal.style import Style
 from models import Invoice
 
 
-def monthly(point, year):
+def monthly(customer, point, year):
     """Twelve rows {month, f1, f2, f3, total, peak, smc} for the point's invoices of `year`."""
     rows = [{"month": m, "f1": Decimal(0), "f2": Decimal(0), "f3": Decimal(0), "total": Decimal(0),
              "peak": None, "smc": Decimal(0), "invoices": 0} for m in range(1, 13)]
-    query = (Invoice.select(Invoice.period_start, Invoice.energy_f1_kwh, Invoice.energy_f2_kwh, Invoice.energy_f3_kwh,
-                            Invoice.peak_power_kw, Invoice.gas_smc)
-             .where(Invoice.supply_point == point.id, Invoice.period_start >= date(year, 1, 1),
-                    Invoice.period_start <= date(year, 12, 31))
-             .tuples())
-    for start, f1, f2, f3, peak, smc in query:
+    for start, f1, f2, f3, peak, smc in Invoice.billed_withdrawals(customer, point, date(year, 1, 1), date(year, 12, 31)):
         row = rows[start.month - 1]
         row["invoices"] += 1
         for band, value in (("f1", f1), ("f2", f2), ("f3", f3)):
@@ -54,13 +49,11 @@ def year_on_year(rows, previous, key):
             "change": change}
 
 
-def years_with_data(point):
-    return sorted({start.year for (start,) in Invoice.select(Invoice.period_start)
-                   .where(Invoice.supply_point == point.id, Invoice.period_start.is_null(False)).tuples()},
-                  reverse=True)
+def years_with_data(customer, point):
+    return Invoice.billed_years(customer, point)
 
 
-def last_twelve_months(point, today):
+def last_twelve_months(customer, point, today):
     """[(year, month, value)] for the twelve months before `today`'s month (kWh or Smc)."""
     months = []
     year, month = today.year, today.month
@@ -70,7 +63,7 @@ def last_twelve_months(point, today):
             year, month = year - 1, 12
         months.append((year, month))
     months.reverse()
-    by_year = {y: monthly(point, y) for y in {y for y, _ in months}}
+    by_year = {y: monthly(customer, point, y) for y in {y for y, _ in months}}
     key = total_key(point)
     return [(y, m, by_year[y][m - 1][key] if by_year[y][m - 1]["invoices"] else None) for y, m in months]
 

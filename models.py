@@ -90,6 +90,12 @@ class SupplyPoint(BaseModel):
         return cls.select().where(cls.customer == customer).order_by(*cls.selector_order())
 
     @classmethod
+    def of_customer(cls, customer, code):
+        """The customer's point with this code (a query: another customer's code finds nothing).
+        Pages pick it from the points the session already loaded; this is for callers without one."""
+        return cls.for_customer(customer).where(cls.code == code)
+
+    @classmethod
     def selector_order(cls):
         """Active points first, then by code: the selector's order."""
         return cls.status, cls.code
@@ -283,6 +289,23 @@ class Invoice(BaseModel):
         return cls.select().where(cls.customer == customer)
 
     @classmethod
+    def billed_withdrawals(cls, customer, point, first_day, last_day):
+        """Prelievi Fatturati's figures: (period start, F1, F2, F3 kWh, peak kW, Smc) of the
+        customer's invoices of `point` whose period starts between the two days (included)."""
+        return (cls.for_customer(customer)
+                .select(cls.period_start, cls.energy_f1_kwh, cls.energy_f2_kwh, cls.energy_f3_kwh, cls.peak_power_kw,
+                        cls.gas_smc)
+                .where(cls.supply_point == point, cls.period_start.between(first_day, last_day))
+                .tuples())
+
+    @classmethod
+    def billed_years(cls, customer, point):
+        """The years in which the periods of the customer's invoices of `point` start, newest first."""
+        starts = (cls.for_customer(customer).select(cls.period_start)
+                  .where(cls.supply_point == point, cls.period_start.is_null(False)).tuples())
+        return sorted({start.year for (start,) in starts}, reverse=True)
+
+    @classmethod
     def newest_first(cls):
         """The list's order, which its indexes hold: by issue date, the same date by id."""
         return cls.issue_date.desc(), cls.id.desc()
@@ -448,7 +471,13 @@ class Document(BaseModel):
 
     @classmethod
     def for_customer(cls, customer):
+        """The customer's own published documents (personal ones and reports)."""
         return cls.select().where(cls.customer == customer, cls.unpublished_at.is_null())
+
+    @classmethod
+    def visible_to(cls, customer):
+        """Every published document the customer may open: their own and those for everybody."""
+        return cls.select().where(cls.unpublished_at.is_null(), cls.customer.is_null() | (cls.customer == customer))
 
 
 @prepared

@@ -142,7 +142,7 @@ def test_twelve_months_before_this_one(app):
     point = make_supply_point(customer)
     make_invoice(customer, point, issue_date=date(2026, 3, 5), period_start=date(2026, 2, 1),
                  energy_f1_kwh=Decimal(10), energy_f2_kwh=Decimal(5), energy_f3_kwh=Decimal(1))
-    months = charts.last_twelve_months(point, date(2026, 11, 23))
+    months = charts.last_twelve_months(customer, point, date(2026, 11, 23))
     assert [(y, m) for y, m, _ in months][0] == (2025, 11) and [(y, m) for y, m, _ in months][-1] == (2026, 10)
     assert dict(((y, m), v) for y, m, v in months)[(2026, 2)] == Decimal(16)
     assert dict(((y, m), v) for y, m, v in months)[(2026, 3)] is None

@@ -197,3 +197,16 @@ def test_every_id_in_a_customers_url_answers_404_unless_it_is_theirs(app):
         assert strangers.get(mine).status_code == 404, mine
         assert strangers.get(missing).status_code == 404, missing
         assert owners.get(missing).status_code == 404, missing
+
+
+def test_a_supply_point_is_found_by_code_only_among_its_customers(app):
+    """SupplyPoint.of_customer: the lookup a caller without a session (the token API) uses."""
+    from models import SupplyPoint
+
+    mine, theirs = make_customer(code="005007"), make_customer(code="009999")
+    point = make_supply_point(mine, code="PR002874")
+    make_supply_point(theirs, code="PR009999")
+    with app.app_context():
+        assert SupplyPoint.of_customer(mine, "PR002874").get() == point
+        assert SupplyPoint.of_customer(mine, "PR009999").first() is None
+        assert SupplyPoint.of_customer(theirs, "PR002874").first() is None

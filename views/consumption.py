@@ -7,6 +7,7 @@ from decimal import Decimal
 from flask import current_app, g, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 
 import charts
 import i18n
@@ -21,7 +22,7 @@ bp = area_blueprint("consumption", __name__)
 
 def withdrawals_year():
     """The year asked for, else the newest with data; plus the point's years with data."""
-    years = charts.years_with_data(g.supply_point)
+    years = charts.years_with_data(current_user.customer_id, g.supply_point)
     year = request.args.get("anno", type=int)
     if year not in years:
         year = years[0] if years else date.today().year
@@ -44,7 +45,8 @@ def billed_withdrawals():
     if point is None:
         return render("portal/withdrawals.html", title=_("Prelievi Fatturati"), rows=None)
     year, years = withdrawals_year()
-    rows, previous = charts.monthly(point, year), charts.monthly(point, year - 1)
+    customer = current_user.customer_id
+    rows, previous = charts.monthly(customer, point, year), charts.monthly(customer, point, year - 1)
     key = charts.total_key(point)
     return render("portal/withdrawals.html", title=_("Prelievi Fatturati"), rows=rows, previous=previous,
                   year=year, years=years, view=withdrawals_view(), views=WITHDRAWAL_VIEWS, key=key,
@@ -57,11 +59,13 @@ def billed_withdrawals_chart():
     point = selected_point_or_404()
     year, _years = withdrawals_year()
     unit = "Smc" if point.is_gas else "kWh"
-    colour, rows = current_app.config["PORTAL_COLOR"], charts.monthly(point, year)
+    customer, colour = current_user.customer_id, current_app.config["PORTAL_COLOR"]
+    rows = charts.monthly(customer, point, year)
     if withdrawals_view() == "confronto":
         texts = {"unit": unit, "title": _("Prelievi fatturati %(year)d e %(previous)d, %(point)s",
                                           year=year, previous=year - 1, point=point.code)}
-        svg = charts.comparison_svg(point, rows, charts.monthly(point, year - 1), year, i18n.language(), colour, texts)
+        previous = charts.monthly(customer, point, year - 1)
+        svg = charts.comparison_svg(point, rows, previous, year, i18n.language(), colour, texts)
     else:
         texts = {"unit": unit, "title": _("Prelievi fatturati %(year)d, %(point)s", year=year, point=point.code)}
         svg = charts.chart_svg(point, rows, i18n.language(), colour, texts)
@@ -74,7 +78,7 @@ def billed_withdrawals_csv():
     """For Italian Excel: semicolons, decimal commas, a BOM."""
     point = selected_point_or_404()
     year, _years = withdrawals_year()
-    rows = charts.monthly(point, year)
+    rows = charts.monthly(current_user.customer_id, point, year)
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
     # Always three decimals: the same file from SQLite and PostgreSQL (which keeps the scale).

@@ -1,9 +1,10 @@
 """I miei documenti, Download (periodic reports) and Documentazione Generica, and a document's file."""
 from datetime import date
 
-from flask import abort, request
+from flask import request
 from flask_babel import gettext as _
 from flask_login import current_user
+from playhouse.flask_utils import get_object_or_404
 
 import files
 from models import Document
@@ -55,12 +56,7 @@ def generic_documents(section):
 @serves_a_file
 def document_file(document_id):
     """A document, only to a customer it is for: one of theirs or one for everybody."""
-    document = (Document.select()
-                .where(Document.id == document_id, Document.unpublished_at.is_null(),
-                       Document.customer.is_null() | (Document.customer == current_user.customer_id))
-                .first())
-    if document is None:
-        abort(404)
+    document = get_object_or_404(Document.visible_to(current_user.customer_id), Document.id == document_id)
     return files.send_stored(document.file, document.content_type, document.title,
                              as_attachment=request.args.get("scarica") == "1")
 

@@ -50,7 +50,7 @@ def what_you_can_do():
 @serves_a_file
 def recent_consumption_chart():
     point = selected_point_or_404()
-    months = charts.last_twelve_months(point, date.today())
+    months = charts.last_twelve_months(current_user.customer_id, point, date.today())
     title = _("Ultimi 12 mesi (%(unit)s)", unit="Smc" if point.is_gas else "kWh")
     return svg_response(charts.small_chart_svg(point, months, i18n.language(), current_app.config["PORTAL_COLOR"], title))
 

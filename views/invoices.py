@@ -1,10 +1,11 @@
 """Elenco fatture: the list and its filters, an invoice's PDF, the ZIP of the list's PDFs."""
 from datetime import date
 
-from flask import abort, flash, g, redirect, request, url_for
+from flask import flash, g, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from playhouse.flask_utils import get_object_or_404
 
 import files
 import labels
@@ -72,10 +73,8 @@ def invoices():
 @serves_a_file
 def invoice_pdf(invoice_id):
     """The invoice's PDF, only to its customer (a foreign or unknown id: 404)."""
-    invoice = Invoice.for_customer(current_user.customer_id).where(
-        Invoice.id == invoice_id, Invoice.pdf_path.is_null(False)).first()
-    if invoice is None:
-        abort(404)
+    invoice = get_object_or_404(Invoice.for_customer(current_user.customer_id),
+                                Invoice.id == invoice_id, Invoice.pdf_path.is_null(False))
     return files.send_stored(invoice.pdf_path, "application/pdf", f"Fattura {invoice.number}",
                              as_attachment=request.args.get("scarica") == "1")
 

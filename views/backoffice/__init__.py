@@ -1,0 +1,49 @@
+"""The back office: the utility's staff find customers, look after their accounts and read the
+audit log. Staff only (password and second factor); for a customer every URL here is a 404.
+Every action is in the audit log with the operator who did it."""
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, abort
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from extensions import login_manager
+from models import User
+
+bp = Blueprint("backoffice", __name__, url_prefix="/backoffice")
+ROME = ZoneInfo("Europe/Rome")
+
+PAGE_SIZE = 50
+STAFF_MENU = [
+    ("backoffice.home", _l("Clienti")),
+    ("backoffice.imports", _l("Importazioni")),
+    ("backoffice.documents", _l("Documenti")),
+    ("backoffice.audit_log", _l("Registro attività")),
+]
+
+
+@bp.before_request
+def require_staff():
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    if not current_user.is_staff:
+        abort(404)  # a customer learns nothing of what is here
+
+
+ADMIN_MENU = [("backoffice.operators", _l("Operatori"))]
+
+
+def require_admin():
+    if current_user.role != User.ADMIN:
+        abort(403)
+
+
+@bp.app_context_processor
+def staff_context():
+    # current_user is None outside a request (a mail rendered by the import, say).
+    is_admin = bool(current_user) and current_user.is_authenticated and current_user.role == User.ADMIN
+    return {"staff_menu": STAFF_MENU + (ADMIN_MENU if is_admin else [])}
+
+
+# Each page module adds its routes to bp.
+from views.backoffice import audit_log, customers, documents, imports, operators  # noqa: F401

@@ -1,0 +1,64 @@
+from datetime import UTC, datetime, time, timedelta
+
+from flask import request
+from flask_babel import gettext as _
+from peewee import JOIN
+
+import labels
+from models import AuditLog, Customer, User
+from views.backoffice import PAGE_SIZE, ROME, bp
+from views.rendering import render
+
+
+def rome_midnight_utc(day):
+    """The start of a Rome day as the naive UTC the database stores."""
+    return datetime.combine(day, time.min, tzinfo=ROME).astimezone(UTC).replace(tzinfo=None)
+
+
+# --- the audit log -----------------------------------------------------------------------------------
+
+@bp.route("/registro")
+def audit_log():
+    """Filter by user (email, username or customer code), customer code, action and dates."""
+    args = request.args
+    query = (AuditLog.select(AuditLog, User, Customer)
+             .join(User, on=(AuditLog.user == User.id), join_type=JOIN.LEFT_OUTER)
+             .switch(AuditLog)
+             .join(Customer, on=(AuditLog.customer == Customer.id), join_type=JOIN.LEFT_OUTER)
+             .order_by(AuditLog.id.desc()))
+    errors = {}
+    if args.get("user"):
+        who = args["user"].strip().lower()
+        query = query.where((User.email == who) | (User.username == who))
+    if args.get("customer"):
+        query = query.where(Customer.code == args["customer"].strip())
+    if args.get("action"):
+        query = query.where(AuditLog.action == args["action"].strip())
+    for name in ("since", "until"):
+        if args.get(name):
+            try:
+                day = datetime.strptime(args[name], "%Y-%m-%d").date()
+            except ValueError:
+                errors[name] = _("Data non valida: usa il calendario o AAAA-MM-GG.")
+                continue
+            if name == "since":
+                query = query.where(AuditLog.at >= rome_midnight_utc(day))
+            else:
+                query = query.where(AuditLog.at < rome_midnight_utc(day + timedelta(days=1)))
+    page = max(args.get("page", 1, type=int), 1)
+    entries = list(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1))
+    # The filter offers the actions the log holds, by their labels: (code, label).
+    codes = [a for (a,) in AuditLog.select(AuditLog.action).distinct().tuples()]
+    actions = sorted(((code, labels.label("audit_action", code)) for code in codes), key=lambda pair: pair[1].lower())
+    return render("backoffice/audit.html", title=_("Registro attività"), entries=entries[:PAGE_SIZE],
+                  details=described(entries[:PAGE_SIZE]), more=len(entries) > PAGE_SIZE, page=page, args=args,
+                  errors=errors, actions=actions)
+
+
+def described(entries):
+    """Each entry's details as a person reads them ({entry id: text}), the users they name by
+    their email (one query for the page)."""
+    values = {entry.id: labels.detail_values(entry.detail) for entry in entries}
+    user_ids = {v["target_user"] for v in values.values() if isinstance(v.get("target_user"), int)}
+    emails = dict(User.select(User.id, User.email).where(User.id.in_(user_ids)).tuples()) if user_ids else {}
+    return {entry_id: labels.describe_detail(v, emails) for entry_id, v in values.items()}

@@ -1,0 +1,126 @@
+from flask import abort, flash, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from peewee import JOIN
+
+import accounts
+import audit
+import identifiers
+import mailer
+from forms import EmptyForm
+from mailer import mail_link
+from models import (
+    AuditLog,
+    Consent,
+    Customer,
+    EmailToken,
+    Invoice,
+    Reading,
+    SupplyPoint,
+    Ticket,
+    User,
+    UserSession,
+    utcnow,
+    write_transaction,
+)
+from views.backoffice import PAGE_SIZE, bp
+from views.rendering import render
+
+# --- customers ---------------------------------------------------------------------------------------
+
+def search_customers(text):
+    """Customers matching a code, a name, a codice fiscale / partita IVA, a POD/PDR or an email."""
+    text = text.strip()
+    if not text:
+        return Customer.select().where(False)
+    query = Customer.select().order_by(Customer.code)
+    upper = text.upper().replace(" ", "")
+    if text.isdigit() and len(text) <= 6:
+        return query.where(Customer.code.startswith(text.zfill(6) if len(text) == 6 else text))
+    if "@" in text:
+        users = User.select(User.customer).where(User.email.contains(text.lower()))
+        return query.where(Customer.email.contains(text.lower()) | Customer.id.in_(users))
+    points = SupplyPoint.select(SupplyPoint.customer).where(SupplyPoint.pod_pdr == upper)
+    return query.where(
+        Customer.name.contains(text.upper()) | (Customer.tax_code == upper) | (Customer.vat_number == upper)
+        | Customer.id.in_(points)
+    )
+
+
+@bp.route("/")
+def home():
+    """Customers: active search (htmx swaps the results as one types; the URL keeps the text)."""
+    text = request.args.get("q", "")[:100]
+    page = max(request.args.get("page", 1, type=int), 1)
+    results = list(search_customers(text).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1))
+    return render("backoffice/customers.html", title=_("Clienti"), q=text, page=page,
+                  customers=results[:PAGE_SIZE], more=len(results) > PAGE_SIZE)
+
+
+@bp.route("/clienti/<code>")
+def customer(code):
+    customer = Customer.get_or_none(Customer.code == code)
+    if customer is None:
+        abort(404)
+    # Seeing a customer's personal data is itself on the record.
+    audit.record("operator_viewed_customer", user=current_user._get_current_object(), customer=customer)
+    users = list(User.select().where(User.customer == customer).order_by(User.id))
+    consents = {}
+    for consent in Consent.select().where(Consent.user.in_([u.id for u in users])).order_by(Consent.recorded_at):
+        consents.setdefault(consent.user_id, {})[consent.kind] = consent  # the newest wins
+    return render(
+        "backoffice/customer.html",
+        title=customer.name,
+        customer=customer,
+        points=list(SupplyPoint.for_customer(customer)),
+        invoices=list(Invoice.for_customer(customer).order_by(Invoice.issue_date.desc()).limit(12)),
+        invoice_count=Invoice.for_customer(customer).count(),
+        readings=list(Reading.select(Reading, SupplyPoint).join(SupplyPoint)
+                      .where(SupplyPoint.customer == customer).order_by(Reading.date.desc()).limit(12)),
+        tickets=list(Ticket.for_customer(customer).order_by(Ticket.updated_at.desc()).limit(10)),
+        users=users,
+        consents=consents,
+        now=utcnow(),
+        trail=list(AuditLog.select(AuditLog, User).join(User, on=(AuditLog.user == User.id), join_type=JOIN.LEFT_OUTER)
+                   .where(AuditLog.customer == customer).order_by(AuditLog.id.desc()).limit(30)),
+        masked_tax_code=identifiers.mask(customer.tax_code),
+        form=EmptyForm(),
+    )
+
+
+# --- actions on a customer's users -----------------------------------------------------------------
+
+ACTIONS = {
+    "resend": _l("Email di conferma inviata di nuovo."),
+    "unlock": _l("Accesso sbloccato."),
+    "disable": _l("Accesso disattivato: le sue sessioni sono chiuse."),
+    "enable": _l("Accesso riattivato."),
+}
+
+
+@bp.route("/utenti/<int:user_id>/<any(resend, unlock, disable, enable):action>", methods=["POST"])
+def user_action(user_id, action):
+    EmptyForm().validate_on_submit() or abort(400)
+    user = User.get_or_none(User.id == user_id, User.role.in_(User.CUSTOMER_ROLES))
+    if user is None:
+        abort(404)
+    operator = current_user._get_current_object()
+    with write_transaction():
+        if action == "resend":
+            if user.confirmed_at is not None:
+                abort(409)
+            token = accounts.issue_token(user, EmailToken.CONFIRM)
+            mailer.queue(user.email, _l("Conferma la registrazione"), "confirm_registration",
+                         language=user.language, user=user, customer=user.customer,
+                         link=mail_link("auth.confirm", token=token))
+        elif action == "unlock":
+            User.update(locked_until=None, failed_logins=0).where(User.id == user.id).execute()
+        elif action == "disable":
+            User.update(disabled=True).where(User.id == user.id).execute()
+            UserSession.delete().where(UserSession.user == user).execute()
+        else:
+            User.update(disabled=False).where(User.id == user.id).execute()
+        audit.record(f"operator_{action}_user", user=operator, customer=user.customer_id, target_user=user.id)
+    flash(str(ACTIONS[action]), "success")
+    return redirect(url_for("backoffice.customer", code=user.customer.code), 303)

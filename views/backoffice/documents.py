@@ -1,0 +1,70 @@
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+from flask import abort, current_app, flash, redirect, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from peewee import JOIN
+from werkzeug.utils import secure_filename
+
+import audit
+import files
+from forms import DocumentForm, EmptyForm
+from models import Customer, Document, utcnow, write_transaction
+from views.backoffice import ROME, bp
+from views.rendering import render
+
+# --- documents -------------------------------------------------------------------------------------
+
+@bp.route("/documenti", methods=["GET", "POST"])
+def documents():
+    """Publish a document (for everyone, or one customer's) and see what is published."""
+    form = DocumentForm()
+    status = 200
+    if form.validate_on_submit():
+        upload = form.file.data
+        name = secure_filename(upload.filename or "") or "documento"
+        with tempfile.TemporaryDirectory() as folder:
+            source = Path(folder) / name
+            upload.save(source)
+            store = files.FileStore(current_app.config["FILE_STORE"])
+            problem, sha256 = store.check(source, tuple(files.EXTENSIONS))
+            if problem:
+                form.file.errors.append(problem)
+            else:
+                customer = Customer.get_or_none(Customer.code == form.customer_code.data) if form.customer_code.data else None
+                with write_transaction():
+                    document = Document.create(
+                        file=store.store(source, sha256), source_name=name, title=form.title.data,
+                        section=form.section.data, customer=customer,
+                        published_on=form.published_on.data or datetime.now(ROME).date(),
+                        period_start=form.period_start.data, period_end=form.period_end.data,
+                        content_type=files.CONTENT_TYPES[source.suffix.lower()], size=source.stat().st_size,
+                        sha256=sha256,
+                    )
+                    audit.record("document_published", user=current_user._get_current_object(), customer=customer,
+                                 document=document.id, section=document.section, title=document.title)
+                flash(_("Documento pubblicato."), "success")
+                return redirect(url_for("backoffice.documents"), 303)
+    if form.is_submitted():
+        status = 422
+    listed = list(Document.select(Document, Customer).join(Customer, JOIN.LEFT_OUTER)
+                  .order_by(Document.published_on.desc(), Document.id.desc()).limit(100))
+    return render("backoffice/documents.html", title=_("Documenti"), form=form,
+                  documents=listed, action_form=EmptyForm()), status
+
+
+@bp.route("/documenti/<int:document_id>/<any(unpublish, publish):action>", methods=["POST"])
+def document_action(document_id, action):
+    EmptyForm().validate_on_submit() or abort(400)
+    document = Document.get_or_none(Document.id == document_id)
+    if document is None:
+        abort(404)
+    with write_transaction():
+        Document.update(unpublished_at=utcnow() if action == "unpublish" else None).where(
+            Document.id == document.id).execute()
+        audit.record(f"document_{action}ed", user=current_user._get_current_object(), customer=document.customer_id,
+                     document=document.id, title=document.title)
+    flash(_("Documento ritirato: i clienti non lo vedono più.") if action == "unpublish" else _("Documento di nuovo pubblicato."), "success")
+    return redirect(url_for("backoffice.documents"), 303)

@@ -1,0 +1,60 @@
+import secrets
+import shutil
+from pathlib import Path
+
+from flask import abort, current_app, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from peewee import JOIN
+
+import audit
+import import_jobs
+from extensions import csrf
+from forms import EmptyForm
+from models import ImportJob, User, write_transaction
+from views.backoffice import bp
+from views.rendering import render
+
+# --- imports from the browser -------------------------------------------------------------------
+
+@bp.route("/importazioni", methods=["GET", "POST"])
+@csrf.exempt  # checked below by the form, once the limit is raised for a known operator
+def imports():
+    """Upload the billing system's CSVs (or a zip with CSVs and PDFs); the import runs in the
+    background and its page shows the progress."""
+    error = None
+    if request.method == "POST":
+        # Uploads may be far larger than ordinary requests (a year of measures). The global
+        # CSRF check would read the body before this view, with the ordinary limit and for
+        # anyone; here require_staff has run first.
+        request.max_content_length = current_app.config["IMPORT_MAX_BYTES"]
+    form = EmptyForm()
+    if request.method == "POST":
+        if form.validate_on_submit():
+            folder = Path(current_app.config["FILE_STORE"]).parent / "imports" / secrets.token_hex(8)
+            try:
+                names = import_jobs.save_upload(request.files.getlist("files"), folder,
+                                                current_app.config["IMPORT_MAX_BYTES"])
+            except import_jobs.UploadProblem as problem:
+                shutil.rmtree(folder, ignore_errors=True)
+                error = str(problem)
+            else:
+                with write_transaction():
+                    job = import_jobs.create(current_user._get_current_object(), folder, names)
+                    audit.record("import_uploaded", user=current_user._get_current_object(), job=job.id, files=names)
+                import_jobs.start(current_app._get_current_object())
+                return redirect(url_for("backoffice.import_job", job_id=job.id), 303)
+        else:
+            abort(400)
+    jobs = list(ImportJob.select(ImportJob, User).join(User, JOIN.LEFT_OUTER).order_by(ImportJob.id.desc()).limit(20))
+    return render("backoffice/imports.html", title=_("Importazioni"),
+                  form=form, error=error, jobs=jobs), 422 if error else 200
+
+
+@bp.route("/importazioni/<int:job_id>")
+def import_job(job_id):
+    """The job's progress; while it runs, htmx polls the `job` block every second."""
+    job = ImportJob.get_or_none(ImportJob.id == job_id)
+    if job is None:
+        abort(404)
+    return render("backoffice/import_job.html", title=_("Importazione %(n)d", n=job.id), job=job)
