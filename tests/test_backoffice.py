@@ -588,7 +588,7 @@ def audit_calls():
     """Every audit.record() call in the app's code: (where, action, detail keys). An action is a
     string, or a regex for an f-string (operator_{action}_user)."""
     calls = []
-    for path in sorted([*ROOT.glob("*.py"), *ROOT.glob("views/*.py")]):
+    for path in sorted([*ROOT.glob("*.py"), *ROOT.glob("views/**/*.py")]):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "record"
                     and isinstance(node.func.value, ast.Name) and node.func.value.id == "audit"):
