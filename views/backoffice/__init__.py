@@ -1,6 +1,10 @@
 """The back office: the utility's staff find customers, look after their accounts and read the
 audit log. Staff only (password and second factor); for a customer every URL here is a 404.
-Every action is in the audit log with the operator who did it."""
+Every action is in the audit log with the operator who did it.
+
+This package holds the blueprint, who may enter, and the staff menu; each page is a module of
+its own (customers, imports, documents, operators, audit_log) that adds its routes to `bp`, so
+every endpoint is still backoffice.<view>."""
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort
@@ -20,6 +24,7 @@ STAFF_MENU = [
     ("backoffice.documents", _l("Documenti")),
     ("backoffice.audit_log", _l("Registro attività")),
 ]
+ADMIN_MENU = [("backoffice.operators", _l("Operatori"))]
 
 
 @bp.before_request
@@ -28,9 +33,6 @@ def require_staff():
         return login_manager.unauthorized()
     if not current_user.is_staff:
         abort(404)  # a customer learns nothing of what is here
-
-
-ADMIN_MENU = [("backoffice.operators", _l("Operatori"))]
 
 
 def require_admin():

@@ -1,3 +1,4 @@
+"""Registro attività: the audit log, filtered by user, customer, action and dates."""
 from datetime import UTC, datetime, time, timedelta
 
 from flask import request
@@ -14,8 +15,6 @@ def rome_midnight_utc(day):
     """The start of a Rome day as the naive UTC the database stores."""
     return datetime.combine(day, time.min, tzinfo=ROME).astimezone(UTC).replace(tzinfo=None)
 
-
-# --- the audit log -----------------------------------------------------------------------------------
 
 @bp.route("/registro")
 def audit_log():

@@ -1,8 +1,10 @@
+"""Clienti: the search, a customer's page, and the actions on a customer's users."""
 from flask import abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from peewee import JOIN
+from playhouse.flask_utils import get_object_or_404
 
 import accounts
 import audit
@@ -27,7 +29,6 @@ from models import (
 from views.backoffice import PAGE_SIZE, bp
 from views.rendering import render
 
-# --- customers ---------------------------------------------------------------------------------------
 
 def search_customers(text):
     """Customers matching a code, a name, a codice fiscale / partita IVA, a POD/PDR or an email."""
@@ -60,9 +61,7 @@ def home():
 
 @bp.route("/clienti/<code>")
 def customer(code):
-    customer = Customer.get_or_none(Customer.code == code)
-    if customer is None:
-        abort(404)
+    customer = get_object_or_404(Customer, Customer.code == code)
     # Seeing a customer's personal data is itself on the record.
     audit.record("operator_viewed_customer", user=current_user._get_current_object(), customer=customer)
     users = list(User.select().where(User.customer == customer).order_by(User.id))
@@ -102,9 +101,7 @@ ACTIONS = {
 @bp.route("/utenti/<int:user_id>/<any(resend, unlock, disable, enable):action>", methods=["POST"])
 def user_action(user_id, action):
     EmptyForm().validate_on_submit() or abort(400)
-    user = User.get_or_none(User.id == user_id, User.role.in_(User.CUSTOMER_ROLES))
-    if user is None:
-        abort(404)
+    user = get_object_or_404(User, User.id == user_id, User.role.in_(User.CUSTOMER_ROLES))
     operator = current_user._get_current_object()
     with write_transaction():
         if action == "resend":

@@ -1,3 +1,4 @@
+"""Documenti: publish a document (for everyone, or one customer's), withdraw it, publish it again."""
 import tempfile
 from datetime import datetime
 from pathlib import Path
@@ -6,6 +7,7 @@ from flask import abort, current_app, flash, redirect, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from peewee import JOIN
+from playhouse.flask_utils import get_object_or_404
 from werkzeug.utils import secure_filename
 
 import audit
@@ -15,7 +17,6 @@ from models import Customer, Document, utcnow, write_transaction
 from views.backoffice import ROME, bp
 from views.rendering import render
 
-# --- documents -------------------------------------------------------------------------------------
 
 @bp.route("/documenti", methods=["GET", "POST"])
 def documents():
@@ -58,9 +59,7 @@ def documents():
 @bp.route("/documenti/<int:document_id>/<any(unpublish, publish):action>", methods=["POST"])
 def document_action(document_id, action):
     EmptyForm().validate_on_submit() or abort(400)
-    document = Document.get_or_none(Document.id == document_id)
-    if document is None:
-        abort(404)
+    document = get_object_or_404(Document, Document.id == document_id)
     with write_transaction():
         Document.update(unpublished_at=utcnow() if action == "unpublish" else None).where(
             Document.id == document.id).execute()

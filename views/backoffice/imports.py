@@ -1,3 +1,4 @@
+"""Importazioni: the billing system's files uploaded from the browser, and each import's progress."""
 import secrets
 import shutil
 from pathlib import Path
@@ -6,6 +7,7 @@ from flask import abort, current_app, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from peewee import JOIN
+from playhouse.flask_utils import get_object_or_404
 
 import audit
 import import_jobs
@@ -15,7 +17,6 @@ from models import ImportJob, User, write_transaction
 from views.backoffice import bp
 from views.rendering import render
 
-# --- imports from the browser -------------------------------------------------------------------
 
 @bp.route("/importazioni", methods=["GET", "POST"])
 @csrf.exempt  # checked below by the form, once the limit is raised for a known operator
@@ -54,7 +55,5 @@ def imports():
 @bp.route("/importazioni/<int:job_id>")
 def import_job(job_id):
     """The job's progress; while it runs, htmx polls the `job` block every second."""
-    job = ImportJob.get_or_none(ImportJob.id == job_id)
-    if job is None:
-        abort(404)
+    job = get_object_or_404(ImportJob, ImportJob.id == job_id)
     return render("backoffice/import_job.html", title=_("Importazione %(n)d", n=job.id), job=job)

@@ -1,6 +1,8 @@
+"""Operatori: administrators create staff accounts, reset a second factor, disable and enable."""
 from flask import abort, flash, redirect, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from playhouse.flask_utils import get_object_or_404
 
 import accounts
 import audit
@@ -9,7 +11,6 @@ from models import User, UserSession, write_transaction
 from views.backoffice import bp, require_admin
 from views.rendering import render
 
-# --- operators (administrators only) ---------------------------------------------------------------
 
 @bp.route("/operatori", methods=["GET", "POST"])
 def operators():
@@ -39,9 +40,7 @@ def operators():
 def operator_action(user_id, action):
     require_admin()
     EmptyForm().validate_on_submit() or abort(400)
-    operator = User.get_or_none(User.id == user_id, User.role.in_(User.STAFF_ROLES))
-    if operator is None:
-        abort(404)
+    operator = get_object_or_404(User, User.id == user_id, User.role.in_(User.STAFF_ROLES))
     if operator.id == current_user.id and action == "disable":
         abort(409)  # an administrator does not lock themselves out
     with write_transaction():
