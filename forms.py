@@ -2,13 +2,13 @@
 policy in accounts.py; the forms call them so that every message lands next to its field."""
 import re
 
-from flask import current_app
+from flask import current_app, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import BooleanField, DateField, PasswordField, RadioField, SelectField, StringField
+from wtforms import BooleanField, DateField, IntegerField, PasswordField, RadioField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import Email, EqualTo, InputRequired, Length, Optional, ValidationError
+from wtforms.validators import Email, EqualTo, InputRequired, Length, NumberRange, Optional, ValidationError
 
 import accounts
 import identifiers
@@ -252,3 +252,58 @@ class ChangePasswordForm(ResetPasswordForm):
     def validate_current_password(self, field):
         if not accounts.check_password(self.user, field.data):
             raise ValidationError(_l("La password attuale non è giusta."))
+
+
+# --- the filters of lists: read from the URL's arguments, nothing is written --------------------
+
+class FilterForm(FlaskForm):
+    """A list's filters, from the URL. A value that is not one of its control's (an old bookmark,
+    a hand-edited URL) is ignored, not an error; a date that is not a date is said next to its
+    field. Read a filter with `chosen(name)`."""
+
+    class Meta:
+        csrf = False  # a GET that changes nothing
+
+    def __init__(self, **kwargs):
+        super().__init__(formdata=request.args, **kwargs)
+        self.validate()
+
+    def chosen(self, name):
+        """The field's value, or None when it is empty or not a valid one."""
+        field = self[name]
+        return None if field.errors or field.data in ("", None) else field.data
+
+
+class PickerDateField(DateField):
+    """A date as the browser's date picker sends it (YYYY-MM-DD); any other text is said in the
+    user's language."""
+
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            raise ValueError(_l("Data non valida: usa il calendario o AAAA-MM-GG.")) from None
+
+
+class DateRangeForm(FilterForm):
+    """From one day to another, both included, either one optional."""
+
+    dal = PickerDateField(validators=[Optional()])
+    al = PickerDateField(validators=[Optional()])
+
+    def validate(self, extra_validators=None):
+        valid = super().validate(extra_validators)
+        if self.chosen("dal") and self.chosen("al") and self.al.data < self.dal.data:
+            self.al.errors.append(_l("La data finale viene prima di quella iniziale."))
+            return False
+        return valid
+
+
+class InvoiceFilterForm(FilterForm):
+    """Elenco fatture's filters (what each status selects: Invoice.STATUS_FILTERS)."""
+
+    anno = IntegerField(validators=[Optional()])
+    stato = SelectField(choices=[("", _l("Tutte")), ("unpaid", _l("Da pagare")), ("overdue", _l("Scadute")),
+                                 ("partial", _l("Parzialmente pagate")), ("paid", _l("Pagate"))])
+    ambito = SelectField(choices=["", "tutti"])
+    pagina = IntegerField(default=1, validators=[Optional(), NumberRange(min=1)])

@@ -9,7 +9,8 @@ Codes (customer code, POD/PDR, codice fiscale) are text: leading zeros are signi
 """
 import hashlib
 import json
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
+from decimal import Decimal
 
 import peewee as pw
 
@@ -17,6 +18,11 @@ from database import (  # noqa: F401 (the database's names, as the rest of the c
     PortalPostgresqlDatabase, SessionCache, db_wrapper, is_sqlite, one_at_a_time, prepared, refresh_statistics,
     write_transaction,
 )
+
+
+def money(total):
+    """A sum of money as Decimal: SQLite sums DECIMAL columns as floats. No rows: 0."""
+    return Invoice.total.python_value(total) or Decimal(0)
 
 
 def utcnow():
@@ -315,6 +321,35 @@ class Invoice(BaseModel):
         """How many invoices `query` has, their total (a float on SQLite: python_value makes
         it money) and how many of them have a PDF."""
         return query.select(pw.fn.COUNT(cls.id), pw.fn.SUM(cls.total), pw.fn.COUNT(cls.pdf_path))
+
+    # The list's Stato filter: its value -> how `filtered` selects it. "unpaid" is every invoice
+    # not fully paid (partly paid too), as the Home Page counts them; "overdue" those of them
+    # past their due date.
+    STATUS_FILTERS = {"unpaid": "not_paid", "overdue": "overdue", "partial": "status", "paid": "status"}
+
+    @classmethod
+    def list_filters(cls, customer, point, year=None, status=None, all_points=False, today=None):
+        """The arguments of `filtered` and `invoice_page` for the list's choices (`point` an id or
+        None); the query's shape (scope, by_year, by_status) follows from the values."""
+        return dict(customer=customer, point=point, year=year, status=status, today=today or date.today(),
+                    scope="all" if all_points else "point" if point else "none",
+                    by_year=year is not None, by_status=cls.STATUS_FILTERS.get(status))
+
+    @classmethod
+    def page_and_figures(cls, filters, offset, limit):
+        """A page of the filtered list (dicts) and the whole list's count, total and PDFs."""
+        rows = list(invoice_page(**filters, offset=offset, limit=limit))
+        if rows:
+            count, total, pdfs = rows[0]["filtered_count"], rows[0]["filtered_total"], rows[0]["filtered_pdfs"]
+        else:  # past the last page, or nothing at all: the figures had no row to ride on
+            count, total, pdfs = cls.count_and_total(cls.filtered(**filters)).scalar(as_tuple=True)
+        return rows, count, money(total), pdfs
+
+    @classmethod
+    def years_in_scope(cls, filters):
+        """The years of the list's points (whatever year and status are chosen), newest first."""
+        scope = cls.filtered(**dict(filters, by_year=False, by_status=None))
+        return [y for (y,) in scope.select(cls.year).distinct().order_by(cls.year.desc()).tuples()]
 
     @classmethod
     def filtered(cls, customer, point, year, status, today, *, scope, by_year, by_status):

@@ -1,5 +1,4 @@
 """I miei documenti, Download (periodic reports) and Documentazione Generica, and a document's file."""
-from datetime import date
 
 from flask import request
 from flask_babel import gettext as _
@@ -7,6 +6,7 @@ from flask_login import current_user
 from playhouse.flask_utils import get_object_or_404
 
 import files
+from forms import DateRangeForm
 from models import Document
 from views.customer_area import GENERIC_DOCUMENTS, area_blueprint, serves_a_file
 from views.rendering import render
@@ -28,22 +28,12 @@ def downloads():
     """Periodic reports, filtered by deposit date (htmx swaps the list with its form, so a
     date's error shows next to it; the URL keeps the filter). A bad date is said, not applied."""
     reports = Document.for_customer(current_user.customer_id).where(Document.section == "report")
-    errors, dates = {}, {}
-    for name in ("dal", "al"):
-        text = request.args.get(name, "").strip()
-        if text:
-            try:
-                dates[name] = date.fromisoformat(text)
-            except ValueError:
-                errors[name] = _("Data non valida: usa il calendario o AAAA-MM-GG.")
-    if "dal" in dates and "al" in dates and dates["al"] < dates["dal"]:
-        errors["al"] = _("La data finale viene prima di quella iniziale.")
-        del dates["al"]
-    if "dal" in dates:
-        reports = reports.where(Document.published_on >= dates["dal"])
-    if "al" in dates:
-        reports = reports.where(Document.published_on <= dates["al"])
-    return render("portal/documents.html", title=_("Download"), filters=True, errors=errors,
+    dates = DateRangeForm()
+    if dates.chosen("dal"):
+        reports = reports.where(Document.published_on >= dates.chosen("dal"))
+    if dates.chosen("al"):
+        reports = reports.where(Document.published_on <= dates.chosen("al"))
+    return render("portal/documents.html", title=_("Download"), dates=dates,
                   documents=list(reports.order_by(Document.published_on.desc())))
 
 

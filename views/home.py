@@ -10,7 +10,7 @@ from flask_login import current_user
 import charts
 import i18n
 import labels
-from models import Invoice, latest_announcements, latest_invoice, unpaid_invoices
+from models import latest_announcements, latest_invoice, money, unpaid_invoices
 from views.common import svg_response
 from views.customer_area import COMING_SOON, area_blueprint, selected_point_or_404, serves_a_file
 from views.rendering import render
@@ -24,7 +24,7 @@ def home():
     latest = next(iter(latest_invoice(customer=customer, point=point and point.id, of_point=point is not None)), None)
     unpaid_count, unpaid_total, _pdfs = next(iter(unpaid_invoices(customer=customer)))
     return render("portal/home.html", announcements=list(latest_announcements(limit=3)), latest=latest,
-                  unpaid_count=unpaid_count, unpaid_total=Invoice.total.python_value(unpaid_total) or 0,
+                  unpaid_count=unpaid_count, unpaid_total=money(unpaid_total),
                   today=date.today(), status_labels=labels.words("invoice_status"), what_you_can_do=what_you_can_do())
 
 
