@@ -296,3 +296,25 @@ def test_the_welcome_promises_only_the_sections_that_are_built(logged_in):
     for section, words in (("self_reading", "autolettura"), ("tickets", "ticket")):
         assert (words in welcome) == (section not in COMING_SOON)
     assert re.search(r"Da qui puoi [^.]+, [^.]+ e [^.]+, quando vuoi\.", welcome)  # "a, b e c", as Italian lists
+
+
+def test_an_htmx_answer_carries_more_blocks_out_of_band(app):
+    """render(template, "block", ...): the target's block, then each other block wrapped to
+    swap into the element of its id; a whole page is unchanged; a missing block is loud."""
+    from jinja2 import ChoiceLoader, DictLoader
+
+    from views.rendering import render
+
+    app.jinja_loader = ChoiceLoader([DictLoader({"oob-test.html": (
+        '{% extends "layout.html" %}{% block content %}<ul id="ticket-list">{% block ticket_list %}'
+        '<li>{{ ticket }}</li>{% endblock %}</ul><div id="ticket-form">{% block ticket_form %}<form>ok</form>'
+        '{% endblock %}</div>{% endblock %}')}), app.jinja_loader])
+    htmx = {"HX-Request": "true", "HX-Target": "ticket-form"}
+    with app.test_request_context("/", headers=htmx):
+        body = render("oob-test.html", "ticket_list", ticket="<Guasto>").get_data(as_text=True)
+    assert body == ('<form>ok</form><div id="ticket-list" hx-swap-oob="innerHTML"><li>&lt;Guasto&gt;</li></div>')
+    with app.test_request_context("/"):
+        page = render("oob-test.html", "ticket_list", ticket="Guasto").get_data(as_text=True)
+    assert page.count("<li>Guasto</li>") == 1 and "hx-swap-oob" not in page
+    with app.test_request_context("/", headers=htmx), pytest.raises(UnknownTarget, match="no block menu_badge"):
+        render("oob-test.html", "menu_badge", ticket="Guasto")

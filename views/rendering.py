@@ -7,9 +7,9 @@ template. Blocks of the layout (`frame`: menu and content) work the same way. A 
 names no block is a mistake in a template (a renamed id): in debug and tests it raises, in
 production the whole page is sent rather than nothing.
 
-The HTTP status is not render's business: a view returns `render(...), 422`. render's only
-own argument is positional, so no template variable (a `status` filter, say) can collide
-with it.
+The HTTP status is not render's business: a view returns `render(...), 422`. render's own
+arguments are positional (the template, then the blocks to send out of band), so no template
+variable (a `status` filter, say) can collide with them.
 
 Whatever reads the htmx headers (`is_htmx`, `requested_block`) marks the response, which then
 says `Vary: HX-Request` (and `HX-Target`): pages, fragments, redirects and the 401 alike, so
@@ -64,8 +64,12 @@ def render_block(template_name, block, context):
     return env.concat(block_function(jinja_context))
 
 
-def render(template_name, /, **context):
-    """The page, or the block an htmx request's HX-Target names."""
+def render(template_name, /, *also, **context):
+    """The page, or the block an htmx request's HX-Target names.
+
+    `also` names more blocks of the page that an htmx answer carries out of band, each into the
+    element of its id (block ticket_list -> #ticket-list): a list refreshed beside the form that
+    changed it, a badge in the menu. A whole page has them in place already."""
     block = requested_block()
     if block is None:
         return render_page(template_name, **context)
@@ -76,6 +80,11 @@ def render(template_name, /, **context):
             raise UnknownTarget(problem)
         current_app.logger.error("%s: sending the whole page", problem)
         return render_page(template_name, **context)
+    for name in also:
+        extra = render_block(template_name, name, dict(context))
+        if extra is None:
+            raise UnknownTarget(f"{template_name} has no block {name} to send out of band")
+        body += f'<div id="{name.replace("_", "-")}" hx-swap-oob="innerHTML">{extra}</div>'
     return make_response(body)
 
 
