@@ -170,7 +170,7 @@ def test_a_customer_without_points_gets_a_clear_page(app):
 def test_an_unknown_target_fails_loudly_in_tests_and_gets_the_whole_page_in_production(make_app):
     """A renamed id must not silently swap a whole page into a div: in tests and debug mode
     it raises; in production the customer still gets the page, and the log says why."""
-    with pytest.raises(UnknownTarget, match="'nonexistent' names no block of portal/home.html"):
+    with pytest.raises(UnknownTarget, match="'nonexistent' names no block of home/home.html"):
         logged_in_customer(make_app())[0].get("/", headers=htmx_headers("nonexistent"))
 
     production = make_app(TESTING=False)

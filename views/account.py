@@ -78,4 +78,4 @@ def customer_data():
                          notify_invoices=form.notify_invoices.data)
         flash(_("Preferenze salvate."), "success")
         return redirect(portal_url("account.customer_data"), 303)
-    return render("portal/customer_data.html", title=_("Dati Anagrafici"), customer=current_user.customer, form=form)
+    return render("account/customer_data.html", title=_("Dati Anagrafici"), customer=current_user.customer, form=form)

@@ -43,12 +43,12 @@ def withdrawals_view():
 def billed_withdrawals():
     point = g.supply_point
     if point is None:
-        return render("portal/withdrawals.html", title=_("Prelievi Fatturati"), rows=None)
+        return render("consumption/withdrawals.html", title=_("Prelievi Fatturati"), rows=None)
     year, years = withdrawals_year()
     customer = current_user.customer_id
     rows, previous = charts.monthly(customer, point, year), charts.monthly(customer, point, year - 1)
     key = charts.total_key(point)
-    return render("portal/withdrawals.html", title=_("Prelievi Fatturati"), rows=rows, previous=previous,
+    return render("consumption/withdrawals.html", title=_("Prelievi Fatturati"), rows=rows, previous=previous,
                   year=year, years=years, view=withdrawals_view(), views=WITHDRAWAL_VIEWS, key=key,
                   comparison=charts.year_on_year(rows, previous, key), months=charts.month_names(i18n.language()))
 

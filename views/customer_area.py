@@ -130,7 +130,7 @@ bp.before_request(load_customer_area)
 
 
 def coming_soon():
-    return render("portal/coming_soon.html", title=dict(MENU)[request.endpoint])
+    return render("customer_area/coming_soon.html", title=dict(MENU)[request.endpoint])
 
 
 for _endpoint, _path in COMING_SOON.items():

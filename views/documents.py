@@ -19,7 +19,7 @@ bp = area_blueprint("documents", __name__)
 @bp.route("/documenti")
 def my_documents():
     documents = Document.for_customer(current_user.customer_id).where(Document.section == "personal")
-    return render("portal/documents.html", title=_("I miei documenti"),
+    return render("documents/documents.html", title=_("I miei documenti"),
                   documents=list(documents.order_by(Document.published_on.desc())))
 
 
@@ -33,13 +33,13 @@ def downloads():
         reports = reports.where(Document.published_on >= dates.chosen("dal"))
     if dates.chosen("al"):
         reports = reports.where(Document.published_on <= dates.chosen("al"))
-    return render("portal/documents.html", title=_("Download"), dates=dates,
+    return render("documents/documents.html", title=_("Download"), dates=dates,
                   documents=list(reports.order_by(Document.published_on.desc())))
 
 
 def generic_documents(section):
     documents = Document.generic(section).order_by(Document.published_on.desc(), Document.id.desc())
-    return render("portal/documents.html", title=dict(GENERIC_DOCUMENTS)[section], documents=list(documents))
+    return render("documents/documents.html", title=dict(GENERIC_DOCUMENTS)[section], documents=list(documents))
 
 
 @bp.route("/documenti/<int:document_id>/file")

@@ -23,7 +23,7 @@ def home():
     customer, point = current_user.customer_id, g.supply_point
     latest = next(iter(latest_invoice(customer=customer, point=point and point.id, of_point=point is not None)), None)
     unpaid_count, unpaid_total, _pdfs = next(iter(unpaid_invoices(customer=customer)))
-    return render("portal/home.html", announcements=list(latest_announcements(limit=3)), latest=latest,
+    return render("home/home.html", announcements=list(latest_announcements(limit=3)), latest=latest,
                   unpaid_count=unpaid_count, unpaid_total=money(unpaid_total),
                   today=date.today(), status_labels=labels.words("invoice_status"), what_you_can_do=what_you_can_do())
 
@@ -59,9 +59,9 @@ def recent_consumption_chart():
 
 @bp.route("/dati-tecnici")
 def technical_data():
-    return render("portal/point_data.html", title=_("Dati Tecnici"), kind="technical")
+    return render("home/point_data.html", title=_("Dati Tecnici"), kind="technical")
 
 
 @bp.route("/dati-contrattuali")
 def contract_data():
-    return render("portal/point_data.html", title=_("Dati Contrattuali"), kind="contractual")
+    return render("home/point_data.html", title=_("Dati Contrattuali"), kind="contractual")

@@ -38,7 +38,7 @@ def invoices():
         return Invoice.years_in_scope(filters)
 
     points = {p.id: p.code for p in g.supply_points}
-    return render("portal/invoices.html", title=_("Elenco fatture"), invoices=rows,
+    return render("invoices/invoices.html", title=_("Elenco fatture"), invoices=rows,
                   more=page * INVOICE_PAGE < count, page=page, count=count, total=total, pdfs=pdfs, years=years,
                   year=filters["year"], status=filters["status"], everything=filters["scope"] == "all",
                   statuses=dict(form.stato.choices[1:]), today=filters["today"], point_codes=points,
