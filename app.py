@@ -80,11 +80,12 @@ def create_app(config=None):
     mailer.init_app(app)
 
     from views import (account, auth, backoffice, branding, consumption, customer_area, documents, errors, home,
-                       invoices, rendering)
+                       invoices, registration, rendering)
 
     rendering.init_app(app)
     branding.init_app(app)
     customer_areas = (customer_area.bp, home.bp, invoices.bp, consumption.bp, documents.bp, account.bp)
+    registration  # noqa: B018 (for now its views are on auth's blueprint)
     for blueprint in (errors.bp, auth.bp, *customer_areas, account.lang_bp, backoffice.bp):
         app.register_blueprint(blueprint)
 

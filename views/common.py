@@ -2,7 +2,10 @@
 from urllib.parse import urlsplit
 
 from flask import current_app
+from flask_babel import gettext as _
 from flask_babel import ngettext
+
+from views.rendering import render
 
 
 def svg_response(svg):
@@ -29,3 +32,9 @@ def too_many(form_field, seconds):
     form_field.errors = list(form_field.errors or []) + [
         ngettext("Troppi tentativi. Riprova tra %(num)d minuto.", "Troppi tentativi. Riprova tra %(num)d minuti.", minutes)
     ]
+
+
+def invalid_link():
+    return render("auth/message.html", title=_("Link non valido"), message=_(
+        "Questo link non è valido: è scaduto (vale un'ora), è già stato usato, oppure nel "
+        "frattempo la password è cambiata. Puoi chiederne uno nuovo.")), 410
