@@ -31,9 +31,19 @@ MAX_FAILED_LOGINS = 10
 LOCK_DURATION = timedelta(minutes=15)
 SESSION_TOUCH_EVERY = timedelta(minutes=1)  # write last_seen_at at most this often
 
-hasher = PasswordHasher()  # argon2id with the library's (RFC 9106 low-memory) parameters
-# Verified against when the user does not exist, so both answers take the same time.
-_DUMMY_HASH = hasher.hash(secrets.token_hex(16))
+# argon2id with the library's (RFC 9106 low-memory) parameters. The tests swap in a cheap
+# hasher (tests/conftest.py): at these parameters their set-up spent most of its time hashing.
+hasher = PasswordHasher()
+
+
+@lru_cache(maxsize=1)
+def dummy_hash(hasher):
+    """A hash made by `hasher`, verified against when the user does not exist, so both answers
+    take the same time (made with the hasher in use, whichever that is)."""
+    return hasher.hash(secrets.token_hex(16))
+
+
+dummy_hash(hasher)  # made now, so the first unknown login takes no longer than any other
 
 
 def init_app(app):
@@ -51,7 +61,7 @@ def check_password(user, password):
     """True if `password` is the user's; with user None, spends the same time and says no."""
     try:
         if user is None:
-            hasher.verify(_DUMMY_HASH, password)
+            hasher.verify(dummy_hash(hasher), password)
             return False
         hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):

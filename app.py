@@ -85,8 +85,7 @@ def create_app(config=None):
     rendering.init_app(app)
     branding.init_app(app)
     customer_areas = (customer_area.bp, home.bp, invoices.bp, consumption.bp, documents.bp, account.bp)
-    registration  # noqa: B018 (for now its views are on auth's blueprint)
-    for blueprint in (errors.bp, auth.bp, *customer_areas, account.lang_bp, backoffice.bp):
+    for blueprint in (errors.bp, auth.bp, registration.bp, *customer_areas, account.lang_bp, backoffice.bp):
         app.register_blueprint(blueprint)
 
     register_commands(app)

@@ -5,14 +5,17 @@ the connection), or PostgreSQL when TEST_DATABASE_URL names one (CI runs the sui
 schema is built once by the migrations and emptied between tests. CSRF stays on, as in
 production: helpers read the token from the page like a browser does.
 """
+import dataclasses
 import email
 import email.policy
 import os
 import socket
 
+import argon2
 import pytest
 from aiosmtpd.controller import Controller
 
+import accounts
 import mailer
 import models
 import schema
@@ -34,6 +37,24 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# --- passwords ---------------------------------------------------------------------------------
+
+# Production's argon2id hash (RFC 9106 low-memory) at the least cost argon2 allows. At
+# production's cost (64 MiB, 3 passes) each user a test makes and each login took 0.1-0.3 s,
+# most of the suite's set-up. Logins still verify real argon2id hashes, and every hash the
+# tests make has these parameters, so check_password never rehashes them. Processes the tests
+# start (flask commands, gunicorn) hash as production does: test_identifiers checks that.
+CHEAP_PASSWORD_HASHING = dataclasses.replace(
+    argon2.profiles.RFC_9106_LOW_MEMORY, time_cost=1, memory_cost=8, parallelism=1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(accounts, "hasher", argon2.PasswordHasher.from_parameters(CHEAP_PASSWORD_HASHING))
+        yield
 
 
 # --- database ----------------------------------------------------------------------------------

@@ -1,10 +1,19 @@
 """Unit tests of the domain's codes and of the password policy, without a request."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import argon2
 import pytest
 from flask_babel import force_locale
 
 import accounts
 import identifiers
-from tests.factories import valid_tax_code, valid_vat_number
+from models import User
+from tests.factories import PASSWORD, valid_tax_code, valid_vat_number
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -95,3 +104,18 @@ def test_passwords_are_hashed_with_argon2id():
     digest = accounts.hash_password("Nuova-Chiave-2027")
     assert digest.startswith("$argon2id$")
     assert "Nuova-Chiave-2027" not in digest
+
+
+def test_the_app_outside_the_tests_hashes_at_production_cost(app, migrated_database):
+    """The suite hashes cheaply (conftest.py); the app as an administrator runs it does not, and
+    what it stores is a hash a login verifies."""
+    env = dict(os.environ, PORTAL_ENV="development", SECRET_KEY="hash-test", DATABASE_URL=migrated_database,
+               MAIL_DELIVERY_THREAD="false")
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "create-operator", "anna@utility.it", "--password", PASSWORD],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    operator = User.get(User.email == "anna@utility.it")
+    assert argon2.extract_parameters(operator.password_hash) == argon2.profiles.RFC_9106_LOW_MEMORY
+    assert not accounts.check_password(operator, PASSWORD + "!")
+    assert accounts.check_password(operator, PASSWORD)

@@ -1,4 +1,4 @@
-"""Login, logout, registration with email confirmation, forgotten password and username.
+"""Login (and staff's second factor), logout, forgotten password and username.
 
 No answer tells whether a customer code or an email exists: a wrong code and a wrong password
 get the same message, and "forgot" forms always answer that a mail is on its way.

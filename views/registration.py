@@ -3,7 +3,7 @@ a bill; then the login's data), the privacy notice, and the confirmation by emai
 import time
 from datetime import timedelta
 
-from flask import abort, current_app, flash, redirect, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -13,17 +13,13 @@ import i18n
 import identifiers
 import mailer
 import ratelimit
-from forms import (
-    EmptyForm,
-    RegisterCustomerForm,
-    RegisterUserForm,
-)
+from forms import EmptyForm, RegisterCustomerForm, RegisterUserForm
 from mailer import mail_link
 from models import Consent, Customer, EmailToken, Invoice, SupplyPoint, User, utcnow, write_transaction
-from views.common import too_many
+from views.common import invalid_link, too_many
 from views.rendering import render, render_fragment
-from views.auth import bp
-from views.common import invalid_link
+
+bp = Blueprint("registration", __name__)
 
 REGISTRATION_STEP_TIMEOUT = 30 * 60  # seconds between step 1 and step 2
 PROOF_INVOICE_MONTHS = 24
@@ -45,7 +41,7 @@ def register():
         customer = find_registering_customer(form)
         if customer is not None:
             session["registration"] = {"customer_id": customer.id, "at": int(time.time())}
-            return redirect(url_for("auth.register_user"), 303)
+            return redirect(url_for("registration.register_user"), 303)
         audit.record("registration_mismatch", customer_code=form.customer_code.data)
         form.bill_proof.errors.append(
             _("Questi dati non corrispondono a un nostro cliente: controlla codice cliente, "
@@ -101,14 +97,14 @@ def register_user():
     customer = registering_customer()
     if customer is None:
         flash(_("La registrazione è scaduta: ricomincia dal primo passo."), "info")
-        return redirect(url_for("auth.register"), 303)
+        return redirect(url_for("registration.register"), 303)
     form = registration_user_form(customer)
     status = 200
     if form.validate_on_submit():
         with write_transaction():
             create_registration(customer, form)
         session.pop("registration", None)
-        return redirect(url_for("auth.registration_sent"), 303)
+        return redirect(url_for("registration.registration_sent"), 303)
     if form.is_submitted():
         status = 422
     return render("auth/register_user.html", form=form, customer=customer), status
@@ -167,7 +163,7 @@ def create_registration(customer, form):
     token = accounts.issue_token(user, EmailToken.CONFIRM)
     mailer.queue(
         user.email, _l("Conferma la registrazione"), "confirm_registration", language=user.language,
-        user=user, customer=customer, link=mail_link("auth.confirm", token=token),
+        user=user, customer=customer, link=mail_link("registration.confirm", token=token),
     )
     audit.record("registration", user=user)
 
@@ -215,7 +211,7 @@ def resend_confirmation():
             mailer.queue(
                 user.email, _l("Conferma la registrazione"), "confirm_registration",
                 language=user.language, user=user, customer=user.customer,
-                link=mail_link("auth.confirm", token=token),
+                link=mail_link("registration.confirm", token=token),
             )
             audit.record("confirmation_resent", user=user)
-    return redirect(url_for("auth.registration_sent"), 303)
+    return redirect(url_for("registration.registration_sent"), 303)

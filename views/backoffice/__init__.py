@@ -5,8 +5,6 @@ Every action is in the audit log with the operator who did it.
 This package holds the blueprint, who may enter, and the staff menu; each page is a module of
 its own (customers, imports, documents, operators, audit_log) that adds its routes to `bp`, so
 every endpoint is still backoffice.<view>."""
-from zoneinfo import ZoneInfo
-
 from flask import Blueprint, abort
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -15,7 +13,6 @@ from extensions import login_manager
 from models import User
 
 bp = Blueprint("backoffice", __name__, url_prefix="/backoffice")
-ROME = ZoneInfo("Europe/Rome")
 
 PAGE_SIZE = 50
 STAFF_MENU = [

@@ -1,19 +1,15 @@
 """Registro attività: the audit log, filtered by user, customer, action and dates."""
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, timedelta
 
 from flask import request
 from flask_babel import gettext as _
 from peewee import JOIN
 
 import labels
+from i18n import rome_midnight_utc
 from models import AuditLog, Customer, User
-from views.backoffice import PAGE_SIZE, ROME, bp
+from views.backoffice import PAGE_SIZE, bp
 from views.rendering import render
-
-
-def rome_midnight_utc(day):
-    """The start of a Rome day as the naive UTC the database stores."""
-    return datetime.combine(day, time.min, tzinfo=ROME).astimezone(UTC).replace(tzinfo=None)
 
 
 @bp.route("/registro")

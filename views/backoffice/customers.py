@@ -110,7 +110,7 @@ def user_action(user_id, action):
             token = accounts.issue_token(user, EmailToken.CONFIRM)
             mailer.queue(user.email, _l("Conferma la registrazione"), "confirm_registration",
                          language=user.language, user=user, customer=user.customer,
-                         link=mail_link("auth.confirm", token=token))
+                         link=mail_link("registration.confirm", token=token))
         elif action == "unlock":
             User.update(locked_until=None, failed_logins=0).where(User.id == user.id).execute()
         elif action == "disable":

@@ -1,6 +1,5 @@
 """Documenti: publish a document (for everyone, or one customer's), withdraw it, publish it again."""
 import tempfile
-from datetime import datetime
 from pathlib import Path
 
 from flask import abort, current_app, flash, redirect, url_for
@@ -12,9 +11,10 @@ from werkzeug.utils import secure_filename
 
 import audit
 import files
+from i18n import rome_today
 from forms import DocumentForm, EmptyForm
 from models import Customer, Document, utcnow, write_transaction
-from views.backoffice import ROME, bp
+from views.backoffice import bp
 from views.rendering import render
 
 
@@ -39,7 +39,7 @@ def documents():
                     document = Document.create(
                         file=store.store(source, sha256), source_name=name, title=form.title.data,
                         section=form.section.data, customer=customer,
-                        published_on=form.published_on.data or datetime.now(ROME).date(),
+                        published_on=form.published_on.data or rome_today(),
                         period_start=form.period_start.data, period_end=form.period_end.data,
                         content_type=files.CONTENT_TYPES[source.suffix.lower()], size=source.stat().st_size,
                         sha256=sha256,
