@@ -500,3 +500,13 @@ def test_registration_is_rate_limited_per_customer_code(make_app, customer, poin
     other = make_customer(code="005008")
     make_supply_point(other, pod_pdr="IT001E55555555")
     assert register_step1(app.test_client(), "005008", other.tax_code, "IT001E55555555").status_code == 303
+
+
+def test_the_privacy_notice_that_registration_links_to(client):
+    """The registration form links to it in a new tab: it opens, with its text's version."""
+    from views.registration import CONSENT_TEXT_VERSION
+
+    response = client.get("/informativa-privacy")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "<h1>" in page and CONSENT_TEXT_VERSION in page

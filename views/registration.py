@@ -37,7 +37,7 @@ def register():
             "register-account", form.customer_code.data)
         if wait:
             too_many(form.customer_code, wait)
-            return render("auth/register_customer.html", form=form), 429
+            return render("registration/register_customer.html", form=form), 429
         customer = find_registering_customer(form)
         if customer is not None:
             session["registration"] = {"customer_id": customer.id, "at": int(time.time())}
@@ -50,7 +50,7 @@ def register():
         status = 422
     elif form.is_submitted():
         status = 422
-    return render("auth/register_customer.html", form=form), status
+    return render("registration/register_customer.html", form=form), status
 
 
 def find_registering_customer(form):
@@ -107,7 +107,7 @@ def register_user():
         return redirect(url_for("registration.registration_sent"), 303)
     if form.is_submitted():
         status = 422
-    return render("auth/register_user.html", form=form, customer=customer), status
+    return render("registration/register_user.html", form=form, customer=customer), status
 
 
 @bp.route("/registrazione/verifica/<step>", methods=["POST"])
@@ -124,7 +124,7 @@ def register_validate(step):
     if field is None or name == "csrf_token":
         abort(400)
     form.validate()
-    return render_fragment("auth/_field_error.html", field=field, errors=field.errors)
+    return render_fragment("registration/_field_error.html", field=field, errors=field.errors)
 
 
 def create_registration(customer, form):
@@ -197,7 +197,7 @@ def confirm(token):
             audit.record("registration_confirmed", user=found.user)
         flash(_("Registrazione confermata: ora puoi accedere."), "success")
         return redirect(url_for("auth.login"), 303)
-    return render("auth/confirm.html", form=form)
+    return render("registration/confirm.html", form=form)
 
 
 @bp.route("/registrazione/reinvia", methods=["POST"])
