@@ -25,7 +25,6 @@ import random
 import tempfile
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
-from zoneinfo import ZoneInfo
 
 import holidays
 import peewee as pw
@@ -38,6 +37,7 @@ import accounts
 import files
 import models
 from demo_pdf import bill_pdf, minimal_pdf
+from i18n import ROME, rome_midnight_utc, rome_today
 from models import (
     Consent, Customer, Document, Invoice, Measure, Reading, SupplyPoint, Ticket, TicketMessage,
     User, write_transaction,
@@ -51,7 +51,6 @@ REGISTRATION_CUSTOMER = "005008"  # a person without a login, to try the registr
 OTHER_CUSTOMERS = 300
 CONSENT_TEXT_VERSION = "2026-11"
 CHUNK = 500  # rows per INSERT: well under SQLite's limit of bound variables
-ROME = ZoneInfo("Europe/Rome")
 CENT = Decimal("0.01")
 
 FIRST_BILLED = (2014, 1)
@@ -167,11 +166,6 @@ def price(prices, year):
 
 # --- dates ----------------------------------------------------------------------------------
 
-def rome_today():
-    """The day it is in Rome: the demo's default today."""
-    return datetime.now(ROME).date()
-
-
 def next_month(year, month):
     return (year + 1, 1) if month == 12 else (year, month + 1)
 
@@ -200,11 +194,6 @@ def months_from(first, last):
     while month <= last:
         yield month
         month = next_month(*month)
-
-
-def local_midnight_utc(day):
-    """The UTC instant (naive) at which `day` starts in Rome."""
-    return datetime.combine(day, time(), ROME).astimezone(timezone.utc).replace(tzinfo=None)
 
 
 def random_datetime(rng, start, end):
@@ -669,15 +658,14 @@ def household_hours(rng, first_day, end_day, measures_from_day):
     month {(year, month): {"F1", "F2", "F3", "max"}} and the measures (naive UTC start, kWh,
     quality) of the hours from local midnight of measures_from_day on, three days of which
     the distributor estimated."""
-    measures_from = local_midnight_utc(measures_from_day)
+    measures_from = rome_midnight_utc(measures_from_day)
     holiday_days = italian_holidays(first_day.year, end_day.year)
     estimated = {measures_from_day + timedelta(days=d) for d in rng.sample(range(10, 360), 3)}
     months, measures = {}, []
     hour = timedelta(hours=1)
-    utc = datetime.combine(first_day, time(), ROME).astimezone(timezone.utc)
-    end = datetime.combine(end_day, time(), ROME).astimezone(timezone.utc)
+    utc, end = rome_midnight_utc(first_day), rome_midnight_utc(end_day)  # naive UTC, as stored
     while utc < end:
-        local = utc.astimezone(ROME)
+        local = utc.replace(tzinfo=timezone.utc).astimezone(ROME)
         month, day, weekday = local.month, local.date(), local.weekday()
         holiday = day in holiday_days
         profile = WEEKEND_PROFILE if weekday >= 5 or holiday else WEEKDAY_PROFILE
@@ -695,9 +683,8 @@ def household_hours(rng, first_day, end_day, measures_from_day):
         totals = months.setdefault((local.year, month), {"F1": 0.0, "F2": 0.0, "F3": 0.0, "max": 0.0})
         totals[band(weekday, local.hour, holiday)] += kwh
         totals["max"] = max(totals["max"], kwh)
-        naive = utc.replace(tzinfo=None)
-        if naive >= measures_from:
-            measures.append((naive, kwh, "estimated" if is_estimated else "actual"))
+        if utc >= measures_from:
+            measures.append((utc, kwh, "estimated" if is_estimated else "actual"))
         utc += hour
     return {"months": months, "measures": measures}
 

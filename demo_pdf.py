@@ -7,12 +7,10 @@ not compressed: a page of text is a few KB either way, and its words stay greppa
 file (the tests read them back without a PDF reader).
 """
 from datetime import date, datetime, time
-from zoneinfo import ZoneInfo
 
 import i18n
 from models import format_address
 
-ROME = ZoneInfo("Europe/Rome")
 DEMO_HEADER = "Sportello - dati dimostrativi"
 UNDATED = date(2014, 1, 1)  # for a PDF with no date of its own: a fixed one, so the bytes are too
 GREY = (110, 110, 110)
@@ -26,7 +24,7 @@ def new_pdf(title, created):
     pdf = FPDF(format="A4")
     pdf.core_fonts_encoding = "windows-1252"  # WinAnsi, as the core fonts declare it: à, è and € print
     pdf.set_compression(False)
-    pdf.set_creation_date(datetime.combine(created, time(), ROME))
+    pdf.set_creation_date(datetime.combine(created, time(), i18n.ROME))
     pdf.set_title(title)
     pdf.set_producer("Sportello demo")
     pdf.set_margins(20, 18, 20)

@@ -14,16 +14,14 @@ import csv
 import io
 import os
 import sys
-from datetime import datetime, time, timezone
+from datetime import datetime, timezone
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import peewee as pw
 
 import audit
+from i18n import ROME, rome_midnight_utc
 from models import Customer, Reading, SupplyPoint, Ticket, TicketMessage, User
-
-ROME = ZoneInfo("Europe/Rome")
 
 READING_COLUMNS = (
     "supply_point_code", "pod_pdr", "customer_code", "date", "register", "value", "status",
@@ -37,10 +35,7 @@ TICKET_COLUMNS = (
 
 def since_utc(since):
     """Midnight in Rome of the day `since`, as the naive UTC datetime the database stores."""
-    if isinstance(since, datetime):
-        since = since.date()
-    local_midnight = datetime.combine(since, time(0), tzinfo=ROME)
-    return local_midnight.astimezone(timezone.utc).replace(tzinfo=None)
+    return rome_midnight_utc(since_day(since))
 
 
 def local_timestamp(value):

@@ -2,10 +2,14 @@
 
 Italian is the default; English is the second language. The choice is kept in the session
 (and on the user, once logged in). Money reads "€ 1.234,56" in Italian, as the bills print it.
+
+The utility's clock is Rome's: the database stores naive UTC, pages show Rome time, and a day
+(a filter's date, an export's "since", the demo's months) starts at Rome's midnight.
 """
-from datetime import datetime
+from datetime import UTC, datetime, time
 from decimal import ROUND_HALF_EVEN, Decimal
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.dates import get_month_names
@@ -19,6 +23,19 @@ LANGUAGES = {"it": "Italiano", "en": "English"}
 DEFAULT_LANGUAGE = "it"
 DATE_FORMATS = {"it": "dd/MM/yyyy", "en": "d MMM yyyy"}
 DATETIME_FORMATS = {"it": "dd/MM/yyyy HH:mm", "en": "d MMM yyyy HH:mm"}
+ROME = ZoneInfo("Europe/Rome")
+
+
+def rome_today():
+    """The day it is in Rome (the server's own clock may be UTC: after 22:00 or 23:00 UTC it is
+    already tomorrow in Rome)."""
+    return datetime.now(ROME).date()
+
+
+def rome_midnight_utc(day):
+    """The instant a Rome day starts, as the naive UTC datetime the database stores: 23:00 UTC of
+    the day before in winter, 22:00 in summer."""
+    return datetime.combine(day, time(), tzinfo=ROME).astimezone(UTC).replace(tzinfo=None)
 
 
 def select_locale():

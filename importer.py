@@ -22,16 +22,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import identifiers
 from flask_babel import lazy_gettext as _l
 
 from files import CONTENT_TYPES, EXTENSIONS, FileStore
+from i18n import ROME, rome_today
 from models import (Customer, Document, Invoice, Reading, SupplyPoint, User, db_wrapper, is_sqlite, refresh_statistics,
                     write_transaction)
-
-ROME = ZoneInfo("Europe/Rome")
 
 
 class Problem(ValueError):
@@ -766,7 +764,7 @@ class ImportRun:
         if not rows:
             return
         customers = self.customer_ids()
-        today = datetime.now(ROME).date()
+        today = rome_today()
 
         def stored(row):
             return self.store.store(*self.files[("documents.csv", row.line)])

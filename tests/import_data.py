@@ -13,8 +13,7 @@ from stdnum import luhn
 from stdnum.it import codicefiscale
 
 from demo import minimal_pdf
-
-ROME = ZoneInfo("Europe/Rome")
+from i18n import ROME
 
 
 def tax_code(n):

@@ -21,6 +21,7 @@ from flask_babel import force_locale
 import accounts
 import import_jobs
 import labels
+from i18n import rome_today
 from models import (
     AuditLog,
     Consent,
@@ -53,7 +54,6 @@ from tests.helpers import (
     sent_to_login,
 )
 from tests.import_data import pdf_bytes, write_data_set
-from views.backoffice import ROME
 
 OPERATOR_PASSWORD = "Sportello-Staff-2026!"
 
@@ -299,7 +299,7 @@ def test_audit_log_filters(app, staff, customers, operator):
     assert shown(action="login") == ["Accesso riuscito", "Accesso riuscito"]  # that action, not every login_*
     assert "Secondo fattore attivato" in shown(user="operatore@utility.it")
     assert shown(user="mario.rossi") == ["Accesso riuscito", "Accesso non riuscito"]
-    today = datetime.now(ROME).date().isoformat()  # the filter's days are Rome's (not UTC's, after 23:00 UTC)
+    today = rome_today().isoformat()  # the filter's days are Rome's (not UTC's, after 23:00 UTC)
     assert shown(customer="005007", since=today, until=today) == ["Accesso riuscito", "Accesso non riuscito"]
     assert shown(customer="005007", until="2020-01-01") == []
     page = staff.get("/backoffice/registro").get_data(as_text=True)
@@ -307,6 +307,26 @@ def test_audit_log_filters(app, staff, customers, operator):
     bad = staff.get("/backoffice/registro?since=ieri").get_data(as_text=True)
     assert "Data non valida" in bad
     assert customer_user.id
+
+
+@pytest.mark.parametrize("day, rome_midnight_in_utc", [
+    ("2026-01-15", datetime(2026, 1, 14, 23, 0)),   # winter: Rome is UTC+1
+    ("2026-07-15", datetime(2026, 7, 14, 22, 0)),   # summer: UTC+2
+    ("2026-10-25", datetime(2026, 10, 24, 22, 0)),  # the 25-hour day: begins in summer time, ends in winter time
+])
+def test_audit_log_dates_are_days_in_rome(staff, customers, day, rome_midnight_in_utc):
+    """Dal and Al take whole days of Rome: an entry of the day's first and last minute is in, the
+    minute before and after are out, and each reads in Rome time."""
+    mario, _firm = customers
+    next_midnight = rome_midnight_in_utc + timedelta(hours=25 if day == "2026-10-25" else 24)
+    for moment in (rome_midnight_in_utc - timedelta(minutes=1), rome_midnight_in_utc,
+                   next_midnight - timedelta(minutes=1), next_midnight):
+        AuditLog.create(at=moment, action="login", customer=mario)
+    response = staff.get("/backoffice/registro", query_string={"customer": "005007", "since": day, "until": day})
+    assert response.status_code == 200
+    shown = re.findall(r"<tr><td>(\d\d/\d\d/\d{4} \d\d:\d\d)</td>", response.get_data(as_text=True))
+    rome_day = date.fromisoformat(day).strftime("%d/%m/%Y")
+    assert shown == [f"{rome_day} 23:59", f"{rome_day} 00:00"]  # newest first
 
 
 def test_audit_log_answers_a_fragment_to_htmx(staff):

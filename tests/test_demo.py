@@ -9,9 +9,8 @@ import os
 import re
 import zipfile
 from collections import Counter
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 from peewee import fn
@@ -23,13 +22,13 @@ import identifiers
 import models
 import schema
 from app import create_app
+from i18n import ROME, rome_midnight_utc
 from models import (
     AuditLog, Consent, Customer, Document, Invoice, Measure, Reading, SupplyPoint, Ticket, User,
 )
 from tests.factories import make_customer, make_invoice, make_supply_point, make_user
 from tests.helpers import login, post_form
 
-ROME = ZoneInfo("Europe/Rome")
 TODAY = date(2026, 11, 20)  # the module's demo is loaded as of this day
 CONFIG = {
     "PORTAL_ENV": "development",
@@ -289,14 +288,13 @@ def test_readings_add_up_to_the_invoices():
 
 
 def test_measures_are_every_hour_of_the_last_year_in_utc():
-    first = datetime.combine(TODAY - timedelta(days=365), time(), ROME).astimezone(timezone.utc)
-    end = datetime.combine(TODAY, time(), ROME).astimezone(timezone.utc)
+    first, end = rome_midnight_utc(TODAY - timedelta(days=365)), rome_midnight_utc(TODAY)
     hours = int((end - first) / timedelta(hours=1))
     electricity = SupplyPoint.get(SupplyPoint.code == "PR002874")
     starts = [s for (s,) in Measure.select(Measure.start).where(Measure.supply_point == electricity)
               .order_by(Measure.start).tuples()]
     assert len(starts) == hours == Measure.select().count()
-    expected = [first.replace(tzinfo=None) + timedelta(hours=n) for n in range(hours)]
+    expected = [first + timedelta(hours=n) for n in range(hours)]
     assert starts == expected
 
     # Local days have 24 hours, except the two DST days.
@@ -315,8 +313,7 @@ def test_measures_are_every_hour_of_the_last_year_in_utc():
 def test_measures_of_a_month_match_its_invoice():
     electricity = SupplyPoint.get(SupplyPoint.code == "PR002874")
     invoice = Invoice.get(Invoice.supply_point == electricity, Invoice.period_start == date(2026, 10, 1))
-    start = datetime.combine(date(2026, 10, 1), time(), ROME).astimezone(timezone.utc).replace(tzinfo=None)
-    end = datetime.combine(date(2026, 11, 1), time(), ROME).astimezone(timezone.utc).replace(tzinfo=None)
+    start, end = rome_midnight_utc(date(2026, 10, 1)), rome_midnight_utc(date(2026, 11, 1))
     measured = sum(m.kwh for m in electricity.measures.where(Measure.start >= start, Measure.start < end))
     billed = invoice.energy_f1_kwh + invoice.energy_f2_kwh + invoice.energy_f3_kwh
     assert abs(Decimal(str(measured)) - billed) <= 2  # the bill counts whole kWh per band
