@@ -17,6 +17,7 @@ import i18n
 import identifiers
 import mailer
 import ratelimit
+import totp
 from extensions import login_manager
 from forms import (
     EmptyForm,
@@ -125,7 +126,7 @@ def second_factor():
         return redirect(url_for("auth.login"), 303)
     enrolling = user.totp_secret is None
     if enrolling:
-        secret = pending.setdefault("secret", accounts.new_totp_secret())
+        secret = pending.setdefault("secret", totp.new_totp_secret())
         session["second_factor"] = pending
     else:
         secret = user.totp_secret
@@ -136,7 +137,7 @@ def second_factor():
         if wait:
             too_many(form.code, wait)
             status = 429
-        elif accounts.locked_until(user) is None and accounts.check_totp(user, secret, form.code.data):
+        elif accounts.locked_until(user) is None and totp.check_totp(user, secret, form.code.data):
             with write_transaction():
                 if enrolling:
                     User.update(totp_secret=secret).where(User.id == user.id).execute()
@@ -151,7 +152,7 @@ def second_factor():
             status = 429 if until else 422
     elif form.is_submitted():
         status = 422
-    qr = accounts.totp_qr(user, secret) if enrolling else None
+    qr = totp.totp_qr(user, secret) if enrolling else None
     return render("auth/second_factor.html", form=form, enrolling=enrolling, qr=qr,
                   secret=secret if enrolling else None), status
 
