@@ -199,11 +199,6 @@ def end_session(user):
     session.clear()
 
 
-def end_other_sessions(user):
-    keep = token_digest(user.session_token) if user.session_token else ""
-    UserSession.delete().where(UserSession.user == user, UserSession.token_hash != keep).execute()
-
-
 def end_all_sessions(user):
     UserSession.delete().where(UserSession.user == user).execute()
 

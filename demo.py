@@ -49,7 +49,6 @@ DEMO_USERNAME = "mario.rossi"
 DEMO_PASSWORD = "Demo-Sportello-2026"
 REGISTRATION_CUSTOMER = "005008"  # a person without a login, to try the registration
 OTHER_CUSTOMERS = 300
-CONSENT_TEXT_VERSION = "2026-11"
 CHUNK = 500  # rows per INSERT: well under SQLite's limit of bound variables
 CENT = Decimal("0.01")
 
@@ -606,7 +605,7 @@ def create_demo_owner(customer_id, tax_code, today):
     recorded = previous_login + timedelta(minutes=1)  # consents asked again at that login
     answers = {"privacy": True, "marketing": False, "third_parties": False, "profiling": True}
     Consent.insert_many([
-        dict(user=owner.id, kind=kind, granted=answers[kind], text_version=CONSENT_TEXT_VERSION,
+        dict(user=owner.id, kind=kind, granted=answers[kind], text_version=Consent.TEXT_VERSION,
              recorded_at=recorded, ip="93.45.120.17")
         for kind in Consent.KINDS
     ]).execute()
@@ -633,7 +632,7 @@ def insert_other_users(rng, customers, customer_ids, today):
         ))
     insert_rows(User, rows)
     # Every registered user accepted the privacy notice when registering.
-    consents = [dict(user=user_id, kind="privacy", granted=True, text_version=CONSENT_TEXT_VERSION,
+    consents = [dict(user=user_id, kind="privacy", granted=True, text_version=Consent.TEXT_VERSION,
                      recorded_at=created, ip=None)
                 for user_id, created in User.select(User.id, User.created_at)
                 .where(User.username.is_null()).order_by(User.id).tuples()]

@@ -251,6 +251,7 @@ class Consent(BaseModel):
     """A privacy consent as given: one row per answer, the newest one counts."""
 
     KINDS = ("privacy", "marketing", "third_parties", "profiling")
+    TEXT_VERSION = "2026-11"  # of the privacy notice the answers refer to (auth/privacy.html)
 
     user = pw.ForeignKeyField(User, backref="consents", on_delete="CASCADE")
     kind = pw.CharField(max_length=14)

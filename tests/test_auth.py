@@ -504,9 +504,9 @@ def test_registration_is_rate_limited_per_customer_code(make_app, customer, poin
 
 def test_the_privacy_notice_that_registration_links_to(client):
     """The registration form links to it in a new tab: it opens, with its text's version."""
-    from views.registration import CONSENT_TEXT_VERSION
+    from models import Consent
 
     response = client.get("/informativa-privacy")
     assert response.status_code == 200
     page = response.get_data(as_text=True)
-    assert "<h1>" in page and CONSENT_TEXT_VERSION in page
+    assert "<h1>" in page and Consent.TEXT_VERSION in page

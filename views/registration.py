@@ -23,7 +23,6 @@ bp = Blueprint("registration", __name__)
 
 REGISTRATION_STEP_TIMEOUT = 30 * 60  # seconds between step 1 and step 2
 PROOF_INVOICE_MONTHS = 24
-CONSENT_TEXT_VERSION = "2026-11"
 
 
 # --- registration -----------------------------------------------------------------------------
@@ -159,7 +158,7 @@ def create_registration(customer, form):
         "profiling": form.consent_profiling.data == "yes",
     }
     for kind, granted in answers.items():
-        Consent.create(user=user, kind=kind, granted=granted, text_version=CONSENT_TEXT_VERSION, ip=request.remote_addr)
+        Consent.create(user=user, kind=kind, granted=granted, text_version=Consent.TEXT_VERSION, ip=request.remote_addr)
     token = accounts.issue_token(user, EmailToken.CONFIRM)
     mailer.queue(
         user.email, _l("Conferma la registrazione"), "confirm_registration", language=user.language,
@@ -172,7 +171,7 @@ def create_registration(customer, form):
 def privacy_notice():
     """The notice the consents refer to. A utility puts its own text in
     instance/templates/auth/privacy.html."""
-    return render("auth/privacy.html", version=CONSENT_TEXT_VERSION)
+    return render("auth/privacy.html", version=Consent.TEXT_VERSION)
 
 
 @bp.route("/registrazione/inviata")
