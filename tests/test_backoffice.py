@@ -300,12 +300,12 @@ def test_audit_log_filters(app, staff, customers, operator):
     assert "Secondo fattore attivato" in shown(user="operatore@utility.it")
     assert shown(user="mario.rossi") == ["Accesso riuscito", "Accesso non riuscito"]
     today = rome_today().isoformat()  # the filter's days are Rome's (not UTC's, after 23:00 UTC)
-    assert shown(customer="005007", since=today, until=today) == ["Accesso riuscito", "Accesso non riuscito"]
-    assert shown(customer="005007", until="2020-01-01") == []
+    assert shown(customer="005007", dal=today, al=today) == ["Accesso riuscito", "Accesso non riuscito"]
+    assert shown(customer="005007", al="2020-01-01") == []
     page = staff.get("/backoffice/registro").get_data(as_text=True)
     assert '<option value="login_failed">Accesso non riuscito</option>' in page  # chosen by its words, sent as its code
-    bad = staff.get("/backoffice/registro?since=ieri").get_data(as_text=True)
-    assert "Data non valida" in bad
+    bad = staff.get("/backoffice/registro?dal=ieri")
+    assert bad.status_code == 200 and "Data non valida" in bad.get_data(as_text=True)
     assert customer_user.id
 
 
@@ -322,7 +322,7 @@ def test_audit_log_dates_are_days_in_rome(staff, customers, day, rome_midnight_i
     for moment in (rome_midnight_in_utc - timedelta(minutes=1), rome_midnight_in_utc,
                    next_midnight - timedelta(minutes=1), next_midnight):
         AuditLog.create(at=moment, action="login", customer=mario)
-    response = staff.get("/backoffice/registro", query_string={"customer": "005007", "since": day, "until": day})
+    response = staff.get("/backoffice/registro", query_string={"customer": "005007", "dal": day, "al": day})
     assert response.status_code == 200
     shown = re.findall(r"<tr><td>(\d\d/\d\d/\d{4} \d\d:\d\d)</td>", response.get_data(as_text=True))
     rome_day = date.fromisoformat(day).strftime("%d/%m/%Y")
@@ -331,8 +331,30 @@ def test_audit_log_dates_are_days_in_rome(staff, customers, day, rome_midnight_i
 
 def test_audit_log_answers_a_fragment_to_htmx(staff):
     response = staff.get("/backoffice/registro?action=login", headers={"HX-Request": "true", "HX-Target": "audit-entries"})
+    assert response.status_code == 200
     body = response.get_data(as_text=True)
     assert "<html" not in body and "<table>" in body
+
+
+@pytest.mark.parametrize("as_htmx", [False, True])
+def test_audit_log_says_a_bad_range_next_to_its_date(staff, customers, as_htmx):
+    """Dal after Al: Al's error shows next to it (htmx swaps the form with the entries), and
+    the list is filtered by Dal alone, as on the customer's Download."""
+    mario, _firm = customers
+    AuditLog.create(at=datetime(2026, 3, 2, 9, 0), action="login", customer=mario)
+    AuditLog.create(at=datetime(2026, 3, 20, 9, 0), action="login_failed", customer=mario)
+    url = "/backoffice/registro?customer=005007&dal=2026-03-10&al=2026-03-01"
+    headers = ({"HX-Request": "true", "HX-Target": "audit-entries", "HX-Current-URL": "http://localhost/backoffice/registro"}
+               if as_htmx else {})
+    response = staff.get(url, headers=headers)
+    assert response.status_code == 200
+    assert "HX-Request" in response.headers["Vary"]
+    body = response.get_data(as_text=True)
+    assert ("<html" in body) is not as_htmx
+    error = re.search(r'<p class="field-error" id="err-al">([^<]*)</p>', body)
+    assert error and error.group(1) == "La data finale viene prima di quella iniziale."
+    assert 'id="al" name="al" type="date" value="2026-03-01" aria-describedby="err-al" aria-invalid="true"' in body
+    assert re.findall(r"<td>([^<]+)</td><td class=\"wrap\">", body) == ["Accesso non riuscito"]  # since 10 March
 
 
 # --- imports from the browser ---------------------------------------------------------------------

@@ -1,30 +1,26 @@
 """The back office in a real browser: an operator enrols the second factor, uploads the
-billing system's files and watches the import's progress bar reach 100%."""
+billing system's files and watches the import's progress bar reach 100%; reads the audit log
+of some days."""
 import re
 import zipfile
+from datetime import timedelta
 
 import pyotp
 from playwright.sync_api import expect
 
 import accounts
+from i18n import rome_today
 from models import Customer
+from tests.e2e.conftest import wait_for_htmx
 from tests.import_data import write_data_set
 
 PASSWORD = "Sportello-Staff-2026!"
 
 
-def test_operator_uploads_an_import_and_sees_it_finish(live_server, page, tmp_path):
+def enrol_operator(page, live_server):
+    """A new operator's first login: the password, then the enrolment of the authenticator."""
     with live_server.app.app_context():
         accounts.create_staff("operatore@utility.it", PASSWORD)
-    # Enough measures (324,000) for the import to take a few seconds: the page sees it run.
-    written = write_data_set(tmp_path / "set", customers=150, days_of_measures=90)
-    archive = tmp_path / "export.zip"
-    with zipfile.ZipFile(archive, "w") as zipped:
-        for path in (tmp_path / "set").rglob("*"):
-            if path.is_file():
-                zipped.write(path, str(path.relative_to(tmp_path / "set")))
-
-    # Password, then the first login's enrolment of the authenticator.
     page.goto(live_server.url + "/login")
     page.get_by_label("User", exact=True).fill("operatore@utility.it")
     page.get_by_label("Password", exact=True).fill(PASSWORD)
@@ -35,6 +31,18 @@ def test_operator_uploads_an_import_and_sees_it_finish(live_server, page, tmp_pa
     page.get_by_label("Codice", exact=True).fill(pyotp.TOTP(secret).now())
     page.get_by_role("button", name="Verifica").click()
     expect(page.get_by_role("heading", name="Clienti")).to_be_visible()
+
+
+def test_operator_uploads_an_import_and_sees_it_finish(live_server, page, tmp_path):
+    # Enough measures (324,000) for the import to take a few seconds: the page sees it run.
+    written = write_data_set(tmp_path / "set", customers=150, days_of_measures=90)
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for path in (tmp_path / "set").rglob("*"):
+            if path.is_file():
+                zipped.write(path, str(path.relative_to(tmp_path / "set")))
+
+    enrol_operator(page, live_server)
 
     # The upload, then the job's page: htmx polls it until the bar is full.
     page.get_by_role("link", name="Importazioni").click()
@@ -51,3 +59,29 @@ def test_operator_uploads_an_import_and_sees_it_finish(live_server, page, tmp_pa
         f"measures.csv: added {written['counts']['measures.csv']}, updated 0, unchanged 0")
     assert page.evaluate("window.__sameDocument") is True  # updated in place, not reloaded
     assert Customer.select().count() == 150
+
+
+def test_operator_reads_the_audit_log_of_some_days(live_server, page):
+    """Dal and Al change the list in place; a Dal after Al is said next to Al, and goes once
+    the dates are right."""
+    enrol_operator(page, live_server)
+    page.get_by_role("link", name="Registro attività").click()
+    expect(page.get_by_role("heading", name="Registro attività")).to_be_visible()
+    page.wait_for_load_state()  # htmx is ready once the page has loaded, not when it shows
+    today, tomorrow = rome_today().isoformat(), (rome_today() + timedelta(days=1)).isoformat()
+    page.evaluate("window.__sameDocument = true")  # a full reload would lose it
+
+    page.get_by_label("Dal", exact=True).fill(tomorrow)
+    wait_for_htmx(page)
+    expect(page.get_by_text("Nessuna attività con questi filtri.")).to_be_visible()
+    page.get_by_label("Al", exact=True).fill(today)
+    wait_for_htmx(page)
+    expect(page.locator("#err-al")).to_have_text("La data finale viene prima di quella iniziale.")
+    expect(page.get_by_label("Al", exact=True)).to_have_attribute("aria-invalid", "true")
+    expect(page).to_have_url(re.compile(rf"dal={tomorrow}&al={today}"))
+
+    page.get_by_label("Dal", exact=True).fill(today)
+    wait_for_htmx(page)
+    expect(page.locator("#err-al")).to_be_hidden()
+    expect(page.get_by_role("cell", name="Secondo fattore attivato", exact=True)).to_be_visible()
+    assert page.evaluate("window.__sameDocument") is True  # swapped in place, not reloaded

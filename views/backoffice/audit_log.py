@@ -1,11 +1,12 @@
 """Registro attività: the audit log, filtered by user, customer, action and dates."""
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from flask import request
 from flask_babel import gettext as _
 from peewee import JOIN
 
 import labels
+from forms import DateRangeForm
 from i18n import rome_midnight_utc
 from models import AuditLog, Customer, User
 from views.backoffice import PAGE_SIZE, bp
@@ -21,7 +22,6 @@ def audit_log():
              .switch(AuditLog)
              .join(Customer, on=(AuditLog.customer == Customer.id), join_type=JOIN.LEFT_OUTER)
              .order_by(AuditLog.id.desc()))
-    errors = {}
     if args.get("user"):
         who = args["user"].strip().lower()
         query = query.where((User.email == who) | (User.username == who))
@@ -29,17 +29,12 @@ def audit_log():
         query = query.where(Customer.code == args["customer"].strip())
     if args.get("action"):
         query = query.where(AuditLog.action == args["action"].strip())
-    for name in ("since", "until"):
-        if args.get(name):
-            try:
-                day = datetime.strptime(args[name], "%Y-%m-%d").date()
-            except ValueError:
-                errors[name] = _("Data non valida: usa il calendario o AAAA-MM-GG.")
-                continue
-            if name == "since":
-                query = query.where(AuditLog.at >= rome_midnight_utc(day))
-            else:
-                query = query.where(AuditLog.at < rome_midnight_utc(day + timedelta(days=1)))
+    # Whole days of Rome, as the customer's Download reads its dates (the same form).
+    dates = DateRangeForm()
+    if dates.chosen("dal"):
+        query = query.where(AuditLog.at >= rome_midnight_utc(dates.chosen("dal")))
+    if dates.chosen("al"):
+        query = query.where(AuditLog.at < rome_midnight_utc(dates.chosen("al") + timedelta(days=1)))
     page = max(args.get("page", 1, type=int), 1)
     entries = list(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1))
     # The filter offers the actions the log holds, by their labels: (code, label).
@@ -47,7 +42,7 @@ def audit_log():
     actions = sorted(((code, labels.label("audit_action", code)) for code in codes), key=lambda pair: pair[1].lower())
     return render("backoffice/audit.html", title=_("Registro attività"), entries=entries[:PAGE_SIZE],
                   details=described(entries[:PAGE_SIZE]), more=len(entries) > PAGE_SIZE, page=page, args=args,
-                  errors=errors, actions=actions)
+                  dates=dates, actions=actions)
 
 
 def described(entries):
