@@ -11,8 +11,8 @@ from werkzeug.utils import secure_filename
 
 import audit
 import files
-from i18n import rome_today
 from forms import DocumentForm, EmptyForm
+from i18n import rome_today
 from models import Customer, Document, utcnow, write_transaction
 from views.backoffice import bp
 from views.rendering import render
