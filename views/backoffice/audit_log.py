@@ -15,7 +15,7 @@ from views.rendering import render
 
 @bp.route("/registro")
 def audit_log():
-    """Filter by user (email, username or customer code), customer code, action and dates."""
+    """Filter by user (email or username), customer code, action and dates (whole days of Rome)."""
     args = request.args
     query = (AuditLog.select(AuditLog, User, Customer)
              .join(User, on=(AuditLog.user == User.id), join_type=JOIN.LEFT_OUTER)
