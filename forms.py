@@ -307,3 +307,19 @@ class InvoiceFilterForm(FilterForm):
                                  ("partial", _l("Parzialmente pagate")), ("paid", _l("Pagate"))])
     ambito = SelectField(choices=["", "tutti"])
     pagina = IntegerField(default=1, validators=[Optional(), NumberRange(min=1)])
+
+
+class AuditLogFilterForm(DateRangeForm):
+    """Registro attività's filters: who, which customer, which action, which days."""
+
+    utente = StringField(filters=[lambda text: text.strip().lower() if text else text])
+    cliente = StringField(filters=[lambda text: text.strip() if text else text])
+    azione = StringField()
+    pagina = IntegerField(default=1, validators=[Optional(), NumberRange(min=1)])
+
+
+class CustomerSearchForm(FilterForm):
+    """The back office's search: any code, name or address of a customer."""
+
+    q = StringField(filters=[lambda text: (text or "")[:100]])
+    pagina = IntegerField(default=1, validators=[Optional(), NumberRange(min=1)])

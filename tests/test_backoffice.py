@@ -294,14 +294,14 @@ def test_audit_log_filters(app, staff, customers, operator):
         assert response.status_code == 200
         return re.findall(r"<td>([^<]+)</td><td class=\"wrap\">", response.get_data(as_text=True))
 
-    assert shown(customer="005007") == ["Accesso riuscito", "Accesso non riuscito"]
-    assert shown(action="login_failed") == ["Accesso non riuscito"]
-    assert shown(action="login") == ["Accesso riuscito", "Accesso riuscito"]  # that action, not every login_*
-    assert "Secondo fattore attivato" in shown(user="operatore@utility.it")
-    assert shown(user="mario.rossi") == ["Accesso riuscito", "Accesso non riuscito"]
+    assert shown(cliente="005007") == ["Accesso riuscito", "Accesso non riuscito"]
+    assert shown(azione="login_failed") == ["Accesso non riuscito"]
+    assert shown(azione="login") == ["Accesso riuscito", "Accesso riuscito"]  # that action, not every login_*
+    assert "Secondo fattore attivato" in shown(utente="operatore@utility.it")
+    assert shown(utente="mario.rossi") == ["Accesso riuscito", "Accesso non riuscito"]
     today = rome_today().isoformat()  # the filter's days are Rome's (not UTC's, after 23:00 UTC)
-    assert shown(customer="005007", dal=today, al=today) == ["Accesso riuscito", "Accesso non riuscito"]
-    assert shown(customer="005007", al="2020-01-01") == []
+    assert shown(cliente="005007", dal=today, al=today) == ["Accesso riuscito", "Accesso non riuscito"]
+    assert shown(cliente="005007", al="2020-01-01") == []
     page = staff.get("/backoffice/registro").get_data(as_text=True)
     assert '<option value="login_failed">Accesso non riuscito</option>' in page  # chosen by its words, sent as its code
     bad = staff.get("/backoffice/registro?dal=ieri")
@@ -322,7 +322,7 @@ def test_audit_log_dates_are_days_in_rome(staff, customers, day, rome_midnight_i
     for moment in (rome_midnight_in_utc - timedelta(minutes=1), rome_midnight_in_utc,
                    next_midnight - timedelta(minutes=1), next_midnight):
         AuditLog.create(at=moment, action="login", customer=mario)
-    response = staff.get("/backoffice/registro", query_string={"customer": "005007", "dal": day, "al": day})
+    response = staff.get("/backoffice/registro", query_string={"cliente": "005007", "dal": day, "al": day})
     assert response.status_code == 200
     shown = re.findall(r"<tr><td>(\d\d/\d\d/\d{4} \d\d:\d\d)</td>", response.get_data(as_text=True))
     rome_day = date.fromisoformat(day).strftime("%d/%m/%Y")
@@ -330,7 +330,7 @@ def test_audit_log_dates_are_days_in_rome(staff, customers, day, rome_midnight_i
 
 
 def test_audit_log_answers_a_fragment_to_htmx(staff):
-    response = staff.get("/backoffice/registro?action=login", headers={"HX-Request": "true", "HX-Target": "audit-entries"})
+    response = staff.get("/backoffice/registro?azione=login", headers={"HX-Request": "true", "HX-Target": "audit-entries"})
     assert response.status_code == 200
     body = response.get_data(as_text=True)
     assert "<html" not in body and "<table>" in body
@@ -343,7 +343,7 @@ def test_audit_log_says_a_bad_range_next_to_its_date(staff, customers, as_htmx):
     mario, _firm = customers
     AuditLog.create(at=datetime(2026, 3, 2, 9, 0), action="login", customer=mario)
     AuditLog.create(at=datetime(2026, 3, 20, 9, 0), action="login_failed", customer=mario)
-    url = "/backoffice/registro?customer=005007&dal=2026-03-10&al=2026-03-01"
+    url = "/backoffice/registro?cliente=005007&dal=2026-03-10&al=2026-03-01"
     headers = ({"HX-Request": "true", "HX-Target": "audit-entries", "HX-Current-URL": "http://localhost/backoffice/registro"}
                if as_htmx else {})
     response = staff.get(url, headers=headers)
@@ -587,7 +587,7 @@ def test_an_administrator_creates_an_operator(admin):
     assert again.status_code == 422 and "esiste già" in again.get_data(as_text=True)
     weak = post_form(admin, "/backoffice/operatori", {"email": "x@utility.it", "role": "admin", "password": "corta"})
     assert weak.status_code == 422 and User.select().where(User.email == "x@utility.it").count() == 0
-    log = admin.get("/backoffice/registro", query_string={"action": "operator_created"})
+    log = admin.get("/backoffice/registro", query_string={"azione": "operator_created"})
     assert log.status_code == 200
     assert "<td>Operatore creato</td><td class=\"wrap\">Ruolo: Operatore; Utente: nuovo@utility.it</td>" in log.get_data(as_text=True)
 
@@ -617,7 +617,7 @@ def test_search_pages_skip_nobody(staff):
     for n in range(55):
         make_customer(code=f"{300000 + n:06d}", name=f"BIANCHI {n:02d}")
     first = re.findall(r'clienti/(\d{6})"', staff.get("/backoffice/?q=BIANCHI").get_data(as_text=True))
-    second = re.findall(r'clienti/(\d{6})"', staff.get("/backoffice/?q=BIANCHI&page=2").get_data(as_text=True))
+    second = re.findall(r'clienti/(\d{6})"', staff.get("/backoffice/?q=BIANCHI&pagina=2").get_data(as_text=True))
     assert len(first) == 50 and len(second) == 5 and not set(first) & set(second)
 
 
@@ -769,3 +769,16 @@ def test_the_back_office_shows_labels_not_stored_codes(app, admin, operator, eve
             expected = {words for group in labels.LABELS.values() for words in map(str, group.values())}
         missing = sorted(text for text in expected if not set(re.findall(r"\w+", text)) <= seen)
         assert missing == [], f"{language}: labels no page showed: {missing}"
+
+
+@pytest.mark.parametrize("old, new", [
+    ("/backoffice/?q=BIANCHI&page=2", "/backoffice/?q=BIANCHI&pagina=2"),
+    ("/backoffice/registro?user=anna%40utility.it&customer=005007&action=login&since=2026-03-01&until=2026-03-31&page=3",
+     "/backoffice/registro?utente=anna@utility.it&cliente=005007&azione=login&dal=2026-03-01&al=2026-03-31&pagina=3"),
+])
+def test_links_with_the_old_english_arguments_still_work(staff, old, new):
+    """The back office's URL arguments are Italian now; a bookmark with the old names is sent
+    to the same page with the new ones, for good (301)."""
+    response = staff.get(old)
+    assert response.status_code == 301 and response.headers["Location"] == new
+    assert staff.get(new).status_code == 200

@@ -5,7 +5,7 @@ Every action is in the audit log with the operator who did it.
 This package holds the blueprint, who may enter, and the staff menu; each page is a module of
 its own (customers, imports, documents, operators, audit_log) that adds its routes to `bp`, so
 every endpoint is still backoffice.<view>."""
-from flask import Blueprint, abort
+from flask import Blueprint, abort, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -30,6 +30,21 @@ def require_staff():
         return login_manager.unauthorized()
     if not current_user.is_staff:
         abort(404)  # a customer learns nothing of what is here
+
+
+# URL arguments are Italian, as the paths are; links and bookmarks with the English names that
+# earlier versions used are sent to the same page with the new names.
+RENAMED_ARGUMENTS = {"page": "pagina", "user": "utente", "customer": "cliente", "action": "azione",
+                     "since": "dal", "until": "al"}
+
+
+@bp.before_request
+def renamed_arguments():
+    if request.method == "GET" and not RENAMED_ARGUMENTS.keys().isdisjoint(request.args.keys()):
+        args = {}
+        for name, values in request.args.lists():
+            args[RENAMED_ARGUMENTS.get(name, name)] = values
+        return redirect(url_for(request.endpoint, **(request.view_args or {}), **args), 301)
 
 
 def require_admin():

@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from peewee import JOIN
 
 import labels
-from forms import DateRangeForm
+from forms import AuditLogFilterForm
 from i18n import rome_midnight_utc
 from models import AuditLog, Customer, User
 from views.backoffice import PAGE_SIZE, bp
@@ -16,33 +16,31 @@ from views.rendering import render
 @bp.route("/registro")
 def audit_log():
     """Filter by user (email or username), customer code, action and dates (whole days of Rome)."""
-    args = request.args
+    filters = AuditLogFilterForm()
     query = (AuditLog.select(AuditLog, User, Customer)
              .join(User, on=(AuditLog.user == User.id), join_type=JOIN.LEFT_OUTER)
              .switch(AuditLog)
              .join(Customer, on=(AuditLog.customer == Customer.id), join_type=JOIN.LEFT_OUTER)
              .order_by(AuditLog.id.desc()))
-    if args.get("user"):
-        who = args["user"].strip().lower()
-        query = query.where((User.email == who) | (User.username == who))
-    if args.get("customer"):
-        query = query.where(Customer.code == args["customer"].strip())
-    if args.get("action"):
-        query = query.where(AuditLog.action == args["action"].strip())
+    if filters.chosen("utente"):
+        query = query.where((User.email == filters.utente.data) | (User.username == filters.utente.data))
+    if filters.chosen("cliente"):
+        query = query.where(Customer.code == filters.cliente.data)
+    if filters.chosen("azione"):
+        query = query.where(AuditLog.action == filters.azione.data)
     # Whole days of Rome, as the customer's Download reads its dates (the same form).
-    dates = DateRangeForm()
-    if dates.chosen("dal"):
-        query = query.where(AuditLog.at >= rome_midnight_utc(dates.chosen("dal")))
-    if dates.chosen("al"):
-        query = query.where(AuditLog.at < rome_midnight_utc(dates.chosen("al") + timedelta(days=1)))
-    page = max(args.get("page", 1, type=int), 1)
+    if filters.chosen("dal"):
+        query = query.where(AuditLog.at >= rome_midnight_utc(filters.dal.data))
+    if filters.chosen("al"):
+        query = query.where(AuditLog.at < rome_midnight_utc(filters.al.data + timedelta(days=1)))
+    page = filters.chosen("pagina") or 1
     entries = list(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1))
     # The filter offers the actions the log holds, by their labels: (code, label).
     codes = [a for (a,) in AuditLog.select(AuditLog.action).distinct().tuples()]
     actions = sorted(((code, labels.label("audit_action", code)) for code in codes), key=lambda pair: pair[1].lower())
     return render("backoffice/audit.html", title=_("Registro attività"), entries=entries[:PAGE_SIZE],
-                  details=described(entries[:PAGE_SIZE]), more=len(entries) > PAGE_SIZE, page=page, args=args,
-                  dates=dates, actions=actions)
+                  details=described(entries[:PAGE_SIZE]), more=len(entries) > PAGE_SIZE, page=page,
+                  args=request.args.to_dict(), filters=filters, actions=actions)
 
 
 def described(entries):

@@ -1,5 +1,5 @@
 """Clienti: the search, a customer's page, and the actions on a customer's users."""
-from flask import abort, flash, redirect, request, url_for
+from flask import abort, flash, redirect, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -10,7 +10,7 @@ import accounts
 import audit
 import identifiers
 import mailer
-from forms import EmptyForm
+from forms import CustomerSearchForm, EmptyForm
 from mailer import mail_link
 from models import (
     AuditLog,
@@ -52,8 +52,8 @@ def search_customers(text):
 @bp.route("/")
 def home():
     """Customers: active search (htmx swaps the results as one types; the URL keeps the text)."""
-    text = request.args.get("q", "")[:100]
-    page = max(request.args.get("page", 1, type=int), 1)
+    search = CustomerSearchForm()
+    text, page = search.q.data or "", search.chosen("pagina") or 1
     results = list(search_customers(text).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1))
     return render("backoffice/customers.html", title=_("Clienti"), q=text, page=page,
                   customers=results[:PAGE_SIZE], more=len(results) > PAGE_SIZE)
