@@ -69,6 +69,25 @@ class Customer(BaseModel):
         """The user who registered with the customer code (None before registration)."""
         return self.users.where(User.role == User.OWNER).order_by(User.id).first()
 
+    @classmethod
+    def search(cls, text):
+        """Customers matching a code, a name, a codice fiscale / partita IVA, a POD/PDR or an email."""
+        text = text.strip()
+        if not text:
+            return cls.select().where(False)
+        query = cls.select().order_by(cls.code)
+        upper = text.upper().replace(" ", "")
+        if text.isdigit() and len(text) <= 6:
+            return query.where(cls.code.startswith(text.zfill(6) if len(text) == 6 else text))
+        if "@" in text:
+            users = User.select(User.customer).where(User.email.contains(text.lower()))
+            return query.where(cls.email.contains(text.lower()) | cls.id.in_(users))
+        points = SupplyPoint.select(SupplyPoint.customer).where(SupplyPoint.pod_pdr == upper)
+        return query.where(
+            cls.name.contains(text.upper()) | (cls.tax_code == upper) | (cls.vat_number == upper)
+            | cls.id.in_(points)
+        )
+
 
 class SupplyPoint(BaseModel):
     COMMODITIES = ("electricity", "gas")
@@ -531,6 +550,31 @@ class AuditLog(BaseModel):
     action = pw.CharField(max_length=40, index=True)
     ip = pw.CharField(max_length=45, null=True)
     detail = pw.TextField(default="")
+
+    @classmethod
+    def search(cls, user=None, customer_code=None, action=None, since=None, before=None):
+        """Entries newest first, with their user and customer, as the Registro attività filters
+        them: `user` an email or a username, `since` and `before` naive UTC instants."""
+        query = (cls.select(cls, User, Customer)
+                 .join(User, on=(cls.user == User.id), join_type=pw.JOIN.LEFT_OUTER)
+                 .switch(cls)
+                 .join(Customer, on=(cls.customer == Customer.id), join_type=pw.JOIN.LEFT_OUTER)
+                 .order_by(cls.id.desc()))
+        if user:
+            query = query.where((User.email == user) | (User.username == user))
+        if customer_code:
+            query = query.where(Customer.code == customer_code)
+        if action:
+            query = query.where(cls.action == action)
+        if since:
+            query = query.where(cls.at >= since)
+        if before:
+            query = query.where(cls.at < before)
+        return query
+
+    @classmethod
+    def actions_used(cls):
+        return [action for (action,) in cls.select(cls.action).distinct().tuples()]
 
 
 class OutboxMail(BaseModel):

@@ -30,31 +30,12 @@ from views.backoffice import PAGE_SIZE, bp
 from views.rendering import render
 
 
-def search_customers(text):
-    """Customers matching a code, a name, a codice fiscale / partita IVA, a POD/PDR or an email."""
-    text = text.strip()
-    if not text:
-        return Customer.select().where(False)
-    query = Customer.select().order_by(Customer.code)
-    upper = text.upper().replace(" ", "")
-    if text.isdigit() and len(text) <= 6:
-        return query.where(Customer.code.startswith(text.zfill(6) if len(text) == 6 else text))
-    if "@" in text:
-        users = User.select(User.customer).where(User.email.contains(text.lower()))
-        return query.where(Customer.email.contains(text.lower()) | Customer.id.in_(users))
-    points = SupplyPoint.select(SupplyPoint.customer).where(SupplyPoint.pod_pdr == upper)
-    return query.where(
-        Customer.name.contains(text.upper()) | (Customer.tax_code == upper) | (Customer.vat_number == upper)
-        | Customer.id.in_(points)
-    )
-
-
 @bp.route("/")
 def home():
     """Customers: active search (htmx swaps the results as one types; the URL keeps the text)."""
     search = CustomerSearchForm()
     text, page = search.q.data or "", search.chosen("pagina") or 1
-    results = list(search_customers(text).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1))
+    results = list(Customer.search(text).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1))
     return render("backoffice/customers.html", title=_("Clienti"), q=text, page=page,
                   customers=results[:PAGE_SIZE], more=len(results) > PAGE_SIZE)
 
