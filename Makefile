@@ -17,7 +17,7 @@ $(DEMO_TARGETS): export PORTAL_ENV = development
 $(DEMO_TARGETS): export PORTAL_SUPPORT_PHONE := $(PORTAL_SUPPORT_PHONE)
 $(DEMO_TARGETS): export PORTAL_SUPPORT_EMAIL := $(PORTAL_SUPPORT_EMAIL)
 
-.PHONY: run operator test install translations messages vendor bench clean
+.PHONY: run operator lint test install translations messages vendor bench clean
 
 # The virtualenv is rebuilt when the pinned requirements change.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -54,7 +54,11 @@ operator: install
 	$(BIN)/flask --app app create-operator "$$EMAIL" --password "$$password" $(if $(filter-out 0,$(ADMIN)),--admin) \
 	&& { [ -n "$$PASSWORD" ] || echo "Password: $$password"; }
 
-test: translations
+# The linter first (ruff.toml: unused and undefined names, import order, bugbear), then the suite.
+lint: install
+	$(BIN)/ruff check .
+
+test: translations lint
 	$(BIN)/python -m pytest
 
 bench: translations

@@ -10,8 +10,8 @@ from datetime import timedelta
 from functools import lru_cache
 
 from argon2 import PasswordHasher
-from babel.lists import format_list
 from argon2.exceptions import InvalidHashError, VerificationError
+from babel.lists import format_list
 from flask import current_app, g, request, session
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l

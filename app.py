@@ -16,8 +16,8 @@ import i18n
 import labels
 import mailer
 import ratelimit
-from extensions import babel, csrf, login_manager, mail
 from database import init_database
+from extensions import babel, csrf, login_manager, mail
 from models import db_wrapper, write_transaction
 
 # Every setting, its default, and how an environment variable's text becomes its value.
@@ -79,8 +79,20 @@ def create_app(config=None):
     ratelimit.init_app(app)
     mailer.init_app(app)
 
-    from views import (account, auth, backoffice, branding, consumption, customer_area, documents, errors, home,
-                       invoices, registration, rendering)
+    from views import (
+        account,
+        auth,
+        backoffice,
+        branding,
+        consumption,
+        customer_area,
+        documents,
+        errors,
+        home,
+        invoices,
+        registration,
+        rendering,
+    )
 
     rendering.init_app(app)
     branding.init_app(app)

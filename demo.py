@@ -39,8 +39,17 @@ import models
 from demo_pdf import bill_pdf, minimal_pdf
 from i18n import ROME, rome_midnight_utc, rome_today
 from models import (
-    Consent, Customer, Document, Invoice, Measure, Reading, SupplyPoint, Ticket, TicketMessage,
-    User, write_transaction,
+    Consent,
+    Customer,
+    Document,
+    Invoice,
+    Measure,
+    Reading,
+    SupplyPoint,
+    Ticket,
+    TicketMessage,
+    User,
+    write_transaction,
 )
 
 SEED = 2014
@@ -491,7 +500,7 @@ def other_customers(rng, today):
             customer_email = f"{person['first']}.{person['surname']}{email_number}@example.it".lower()
         else:
             contact = random_person(rng, town)  # the firm's employee who would register
-            vat_number = tax_code = unique(lambda: partita_iva(rng, town[1]), used_tax_codes)
+            vat_number = tax_code = unique(lambda: partita_iva(rng, town[1]), used_tax_codes)  # noqa: B023 (called at once)
             if kind == "company":
                 name = unique(lambda: f"{rng.choice(BUSINESSES)} {rng.choice(SURNAMES)} {rng.choice(LEGAL_FORMS)}",
                               used_names)

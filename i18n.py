@@ -13,11 +13,10 @@ from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.dates import get_month_names
-
 from flask import has_request_context, session
-from jinja2 import pass_context
 from flask_babel import format_datetime, format_decimal, get_locale
 from flask_login import current_user
+from jinja2 import pass_context
 
 LANGUAGES = {"it": "Italiano", "en": "English"}
 DEFAULT_LANGUAGE = "it"

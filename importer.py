@@ -23,13 +23,23 @@ from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-import identifiers
 from flask_babel import lazy_gettext as _l
 
+import identifiers
 from files import CONTENT_TYPES, EXTENSIONS, FileStore
 from i18n import ROME, rome_today
-from models import (Customer, Document, Invoice, Reading, SupplyPoint, User, db_wrapper, is_sqlite, refresh_statistics,
-                    write_transaction)
+from models import (
+    Customer,
+    Document,
+    Invoice,
+    Reading,
+    SupplyPoint,
+    User,
+    db_wrapper,
+    is_sqlite,
+    refresh_statistics,
+    write_transaction,
+)
 
 
 class Problem(ValueError):
@@ -346,7 +356,7 @@ def parse_row(spec, positions, cells, line, report, times):
         report.problem(spec.name, line, "-", f"{len(cells)} campi invece di {len(positions)}")
         return None
     values, extra, good = {}, {}, True
-    for (index, name, column), cell in zip(positions, cells):
+    for (_index, name, column), cell in zip(positions, cells):
         cell = cell.strip()
         if column is None:  # tech_* / contract_*
             if cell:
@@ -598,13 +608,13 @@ class ImportRun:
 
     def check_staged_measures(self, known_points):
         sql = self.database.execute_sql
-        for code, line in sql("SELECT supply_point_code, MIN(line) FROM import_measure GROUP BY supply_point_code"):
+        for code, _line in sql("SELECT supply_point_code, MIN(line) FROM import_measure GROUP BY supply_point_code"):
             if code not in known_points:
                 for (bad_line,) in sql("SELECT line FROM import_measure WHERE supply_point_code = %s ORDER BY line"
                                        .replace("%s", self.database.param), (code,)):
                     self.report.problem("measures.csv", bad_line, "supply_point_code",
                                         f"il punto di fornitura {code} non esiste")
-        for code, start, first, lines in sql(
+        for code, start, first, _lines in sql(
             "SELECT supply_point_code, start, MIN(line), COUNT(*) FROM import_measure "
             "GROUP BY supply_point_code, start HAVING COUNT(*) > 1"
         ):
@@ -799,8 +809,9 @@ class ImportRun:
 def notify_new_invoices(invoices):
     """One mail per run to each confirmed user of a customer who got new invoices (not one per
     invoice), unless they opted out in Dati Anagrafici."""
-    import mailer
     from flask import current_app
+
+    import mailer
 
     by_customer = {}
     for values in invoices:

@@ -10,7 +10,6 @@ from flask import current_app
 
 from models import User
 
-
 TOTP_STEP = 30  # seconds
 
 

@@ -24,7 +24,16 @@ import schema
 from app import create_app
 from i18n import ROME, rome_midnight_utc
 from models import (
-    AuditLog, Consent, Customer, Document, Invoice, Measure, Reading, SupplyPoint, Ticket, User,
+    AuditLog,
+    Consent,
+    Customer,
+    Document,
+    Invoice,
+    Measure,
+    Reading,
+    SupplyPoint,
+    Ticket,
+    User,
 )
 from tests.factories import make_customer, make_invoice, make_supply_point, make_user
 from tests.helpers import login, post_form

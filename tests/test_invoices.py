@@ -11,10 +11,10 @@ import pytest
 import i18n
 import importer
 from models import Invoice
-from views.invoices import INVOICE_PAGE
 from tests.factories import PASSWORD, make_customer, make_invoice, make_supply_point, make_user, store_pdf
 from tests.helpers import htmx_headers, login
 from tests.import_data import pdf_bytes
+from views.invoices import INVOICE_PAGE
 
 
 @pytest.fixture

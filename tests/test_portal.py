@@ -13,8 +13,16 @@ from flask_babel import force_locale
 import i18n
 from models import User, utcnow
 from tests.factories import PASSWORD, make_customer, make_supply_point, make_user
-from tests.helpers import (csrf_from, customer_area_blueprints, htmx_headers, logged_in_customer, login, post_form,
-                           route_urls, routes_app)
+from tests.helpers import (
+    csrf_from,
+    customer_area_blueprints,
+    htmx_headers,
+    logged_in_customer,
+    login,
+    post_form,
+    route_urls,
+    routes_app,
+)
 from views.rendering import UnknownTarget
 
 # Every route of the customer's area, from the app's URL map: a new one is covered at once.

@@ -7,10 +7,9 @@ import itertools
 from html.parser import HTMLParser
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+import demo
 from tests.helpers import login
 from tests.test_demo import demo_db, loaded  # noqa: F401 (the module's demo, as of a fixed day)
-
-import demo
 
 FILES = (".pdf", ".zip", ".svg", ".csv")
 SKIPPED_PATHS = ("/logout", "/lingua", "/static/")  # writes, and files that are not the portal's pages

@@ -65,7 +65,7 @@ def wait_until_serving(process, port, tmp_path):
             return url
         except (urllib.error.URLError, OSError):
             if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("gunicorn did not start: " + (tmp_path / "error.log").read_text()[-3000:])
+                raise RuntimeError("gunicorn did not start: " + (tmp_path / "error.log").read_text()[-3000:]) from None
             time.sleep(0.2)
 
 

@@ -1,4 +1,5 @@
-"""The customer's portal: the menu, the supply-point selector and the Home Page.
+"""The customer's area: what every page of it shares (the loader each area's blueprint runs, the
+supply-point selector, the menu) and the sections still "in arrivo".
 
 The selected supply point travels in the URL (`?sp=PR002874`), so reload, back and bookmarks
 show the same point; a page asked for without it is redirected to the URL with the last choice
@@ -22,6 +23,7 @@ def area_blueprint(name, import_name):
     area = Blueprint(name, import_name)
     area.before_request(load_customer_area)
     return area
+
 
 # The seed's menu, in its order: (endpoint, label). "account.change_password" opens a dialog.
 MENU = [

@@ -35,7 +35,7 @@ def test_every_invoice_filter_value_in_the_browser(live_server, new_page, custom
     chosen = {"anno": "", "stato": "", "ambito": ""}
     for name, values in INVOICE_CONTROLS:
         for value in values:
-            status = choose(page, javascript, "/fatture?", lambda: page.locator(f"#{name}").select_option(value))
+            status = choose(page, javascript, "/fatture?", lambda name=name, value=value: page.locator(f"#{name}").select_option(value))
             chosen[name] = value
             state = f"{name}={value!r} ({'js' if javascript else 'no js'})"
             assert status == 200, state
@@ -61,7 +61,7 @@ def test_every_download_date_in_the_browser(live_server, new_page, mario, javasc
     chosen = {"dal": "", "al": ""}
     for name, value in (("dal", "2026-02-05"), ("dal", "2026-07-01"), ("al", "2026-10-20"), ("al", "2026-06-30"),
                         ("al", ""), ("dal", "")):
-        status = choose(page, javascript, "/download?", lambda: page.locator(f"#{name}").fill(value))
+        status = choose(page, javascript, "/download?", lambda name=name, value=value: page.locator(f"#{name}").fill(value))
         chosen[name] = value
         state = f"{chosen} ({'js' if javascript else 'no js'})"
         assert status == 200, state
