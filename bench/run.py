@@ -4,10 +4,13 @@ Builds the demo database, starts gunicorn (sync workers) and, in other processes
 generator; for each URL it measures requests per second, p50/p99 latency and bytes, and prints
 them with ratios to a bare `return "ok"` route on the same server, so a noisy shared machine
 moves all figures together. With --postgres URL a second server runs on PostgreSQL, and the
-two take turns on each URL, round after round.
+two take turns on each URL, round after round. With --baseline REV one more server runs the
+code of that commit (a git worktree) on the same SQLite database, in the same rounds: a change's
+cost, measured side by side.
 
     make bench                      # SQLite
     .venv/bin/python bench/run.py --postgres postgresql://postgres@127.0.0.1:5432/bench
+    .venv/bin/python bench/run.py --baseline 7d80ef3
 """
 import argparse
 import contextlib
@@ -58,12 +61,12 @@ def prepare(database_url):
     subprocess.run(flask + ["demo"], cwd=ROOT, env=env, check=True, capture_output=True)
 
 
-def start_server(database_url, workers, **settings):
+def start_server(database_url, workers, root=ROOT, **settings):
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", f"127.0.0.1:{port}",
          "--log-level", "warning", "bench.wsgi:app"],
-        cwd=ROOT, env=environment(database_url, port, **settings), start_new_session=True,
+        cwd=root, env=environment(database_url, port, **settings), start_new_session=True,
     )
     for _ in range(100):
         try:
@@ -154,8 +157,8 @@ def serving(workers):
     session cookie)); all are stopped at the end."""
     processes, servers = [], {}
 
-    def serve(label, database_url, **settings):
-        process, port = start_server(database_url, workers, **settings)
+    def serve(label, database_url, root=ROOT, **settings):
+        process, port = start_server(database_url, workers, root, **settings)
         processes.append(process)
         servers[label] = (port, session_cookie(port))
 
@@ -211,12 +214,28 @@ def options(description):
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
     parser.add_argument("--postgres", help="also run on this PostgreSQL database (it is emptied)")
+    parser.add_argument("--baseline", metavar="REV", help="also run this commit's code on the same SQLite database")
     return parser
+
+
+@contextlib.contextmanager
+def checked_out(rev, folder):
+    """The code of `rev` in a git worktree under `folder`, its translations compiled."""
+    tree = os.path.join(folder, "baseline")
+    subprocess.run(["git", "worktree", "add", "--detach", tree, rev], cwd=ROOT, check=True, capture_output=True)
+    try:
+        subprocess.run([sys.executable, "-m", "babel.messages.frontend", "compile", "-d", "translations"],
+                       cwd=tree, check=True, capture_output=True)
+        yield tree
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", tree], cwd=ROOT, check=False, capture_output=True)
 
 
 def main():
     args = options(__doc__.splitlines()[0]).parse_args()
-    with tempfile.TemporaryDirectory() as folder, serving(args.workers) as (serve, servers):
+    with tempfile.TemporaryDirectory() as folder, contextlib.ExitStack() as stack:
+        baseline_code = stack.enter_context(checked_out(args.baseline, folder)) if args.baseline else None
+        serve, servers = stack.enter_context(serving(args.workers))  # stopped before the worktree goes
         databases = [("SQLite", "sqlite:///" + os.path.join(folder, "bench.db"))]
         if args.postgres:
             schema.empty_postgres(args.postgres)
@@ -224,6 +243,10 @@ def main():
         for label, database_url in databases:
             prepare(database_url)
             serve(label, database_url)
+        if args.baseline:
+            baseline = f"SQLite, the code of {args.baseline}"
+            serve(baseline, databases[0][1], root=baseline_code)
+            databases.append((baseline, databases[0][1]))
         rounds = interleaved(servers, TARGETS, args)
     print(f"\ngunicorn {args.workers} sync workers, {args.connections} connections; {args.rounds} rounds of "
           f"{args.seconds:g} s per URL, the servers in turn")
@@ -237,6 +260,12 @@ def main():
                   f"{f['tail']:7.2f} {f['bytes']:7.0f} {f['errors']:6d}")
         switch, full = figures["supply-point switch (fragment)"], figures["home page (full)"]
         print(f"supply-point switch bytes / full page bytes: {switch['bytes'] / full['bytes']:.2f}")
+    if args.baseline:
+        print()
+        for name, *_ in TARGETS:
+            now, before = rounds["SQLite"][name], rounds[baseline][name]
+            print(f"this code / {args.baseline}, {name}: {pooled(now)['rps'] / pooled(before)['rps']:.2f} "
+                  f"(by round {by_round(now, before)})")
     if args.postgres:
         print()
         for name, *_ in TARGETS:
