@@ -9,7 +9,7 @@ Codes (customer code, POD/PDR, codice fiscale) are text: leading zeros are signi
 """
 import hashlib
 import json
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from decimal import Decimal
 
 import peewee as pw
@@ -354,10 +354,10 @@ class Invoice(BaseModel):
     STATUS_FILTERS = {"unpaid": "not_paid", "overdue": "overdue", "partial": "status", "paid": "status"}
 
     @classmethod
-    def list_filters(cls, customer, point, year=None, status=None, all_points=False, today=None):
+    def list_filters(cls, customer, point, today, year=None, status=None, all_points=False):
         """The arguments of `filtered` and `invoice_page` for the list's choices (`point` an id or
-        None); the query's shape (scope, by_year, by_status) follows from the values."""
-        return dict(customer=customer, point=point, year=year, status=status, today=today or date.today(),
+        None, `today` Rome's); the query's shape (scope, by_year, by_status) follows from them."""
+        return dict(customer=customer, point=point, year=year, status=status, today=today,
                     scope="all" if all_points else "point" if point else "none",
                     by_year=year is not None, by_status=cls.STATUS_FILTERS.get(status))
 

@@ -8,6 +8,7 @@ from stdnum.it import codicefiscale
 
 import accounts
 import importer
+from i18n import rome_today
 from models import Customer, Invoice, SupplyPoint, User, utcnow
 
 PASSWORD = "Sicura-Prova-2026"
@@ -73,7 +74,7 @@ def make_user(customer, password=PASSWORD, confirmed=True, **overrides):
 
 def make_invoice(customer, supply_point=None, **overrides):
     n = next(_sequence)
-    issue = overrides.pop("issue_date", date.today())
+    issue = overrides.pop("issue_date", rome_today())
     values = dict(
         customer=customer,
         supply_point=supply_point,

@@ -11,11 +11,12 @@ from itertools import product
 import pytest
 
 import i18n
+from i18n import rome_today
 from tests.factories import PASSWORD, make_customer, make_invoice, make_supply_point, make_user, store_pdf
 from tests.helpers import login
 from tests.import_data import pdf_bytes
 
-TODAY = date.today()
+TODAY = rome_today()  # the portal's today is Rome's
 YEARS = (TODAY.year - 2, TODAY.year - 1, TODAY.year)
 
 # What each Stato value promises, as a customer reads its label.

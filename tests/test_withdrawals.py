@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from i18n import rome_today
 from tests.factories import PASSWORD, make_customer, make_invoice, make_supply_point, make_user
 from tests.helpers import htmx_headers, login
 
@@ -147,7 +148,7 @@ def test_every_charts_scale_covers_its_tallest_bar(client, url, largest):
 
 def test_the_home_pages_chart_scale_covers_its_tallest_bar(app):
     """The small chart of the last twelve months, with a month past a round mark (361 kWh)."""
-    today = date.today()
+    today = rome_today()
     customer = make_customer(code="005010")
     point = make_supply_point(customer, code="PR005010")
     make_user(customer)

@@ -1,7 +1,6 @@
 """Prelievi Fatturati: billed withdrawals by month, as charts, a table and a CSV."""
 import csv
 import io
-from datetime import date
 from decimal import Decimal
 
 from flask import current_app, g, request
@@ -11,6 +10,7 @@ from flask_login import current_user
 
 import charts
 import i18n
+from i18n import rome_today
 from views.common import svg_response
 from views.customer_area import area_blueprint, selected_point_or_404, serves_a_file
 from views.rendering import render
@@ -25,7 +25,7 @@ def withdrawals_year():
     years = charts.years_with_data(current_user.customer_id, g.supply_point)
     year = request.args.get("anno", type=int)
     if year not in years:
-        year = years[0] if years else date.today().year
+        year = years[0] if years else rome_today().year
     return year, years
 
 

@@ -1,5 +1,4 @@
 """Home Page, and the selected point's Dati Tecnici / Dati Contrattuali."""
-from datetime import date
 
 from babel.lists import format_list
 from flask import current_app, g
@@ -10,6 +9,7 @@ from flask_login import current_user
 import charts
 import i18n
 import labels
+from i18n import rome_today
 from models import latest_announcements, latest_invoice, money, unpaid_invoices
 from views.common import svg_response
 from views.customer_area import COMING_SOON, area_blueprint, selected_point_or_404, serves_a_file
@@ -25,7 +25,7 @@ def home():
     unpaid_count, unpaid_total, _pdfs = next(iter(unpaid_invoices(customer=customer)))
     return render("home/home.html", announcements=list(latest_announcements(limit=3)), latest=latest,
                   unpaid_count=unpaid_count, unpaid_total=money(unpaid_total),
-                  today=date.today(), status_labels=labels.words("invoice_status"), what_you_can_do=what_you_can_do())
+                  today=rome_today(), status_labels=labels.words("invoice_status"), what_you_can_do=what_you_can_do())
 
 
 # What the Home Page's welcome says the customer can do here, by the section that does it: a
@@ -50,7 +50,7 @@ def what_you_can_do():
 @serves_a_file
 def recent_consumption_chart():
     point = selected_point_or_404()
-    months = charts.last_twelve_months(current_user.customer_id, point, date.today())
+    months = charts.last_twelve_months(current_user.customer_id, point, rome_today())
     title = _("Ultimi 12 mesi (%(unit)s)", unit="Smc" if point.is_gas else "kWh")
     return svg_response(charts.small_chart_svg(point, months, i18n.language(), current_app.config["PORTAL_COLOR"], title))
 

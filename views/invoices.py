@@ -8,6 +8,7 @@ from playhouse.flask_utils import get_object_or_404
 import files
 import labels
 from forms import InvoiceFilterForm
+from i18n import rome_today
 from models import Invoice
 from views.customer_area import area_blueprint, serves_a_file
 from views.rendering import render
@@ -25,7 +26,8 @@ def invoice_filters():
     form = InvoiceFilterForm()
     point = g.supply_point
     filters = Invoice.list_filters(current_user.customer_id, point.id if point else None, year=form.chosen("anno"),
-                                   status=form.chosen("stato"), all_points=form.chosen("ambito") == "tutti")
+                                   status=form.chosen("stato"), all_points=form.chosen("ambito") == "tutti",
+                                   today=rome_today())
     return form, filters, form.chosen("pagina") or 1
 
 
