@@ -201,3 +201,48 @@ def smtp_session():
 def smtp(smtp_session):
     smtp_session.messages.clear()
     return smtp_session
+
+
+# --- the tests' usual customer --------------------------------------------------------------------
+
+@pytest.fixture
+def customer(app):
+    """ROSSI MARIO, customer 005007."""
+    from tests.factories import make_customer
+
+    return make_customer(code="005007", name="ROSSI MARIO")
+
+
+@pytest.fixture
+def points(customer):
+    """Their electricity point PR002874 and gas point PR002875."""
+    from tests.factories import make_supply_point
+
+    electricity = make_supply_point(customer, code="PR002874", pod_pdr="IT001E00287400")
+    gas = make_supply_point(customer, code="PR002875", commodity="gas", pod_pdr="01234567891011",
+                            address="VIA PROVA 5", postcode="48124", city="RAVENNA", province="RA")
+    return electricity, gas
+
+
+@pytest.fixture
+def point(points):
+    return points[0]
+
+
+@pytest.fixture
+def owner(customer, points):
+    """Their login: User 005007 or mario.rossi, password factories.PASSWORD."""
+    from tests.factories import make_user
+
+    return make_user(customer, username="mario.rossi", email="mario@example.it")
+
+
+@pytest.fixture
+def logged_in(app, owner):
+    """A test client logged in as the owner."""
+    from tests.factories import PASSWORD
+    from tests.helpers import login
+
+    client = app.test_client()
+    assert login(client, "005007", PASSWORD).status_code == 303
+    return client

@@ -1,25 +1,10 @@
 """Cambio Password: a dialog with htmx, a page without; it ends the other sessions."""
-import pytest
 
 from models import AuditLog, UserSession
-from tests.factories import PASSWORD, make_customer, make_supply_point, make_user
+from tests.factories import PASSWORD
 from tests.helpers import csrf_from, deliver, htmx_headers, login, sent_to_login
 
 NEW_PASSWORD = "Nuova-Chiave-2027"
-
-
-@pytest.fixture
-def owner():
-    customer = make_customer(code="005007", name="ROSSI MARIO")
-    make_supply_point(customer)
-    return make_user(customer, email="mario@example.it")
-
-
-@pytest.fixture
-def logged_in(app, owner):
-    client = app.test_client()
-    login(client, "005007", PASSWORD)
-    return client
 
 
 def change(client, current, new, repeat=None, htmx=True):

@@ -20,21 +20,6 @@ from tests.helpers import csrf_from, deliver, html_of, htmx_headers, link_in, lo
 NEW_PASSWORD = "Nuova-Chiave-2027"
 
 
-@pytest.fixture
-def customer():
-    return make_customer(code="005007", name="ROSSI MARIO")
-
-
-@pytest.fixture
-def point(customer):
-    return make_supply_point(customer, code="PR002874", pod_pdr="IT001E00287400")
-
-
-@pytest.fixture
-def owner(customer, point):
-    return make_user(customer, username="mario.rossi", email="mario@example.it")
-
-
 def actions():
     return [row.action for row in AuditLog.select().order_by(AuditLog.id)]
 

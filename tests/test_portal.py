@@ -35,27 +35,6 @@ FILES = [url for _method, url, endpoint in CUSTOMER_ROUTES
 PAGES = [url for method, url, endpoint in CUSTOMER_ROUTES if method == "GET" and url not in FILES]
 
 
-@pytest.fixture
-def customer():
-    return make_customer(code="005007", name="ROSSI MARIO")
-
-
-@pytest.fixture
-def points(customer):
-    electricity = make_supply_point(customer, code="PR002874", pod_pdr="IT001E00287400")
-    gas = make_supply_point(customer, code="PR002875", commodity="gas", pod_pdr="01234567891011",
-                            address="VIA PROVA 5", postcode="48124", city="RAVENNA", province="RA")
-    return electricity, gas
-
-
-@pytest.fixture
-def logged_in(app, customer, points):
-    make_user(customer, username="mario.rossi")
-    client = app.test_client()
-    assert login(client, "005007", PASSWORD).status_code == 303
-    return client
-
-
 def test_the_route_lists_are_complete():
     assert set(customer_area_blueprints()) == {"customer_area", "home", "invoices", "consumption", "documents", "account"}
     assert {"/", "/fatture", "/fatture/1/pdf", "/cambio-password", "/documentazione/comunicati"} <= set(CUSTOMER_GETS)
