@@ -17,8 +17,9 @@ from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import login_user, logout_user
 
+from database import write_transaction
 from extensions import login_manager
-from models import EmailToken, User, UserSession, token_digest, utcnow, write_transaction
+from models import EmailToken, User, UserSession, token_digest, utcnow
 
 PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 128  # the policy wants at least 64 accepted; argon2 takes any length

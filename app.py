@@ -16,9 +16,9 @@ import i18n
 import labels
 import mailer
 import ratelimit
-from database import init_database
+from database import init_database, write_transaction
 from extensions import babel, csrf, login_manager, mail
-from models import db_wrapper, write_transaction
+from models import db_wrapper
 
 # Every setting, its default, and how an environment variable's text becomes its value.
 # The README's configuration table lists the same names.

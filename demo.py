@@ -36,21 +36,10 @@ from stdnum.it import codicefiscale
 import accounts
 import files
 import models
+from database import write_transaction
 from demo_pdf import bill_pdf, minimal_pdf
 from i18n import ROME, rome_midnight_utc, rome_today
-from models import (
-    Consent,
-    Customer,
-    Document,
-    Invoice,
-    Measure,
-    Reading,
-    SupplyPoint,
-    Ticket,
-    TicketMessage,
-    User,
-    write_transaction,
-)
+from models import Consent, Customer, Document, Invoice, Measure, Reading, SupplyPoint, Ticket, TicketMessage, User
 
 SEED = 2014
 DEMO_CUSTOMER = "005007"

@@ -12,7 +12,8 @@ from pathlib import Path, PurePosixPath
 
 import audit
 import importer
-from models import ImportJob, db_wrapper, one_at_a_time, utcnow, write_transaction
+from database import one_at_a_time, write_transaction
+from models import ImportJob, db_wrapper, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -26,20 +26,10 @@ from pathlib import Path
 from flask_babel import lazy_gettext as _l
 
 import identifiers
+from database import is_sqlite, refresh_statistics, write_transaction
 from files import CONTENT_TYPES, EXTENSIONS, FileStore
 from i18n import ROME, rome_today
-from models import (
-    Customer,
-    Document,
-    Invoice,
-    Reading,
-    SupplyPoint,
-    User,
-    db_wrapper,
-    is_sqlite,
-    refresh_statistics,
-    write_transaction,
-)
+from models import Customer, Document, Invoice, Reading, SupplyPoint, User, db_wrapper
 
 
 class Problem(ValueError):

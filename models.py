@@ -14,16 +14,7 @@ from decimal import Decimal
 
 import peewee as pw
 
-from database import (  # noqa: F401 (the database's names, as the rest of the code imports them today)
-    PortalPostgresqlDatabase,
-    SessionCache,
-    db_wrapper,
-    is_sqlite,
-    one_at_a_time,
-    prepared,
-    refresh_statistics,
-    write_transaction,
-)
+from database import db_wrapper, prepared
 
 
 def money(total):

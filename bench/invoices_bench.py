@@ -32,6 +32,7 @@ import models  # noqa: E402
 import schema  # noqa: E402
 from app import create_app  # noqa: E402
 from bench.run import by_round, interleaved, options, pooled, serving  # noqa: E402
+from database import is_sqlite  # noqa: E402
 
 FRAGMENT = {"HX-Request": "true", "HX-Target": "invoice-list"}
 SWITCH = {"HX-Request": "true", "HX-Target": "frame"}
@@ -92,7 +93,7 @@ def build(database_url, customers, invoices_per_point):
         # As the nightly import leaves it once autovacuum (PostgreSQL) has run: measured without
         # statistics, or with autovacuum's first pass over a million new rows running meanwhile,
         # PostgreSQL planned by guesses and shared the two cores with its own vacuum.
-        database.execute_sql("ANALYZE" if models.is_sqlite(database) else "VACUUM ANALYZE")
+        database.execute_sql("ANALYZE" if is_sqlite(database) else "VACUUM ANALYZE")
         if not database.is_closed():
             database.close()
     return customers * invoices_per_point

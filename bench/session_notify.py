@@ -1,4 +1,4 @@
-"""How soon another process hears that a session changed (PostgreSQL's NOTIFY, models.SessionCache).
+"""How soon another process hears that a session changed (PostgreSQL's NOTIFY, database.SessionCache).
 
 On a PostgreSQL database it empties and migrates, one connection LISTENs as every portal
 process does and another updates a session (migration 006's trigger fires as for a logout);
@@ -22,6 +22,7 @@ import psycopg2  # noqa: E402
 import models  # noqa: E402
 import schema  # noqa: E402
 from app import create_app  # noqa: E402
+from database import SessionCache  # noqa: E402
 
 
 def main():
@@ -41,7 +42,7 @@ def main():
 
     listener, writer = psycopg2.connect(args.postgres), psycopg2.connect(args.postgres)
     listener.autocommit = writer.autocommit = True
-    listener.cursor().execute(f"LISTEN {models.SessionCache.CHANNEL}")
+    listener.cursor().execute(f"LISTEN {SessionCache.CHANNEL}")
     cursor = writer.cursor()
     delays = []
     for _ in range(args.times):

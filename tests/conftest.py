@@ -22,6 +22,7 @@ import mailer
 import models
 import schema
 from app import create_app
+from database import is_sqlite
 
 TEST_CONFIG = {
     "PORTAL_ENV": "development",
@@ -108,7 +109,7 @@ def migrated_database(database_url):
 def empty_tables():
     database = models.db_wrapper.database
     tables = [m._meta.table_name for m in models.ALL_MODELS]
-    if models.is_sqlite(database):
+    if is_sqlite(database):
         with database.atomic():
             for table in reversed(tables):
                 database.execute_sql(f'DELETE FROM "{table}"')

@@ -17,6 +17,7 @@ import pytest
 
 import importer
 import models
+from database import is_sqlite
 from models import AuditLog, Customer, Document, Invoice, Measure, Reading, SupplyPoint
 from tests.import_data import write_data_set
 
@@ -108,7 +109,7 @@ def test_an_import_leaves_the_planner_the_new_sizes(app, data, store):
     folder, written = data
     assert run(app, [folder], store).problems == []
     database = models.db_wrapper.database
-    if models.is_sqlite(database):
+    if is_sqlite(database):
         stats = database.execute_sql("SELECT stat FROM sqlite_stat1 WHERE tbl = 'invoice'").fetchall()
         counted = {int(stat.split()[0]) for (stat,) in stats}  # each index's stat starts with the rows
     else:

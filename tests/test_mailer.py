@@ -11,7 +11,8 @@ import pytest
 
 import importer
 import mailer
-from models import OutboxMail, User, utcnow, write_transaction
+from database import write_transaction
+from models import OutboxMail, User, utcnow
 from tests.conftest import SmtpServer, free_port
 from tests.factories import PASSWORD, make_customer, make_supply_point, make_user
 from tests.helpers import deliver, html_of, link_in, post_form, text_of

@@ -8,9 +8,10 @@ import accounts
 import audit
 import i18n
 import ratelimit
+from database import write_transaction
 from forms import ChangePasswordForm, EmptyForm, NotificationsForm
 from mailer import notify_password_changed
-from models import User, write_transaction
+from models import User
 from views.common import safe_next, too_many
 from views.customer_area import area_blueprint, portal_url
 from views.rendering import is_htmx, render

@@ -18,6 +18,7 @@ import identifiers
 import mailer
 import ratelimit
 import totp
+from database import write_transaction
 from extensions import login_manager
 from forms import (
     EmptyForm,
@@ -28,7 +29,7 @@ from forms import (
     SecondFactorForm,
 )
 from mailer import mail_link, notify_password_changed
-from models import Customer, EmailToken, User, utcnow, write_transaction
+from models import Customer, EmailToken, User, utcnow
 from views.common import invalid_link, safe_next, too_many
 from views.rendering import is_htmx, render
 

@@ -13,9 +13,10 @@ import i18n
 import identifiers
 import mailer
 import ratelimit
+from database import write_transaction
 from forms import EmptyForm, RegisterCustomerForm, RegisterUserForm
 from mailer import mail_link
-from models import Consent, Customer, EmailToken, Invoice, SupplyPoint, User, utcnow, write_transaction
+from models import Consent, Customer, EmailToken, Invoice, SupplyPoint, User, utcnow
 from views.common import invalid_link, too_many
 from views.rendering import render, render_fragment
 

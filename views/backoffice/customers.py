@@ -10,6 +10,7 @@ import accounts
 import audit
 import identifiers
 import mailer
+from database import write_transaction
 from forms import CustomerSearchForm, EmptyForm
 from mailer import mail_link
 from models import (
@@ -24,7 +25,6 @@ from models import (
     User,
     UserSession,
     utcnow,
-    write_transaction,
 )
 from views.backoffice import PAGE_SIZE, bp
 from views.rendering import render

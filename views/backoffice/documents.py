@@ -11,9 +11,10 @@ from werkzeug.utils import secure_filename
 
 import audit
 import files
+from database import write_transaction
 from forms import DocumentForm, EmptyForm
 from i18n import rome_today
-from models import Customer, Document, utcnow, write_transaction
+from models import Customer, Document, utcnow
 from views.backoffice import bp
 from views.rendering import render
 

@@ -11,9 +11,10 @@ from playhouse.flask_utils import get_object_or_404
 
 import audit
 import import_jobs
+from database import write_transaction
 from extensions import csrf
 from forms import EmptyForm
-from models import ImportJob, User, write_transaction
+from models import ImportJob, User
 from views.backoffice import bp
 from views.rendering import render
 

@@ -6,8 +6,9 @@ from playhouse.flask_utils import get_object_or_404
 
 import accounts
 import audit
+from database import write_transaction
 from forms import EmptyForm, OperatorForm
-from models import User, UserSession, write_transaction
+from models import User, UserSession
 from views.backoffice import bp, require_admin
 from views.rendering import render
 
