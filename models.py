@@ -200,6 +200,16 @@ class User(BaseModel):
     def get_id(self):
         return self.session_token
 
+    @classmethod
+    def staff(cls):
+        """Operators and administrators, by email."""
+        return cls.select().where(cls.role.in_(cls.STAFF_ROLES)).order_by(cls.email)
+
+    @classmethod
+    def of_customer(cls, customer):
+        """The customer's logins (holder and delegates), oldest first."""
+        return cls.select().where(cls.customer == customer).order_by(cls.id)
+
     @property
     def is_staff(self):
         return self.role in self.STAFF_ROLES
@@ -275,6 +285,14 @@ class Consent(BaseModel):
     text_version = pw.CharField(max_length=20)
     recorded_at = pw.DateTimeField(default=utcnow)
     ip = pw.CharField(max_length=45, null=True)
+
+    @classmethod
+    def latest_by_user(cls, users):
+        """{user id: {kind: the newest answer}} of these users."""
+        latest = {}
+        for consent in cls.select().where(cls.user.in_([user.id for user in users])).order_by(cls.recorded_at):
+            latest.setdefault(consent.user_id, {})[consent.kind] = consent  # a newer one replaces it
+        return latest
 
 
 class Invoice(BaseModel):
@@ -444,6 +462,17 @@ class Reading(BaseModel):
     class Meta:
         indexes = ((("supply_point", "date", "register"), True),)
 
+    @classmethod
+    def for_customer(cls, customer):
+        """The readings of all the customer's points, newest first, each with its point."""
+        return (cls.select(cls, SupplyPoint).join(SupplyPoint).where(SupplyPoint.customer == customer)
+                .order_by(cls.date.desc()))
+
+    @classmethod
+    def for_point(cls, customer, point):
+        """The readings of one of the customer's points (another customer's point has none)."""
+        return cls.for_customer(customer).where(cls.supply_point == point)
+
 
 class Measure(BaseModel):
     """An interval of metered energy; `start` is the interval's start in UTC."""
@@ -456,6 +485,13 @@ class Measure(BaseModel):
 
     class Meta:
         indexes = ((("supply_point", "start"), True),)
+
+    @classmethod
+    def for_point(cls, customer, point):
+        """The measures of one of the customer's points, oldest first (another customer's point
+        has none)."""
+        return (cls.select().join(SupplyPoint)
+                .where(SupplyPoint.customer == customer, cls.supply_point == point).order_by(cls.start))
 
 
 class Ticket(BaseModel):
@@ -527,6 +563,12 @@ class Document(BaseModel):
         return cls.select().where(cls.customer == customer, cls.unpublished_at.is_null())
 
     @classmethod
+    def for_staff(cls):
+        """Every document, published or withdrawn, newest first, with its customer if it has one."""
+        return (cls.select(cls, Customer).join(Customer, pw.JOIN.LEFT_OUTER)
+                .order_by(cls.published_on.desc(), cls.id.desc()))
+
+    @classmethod
     def visible_to(cls, customer):
         """Every published document the customer may open: their own and those for everybody."""
         return cls.select().where(cls.unpublished_at.is_null(), cls.customer.is_null() | (cls.customer == customer))
@@ -570,6 +612,12 @@ class AuditLog(BaseModel):
         return query
 
     @classmethod
+    def for_customer(cls, customer):
+        """What was done on the customer's behalf or to it, newest first, with who did it."""
+        return (cls.select(cls, User).join(User, on=(cls.user == User.id), join_type=pw.JOIN.LEFT_OUTER)
+                .where(cls.customer == customer).order_by(cls.id.desc()))
+
+    @classmethod
     def actions_used(cls):
         return [action for (action,) in cls.select(cls.action).distinct().tuples()]
 
@@ -604,6 +652,11 @@ class ImportJob(BaseModel):
     created_at = pw.DateTimeField(default=utcnow)
     heartbeat_at = pw.DateTimeField(null=True)  # a running job not heard of for long has died
     finished_at = pw.DateTimeField(null=True)
+
+    @classmethod
+    def recent(cls, limit):
+        """The newest jobs, with who started them."""
+        return cls.select(cls, User).join(User, pw.JOIN.LEFT_OUTER).order_by(cls.id.desc()).limit(limit)
 
     @property
     def result(self):

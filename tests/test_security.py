@@ -210,3 +210,20 @@ def test_a_supply_point_is_found_by_code_only_among_its_customers(app):
         assert SupplyPoint.of_customer(mine, "PR002874").get() == point
         assert SupplyPoint.of_customer(mine, "PR009999").first() is None
         assert SupplyPoint.of_customer(theirs, "PR002874").first() is None
+
+
+def test_a_points_readings_and_measures_only_through_its_customer(app):
+    """Reading.for_point and Measure.for_point take the customer: asked with another customer,
+    the point has nothing (the queries Autolettura and Misure elettriche will build on)."""
+    from datetime import date, datetime
+
+    from models import Measure, Reading
+
+    mine, theirs = make_customer(code="005007"), make_customer(code="009999")
+    point = make_supply_point(mine, code="PR002874")
+    with app.app_context():
+        Reading.create(supply_point=point, date=date(2026, 10, 1), register="F1", value=1200, source="distributor")
+        Measure.create(supply_point=point, start=datetime(2026, 10, 1, 0, 0), kwh=0.4)
+        assert [r.value for r in Reading.for_point(mine, point)] == [1200]
+        assert [m.kwh for m in Measure.for_point(mine, point)] == [0.4]
+        assert list(Reading.for_point(theirs, point)) == [] and list(Measure.for_point(theirs, point)) == []

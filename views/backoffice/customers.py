@@ -3,7 +3,6 @@ from flask import abort, flash, redirect, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from peewee import JOIN
 from playhouse.flask_utils import get_object_or_404
 
 import accounts
@@ -45,10 +44,7 @@ def customer(code):
     customer = get_object_or_404(Customer, Customer.code == code)
     # Seeing a customer's personal data is itself on the record.
     audit.record("operator_viewed_customer", user=current_user._get_current_object(), customer=customer)
-    users = list(User.select().where(User.customer == customer).order_by(User.id))
-    consents = {}
-    for consent in Consent.select().where(Consent.user.in_([u.id for u in users])).order_by(Consent.recorded_at):
-        consents.setdefault(consent.user_id, {})[consent.kind] = consent  # the newest wins
+    users = list(User.of_customer(customer))
     return render(
         "backoffice/customer.html",
         title=customer.name,
@@ -56,14 +52,12 @@ def customer(code):
         points=list(SupplyPoint.for_customer(customer)),
         invoices=list(Invoice.for_customer(customer).order_by(Invoice.issue_date.desc()).limit(12)),
         invoice_count=Invoice.for_customer(customer).count(),
-        readings=list(Reading.select(Reading, SupplyPoint).join(SupplyPoint)
-                      .where(SupplyPoint.customer == customer).order_by(Reading.date.desc()).limit(12)),
+        readings=list(Reading.for_customer(customer).limit(12)),
         tickets=list(Ticket.for_customer(customer).order_by(Ticket.updated_at.desc()).limit(10)),
         users=users,
-        consents=consents,
+        consents=Consent.latest_by_user(users),
         now=utcnow(),
-        trail=list(AuditLog.select(AuditLog, User).join(User, on=(AuditLog.user == User.id), join_type=JOIN.LEFT_OUTER)
-                   .where(AuditLog.customer == customer).order_by(AuditLog.id.desc()).limit(30)),
+        trail=list(AuditLog.for_customer(customer).limit(30)),
         masked_tax_code=identifiers.mask(customer.tax_code),
         form=EmptyForm(),
     )

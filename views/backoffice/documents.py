@@ -5,7 +5,6 @@ from pathlib import Path
 from flask import abort, current_app, flash, redirect, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from peewee import JOIN
 from playhouse.flask_utils import get_object_or_404
 from werkzeug.utils import secure_filename
 
@@ -51,8 +50,7 @@ def documents():
                 return redirect(url_for("backoffice.documents"), 303)
     if form.is_submitted():
         status = 422
-    listed = list(Document.select(Document, Customer).join(Customer, JOIN.LEFT_OUTER)
-                  .order_by(Document.published_on.desc(), Document.id.desc()).limit(100))
+    listed = list(Document.for_staff().limit(100))
     return render("backoffice/documents.html", title=_("Documenti"), form=form,
                   documents=listed, action_form=EmptyForm()), status
 

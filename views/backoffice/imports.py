@@ -6,7 +6,6 @@ from pathlib import Path
 from flask import abort, current_app, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from peewee import JOIN
 from playhouse.flask_utils import get_object_or_404
 
 import audit
@@ -14,7 +13,7 @@ import import_jobs
 from database import write_transaction
 from extensions import csrf
 from forms import EmptyForm
-from models import ImportJob, User
+from models import ImportJob
 from views.backoffice import bp
 from views.rendering import render
 
@@ -48,7 +47,7 @@ def imports():
                 return redirect(url_for("backoffice.import_job", job_id=job.id), 303)
         else:
             abort(400)
-    jobs = list(ImportJob.select(ImportJob, User).join(User, JOIN.LEFT_OUTER).order_by(ImportJob.id.desc()).limit(20))
+    jobs = list(ImportJob.recent(20))
     return render("backoffice/imports.html", title=_("Importazioni"),
                   form=form, error=error, jobs=jobs), 422 if error else 200
 

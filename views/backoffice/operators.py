@@ -32,7 +32,7 @@ def operators():
             return redirect(url_for("backoffice.operators"), 303)
     elif form.is_submitted():
         status = 422
-    staff = list(User.select().where(User.role.in_(User.STAFF_ROLES)).order_by(User.email))
+    staff = list(User.staff())
     return render("backoffice/operators.html", title=_("Operatori"), form=form, staff=staff,
                   action_form=EmptyForm()), status
 
