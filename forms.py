@@ -323,3 +323,14 @@ class CustomerSearchForm(FilterForm):
 
     q = StringField(filters=[lambda text: (text or "")[:100]])
     pagina = IntegerField(default=1, validators=[Optional(), NumberRange(min=1)])
+
+
+# Prelievi Fatturati's views: ?vista= -> label; the first is the default.
+WITHDRAWAL_VIEWS = {"grafico": _l("Grafico"), "confronto": _l("Confronto con l'anno prima"), "tabella": _l("Tabella")}
+
+
+class WithdrawalsFilterForm(FilterForm):
+    """Prelievi Fatturati's year and view."""
+
+    anno = IntegerField(validators=[Optional()])
+    vista = SelectField(choices=list(WITHDRAWAL_VIEWS.items()))

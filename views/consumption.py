@@ -3,13 +3,13 @@ import csv
 import io
 from decimal import Decimal
 
-from flask import current_app, g, request
+from flask import current_app, g
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 import charts
 import i18n
+from forms import WITHDRAWAL_VIEWS, WithdrawalsFilterForm
 from i18n import rome_today
 from views.common import svg_response
 from views.customer_area import area_blueprint, selected_point_or_404, serves_a_file
@@ -20,23 +20,15 @@ bp = area_blueprint("consumption", __name__)
 # --- Prelievi Fatturati -------------------------------------------------------------------------------
 
 
-def withdrawals_year():
-    """The year asked for, else the newest with data; plus the point's years with data."""
+def withdrawals_choice():
+    """(year, years, view): the year asked for if the point has data then, else its newest; the
+    point's years with data; the view asked for, else the first."""
+    form = WithdrawalsFilterForm()
     years = charts.years_with_data(current_user.customer_id, g.supply_point)
-    year = request.args.get("anno", type=int)
+    year = form.chosen("anno")
     if year not in years:
         year = years[0] if years else rome_today().year
-    return year, years
-
-
-WITHDRAWAL_VIEWS = {  # ?vista= -> label; the first is the default
-    "grafico": _l("Grafico"), "confronto": _l("Confronto con l'anno prima"), "tabella": _l("Tabella"),
-}
-
-
-def withdrawals_view():
-    view = request.args.get("vista")
-    return view if view in WITHDRAWAL_VIEWS else "grafico"
+    return year, years, form.chosen("vista") or next(iter(WITHDRAWAL_VIEWS))
 
 
 @bp.route("/prelievi-fatturati")
@@ -44,12 +36,12 @@ def billed_withdrawals():
     point = g.supply_point
     if point is None:
         return render("consumption/withdrawals.html", title=_("Prelievi Fatturati"), rows=None)
-    year, years = withdrawals_year()
+    year, years, view = withdrawals_choice()
     customer = current_user.customer_id
     rows, previous = charts.monthly(customer, point, year), charts.monthly(customer, point, year - 1)
     key = charts.total_key(point)
     return render("consumption/withdrawals.html", title=_("Prelievi Fatturati"), rows=rows, previous=previous,
-                  year=year, years=years, view=withdrawals_view(), views=WITHDRAWAL_VIEWS, key=key,
+                  year=year, years=years, view=view, views=WITHDRAWAL_VIEWS, key=key,
                   comparison=charts.year_on_year(rows, previous, key), months=charts.month_names(i18n.language()))
 
 
@@ -57,11 +49,11 @@ def billed_withdrawals():
 @serves_a_file
 def billed_withdrawals_chart():
     point = selected_point_or_404()
-    year, _years = withdrawals_year()
+    year, _years, view = withdrawals_choice()
     unit = "Smc" if point.is_gas else "kWh"
     customer, colour = current_user.customer_id, current_app.config["PORTAL_COLOR"]
     rows = charts.monthly(customer, point, year)
-    if withdrawals_view() == "confronto":
+    if view == "confronto":
         texts = {"unit": unit, "title": _("Prelievi fatturati %(year)d e %(previous)d, %(point)s",
                                           year=year, previous=year - 1, point=point.code)}
         previous = charts.monthly(customer, point, year - 1)
@@ -77,7 +69,7 @@ def billed_withdrawals_chart():
 def billed_withdrawals_csv():
     """For Italian Excel: semicolons, decimal commas, a BOM."""
     point = selected_point_or_404()
-    year, _years = withdrawals_year()
+    year, _years, _view = withdrawals_choice()
     rows = charts.monthly(current_user.customer_id, point, year)
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
