@@ -125,3 +125,5 @@ def log_in(page, live_server, user="005007", password=None):
     page.get_by_label("Password", exact=True).fill(password or PASSWORD)
     page.get_by_role("button", name="Accedi").click()
     expect(page.locator(".welcome")).to_contain_text("Benvenuto ROSSI MARIO")
+    # htmx's script is deferred: a click before it ran would be a plain link (seen under load).
+    page.wait_for_load_state("load")
