@@ -299,13 +299,18 @@ class DateRangeForm(FilterForm):
         return valid
 
 
+# Elenco fatture's Stato filter: ?stato= -> label, "" for all (what each one selects:
+# Invoice.STATUS_FILTERS).
+INVOICE_STATUSES = {"": _l("Tutte"), "unpaid": _l("Da pagare"), "overdue": _l("Scadute"),
+                    "partial": _l("Parzialmente pagate"), "paid": _l("Pagate")}
+
+
 class InvoiceFilterForm(FilterForm):
     """Elenco fatture's filters (what each status selects: Invoice.STATUS_FILTERS)."""
 
     anno = IntegerField(validators=[Optional()])
-    stato = SelectField(choices=[("", _l("Tutte")), ("unpaid", _l("Da pagare")), ("overdue", _l("Scadute")),
-                                 ("partial", _l("Parzialmente pagate")), ("paid", _l("Pagate"))])
-    ambito = SelectField(choices=["", "tutti"])
+    stato = SelectField(choices=[SelectChoice(value, label) for value, label in INVOICE_STATUSES.items()])
+    ambito = SelectField(choices=[SelectChoice(""), SelectChoice("tutti")])
     pagina = IntegerField(default=1, validators=[Optional(), NumberRange(min=1)])
 
 
@@ -333,4 +338,4 @@ class WithdrawalsFilterForm(FilterForm):
     """Prelievi Fatturati's year and view."""
 
     anno = IntegerField(validators=[Optional()])
-    vista = SelectField(choices=list(WITHDRAWAL_VIEWS.items()))
+    vista = SelectField(choices=[SelectChoice(value, label) for value, label in WITHDRAWAL_VIEWS.items()])

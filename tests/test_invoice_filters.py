@@ -3,7 +3,9 @@
 (HX-Request, HX-Target, HX-Current-URL). For each: 200, exactly the expected rows, count and
 total, and the control showing the chosen value. The expected rows come from the data below
 through the rules the labels promise, not from the code under test."""
+import io
 import re
+import zipfile
 from datetime import date, timedelta
 from decimal import Decimal
 from itertools import product
@@ -167,6 +169,8 @@ def test_the_zip_holds_the_filtered_lists_pdfs(customer_data):
         response = client.get(query(year, status, scope).replace("/fatture?", "/fatture/pdf.zip?"))
         if rows:
             assert response.status_code == 200 and response.mimetype == "application/zip"
+            names = zipfile.ZipFile(io.BytesIO(response.data)).namelist()
+            assert names == [f"Fattura-{number}.pdf" for number in newest_first(rows)]
         else:  # an old link or a bookmark: back to the list, with a sentence, never an error page
             assert response.status_code == 303
             assert response.headers["Location"] == query(year, status, scope)

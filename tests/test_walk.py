@@ -92,6 +92,8 @@ def test_every_link_image_and_filter_of_the_customer_area_answers_200(loaded):  
             continue
         if urlsplit(url).path.endswith(FILES) or response.mimetype != "text/html":
             counts["files"] += 1
+            if not response.data:  # read to its end: a streamed file (the ZIP) is made as it is read
+                problems.append(f"GET {url}: an empty file")
             continue
         counts["pages"] += 1
         html = response.get_data(as_text=True)

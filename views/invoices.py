@@ -7,7 +7,7 @@ from playhouse.flask_utils import get_object_or_404
 
 import files
 import labels
-from forms import InvoiceFilterForm
+from forms import INVOICE_STATUSES, InvoiceFilterForm
 from i18n import rome_today
 from models import Invoice
 from views.customer_area import area_blueprint, serves_a_file
@@ -43,7 +43,7 @@ def invoices():
     return render("invoices/invoices.html", title=_("Elenco fatture"), invoices=rows,
                   more=page * INVOICE_PAGE < count, page=page, count=count, total=total, pdfs=pdfs, years=years,
                   year=filters["year"], status=filters["status"], everything=filters["scope"] == "all",
-                  statuses=dict(form.stato.choices[1:]), today=filters["today"], point_codes=points,
+                  statuses={value: label for value, label in INVOICE_STATUSES.items() if value}, today=filters["today"], point_codes=points,
                   status_labels=labels.words("invoice_status"), overdue_label=_("scaduta"))
 
 
