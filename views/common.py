@@ -35,6 +35,8 @@ def too_many(form_field, seconds):
 
 
 def invalid_link():
+    """The answer to an emailed link that has expired, was used, or a password change voided
+    (registration's confirmation and the password reset)."""
     return render("auth/message.html", title=_("Link non valido"), message=_(
         "Questo link non è valido: è scaduto (vale un'ora), è già stato usato, oppure nel "
         "frattempo la password è cambiata. Puoi chiederne uno nuovo.")), 410
