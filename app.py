@@ -84,6 +84,7 @@ def create_app(config=None):
         auth,
         backoffice,
         branding,
+        common,
         consumption,
         customer_area,
         documents,
@@ -94,6 +95,7 @@ def create_app(config=None):
         rendering,
     )
 
+    app.url_map.converters["int"] = common.DatabaseId  # before any route is added
     rendering.init_app(app)
     branding.init_app(app)
     customer_areas = (customer_area.bp, home.bp, invoices.bp, consumption.bp, documents.bp, account.bp)

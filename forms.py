@@ -274,6 +274,12 @@ class FilterForm(FlaskForm):
         return None if field.errors or field.data in ("", None) else field.data
 
 
+# Numbers of a URL are bounded before any query (SQLite overflows past 64 bits): a page past the
+# last or a year with no bills simply shows nothing, a number beyond these is ignored.
+PAGE_NUMBER = NumberRange(min=1, max=1_000_000)
+YEAR = NumberRange(min=1900, max=2999)
+
+
 class PickerDateField(DateField):
     """A date as the browser's date picker sends it (YYYY-MM-DD); any other text is said in the
     user's language."""
@@ -308,10 +314,10 @@ INVOICE_STATUSES = {"": _l("Tutte"), "unpaid": _l("Da pagare"), "overdue": _l("S
 class InvoiceFilterForm(FilterForm):
     """Elenco fatture's filters (what each status selects: Invoice.STATUS_FILTERS)."""
 
-    anno = IntegerField(validators=[Optional()])
+    anno = IntegerField(validators=[Optional(), YEAR])
     stato = SelectField(choices=[SelectChoice(value, label) for value, label in INVOICE_STATUSES.items()])
     ambito = SelectField(choices=[SelectChoice(""), SelectChoice("tutti")])
-    pagina = IntegerField(default=1, validators=[Optional(), NumberRange(min=1)])
+    pagina = IntegerField(default=1, validators=[Optional(), PAGE_NUMBER])
 
 
 class AuditLogFilterForm(DateRangeForm):
@@ -320,14 +326,14 @@ class AuditLogFilterForm(DateRangeForm):
     utente = StringField(filters=[lambda text: text.strip().lower() if text else text])
     cliente = StringField(filters=[lambda text: text.strip() if text else text])
     azione = StringField()
-    pagina = IntegerField(default=1, validators=[Optional(), NumberRange(min=1)])
+    pagina = IntegerField(default=1, validators=[Optional(), PAGE_NUMBER])
 
 
 class CustomerSearchForm(FilterForm):
     """The back office's search: any code, name or address of a customer."""
 
     q = StringField(filters=[lambda text: (text or "")[:100]])
-    pagina = IntegerField(default=1, validators=[Optional(), NumberRange(min=1)])
+    pagina = IntegerField(default=1, validators=[Optional(), PAGE_NUMBER])
 
 
 # Prelievi Fatturati's views: ?vista= -> label; the first is the default.
@@ -337,5 +343,5 @@ WITHDRAWAL_VIEWS = {"grafico": _l("Grafico"), "confronto": _l("Confronto con l'a
 class WithdrawalsFilterForm(FilterForm):
     """Prelievi Fatturati's year and view."""
 
-    anno = IntegerField(validators=[Optional()])
+    anno = IntegerField(validators=[Optional(), YEAR])
     vista = SelectField(choices=[SelectChoice(value, label) for value, label in WITHDRAWAL_VIEWS.items()])

@@ -782,3 +782,10 @@ def test_links_with_the_old_english_arguments_still_work(staff, old, new):
     response = staff.get(old)
     assert response.status_code == 301 and response.headers["Location"] == new
     assert staff.get(new).status_code == 200
+
+
+def test_huge_page_numbers_are_the_first_page_not_a_500(staff):
+    """SQLite cannot bind a 20-digit OFFSET: a page number past its range is ignored."""
+    for url in ("/backoffice/registro?pagina=99999999999999999999", "/backoffice/?q=ROSSI&pagina=99999999999999999999",
+                "/backoffice/importazioni/99999999999999999999"):
+        assert staff.get(url).status_code == (404 if "importazioni" in url else 200), url

@@ -227,3 +227,22 @@ def test_a_points_readings_and_measures_only_through_its_customer(app):
         assert [r.value for r in Reading.for_point(mine, point)] == [1200]
         assert [m.kwh for m in Measure.for_point(mine, point)] == [0.4]
         assert list(Reading.for_point(theirs, point)) == [] and list(Measure.for_point(theirs, point)) == []
+
+
+@pytest.mark.parametrize("url, status", [
+    ("/fatture/99999999999999999999/pdf", 404),
+    ("/documenti/99999999999999999999/file", 404),
+    ("/fatture?sp=PR002874&pagina=99999999999999999999", 200),
+    ("/fatture?sp=PR002874&anno=99999999999999999999", 200),
+    ("/prelievi-fatturati?sp=PR002874&anno=99999999999999999999", 200),
+])
+def test_huge_numbers_in_urls_are_a_404_or_ignored_never_a_500(app, url, status):
+    """SQLite cannot bind a 20-digit number (OverflowError): ids past 64 bits are no route, page
+    and year numbers past their range are ignored."""
+    customer = make_customer(code="005007", name="ROSSI MARIO")
+    make_supply_point(customer, code="PR002874")
+    make_user(customer)
+    client = app.test_client()
+    assert login(client, "005007", PASSWORD).status_code == 303
+    response = client.get(url)
+    assert response.status_code == status

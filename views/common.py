@@ -4,8 +4,18 @@ from urllib.parse import urlsplit
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import ngettext
+from werkzeug.routing import IntegerConverter
 
 from views.rendering import render
+
+
+class DatabaseId(IntegerConverter):
+    """`<int:…>` in every URL: an id the database can hold. A longer number is no id of ours,
+    a 404 (SQLite overflowed on it: a 500)."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(url_map, *args, **kwargs)
 
 
 def svg_response(svg):
