@@ -618,6 +618,11 @@ class AuditLog(BaseModel):
                 .where(cls.customer == customer).order_by(cls.id.desc()))
 
     @classmethod
+    def recorded_since(cls, action, user, since):
+        """Whether `action` was recorded for `user` since the naive UTC instant `since`."""
+        return cls.select().where(cls.action == action, cls.user == user, cls.at >= since).exists()
+
+    @classmethod
     def actions_used(cls):
         return [action for (action,) in cls.select(cls.action).distinct().tuples()]
 

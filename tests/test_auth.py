@@ -495,3 +495,35 @@ def test_the_privacy_notice_that_registration_links_to(client):
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert "<h1>" in page and Consent.TEXT_VERSION in page
+
+
+def test_registration_attempts_on_a_registered_account_notify_its_owner_once_a_day(app, smtp, customer, point):
+    """Anyone with a bill can repeat step 2 for a registered customer: each attempt answers as a
+    new registration would, but the owner hears of it once a day, not once an attempt."""
+    from datetime import timedelta
+
+    from models import AuditLog
+    from tests.helpers import deliver
+
+    owner = make_user(customer, email="mario@example.it")
+
+    def attempt():
+        intruder = app.test_client()
+        step1 = post_form(intruder, "/registrazione", {"customer_code": "005007", "tax_id": customer.tax_code,
+                                                       "bill_proof": point.pod_pdr})
+        assert step1.status_code == 303
+        done = post_form(intruder, "/registrazione/dati", dict(STEP2, email="altro@example.it",
+                                                              email_repeat="altro@example.it", username=""))
+        assert done.status_code == 303 and done.headers["Location"] == "/registrazione/inviata"
+
+    for _ in range(6):
+        attempt()
+    deliver(app)
+    assert [m["To"] for m in smtp.messages] == ["mario@example.it"]
+    assert AuditLog.select().where(AuditLog.action == "registration_repeated").count() == 6  # each is on record
+
+    for entry in AuditLog.select():  # a day later
+        AuditLog.update(at=entry.at - timedelta(hours=25)).where(AuditLog.id == entry.id).execute()
+    attempt()
+    deliver(app)
+    assert [m["To"] for m in smtp.messages] == [owner.email, owner.email]

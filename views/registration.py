@@ -16,7 +16,7 @@ import ratelimit
 from database import write_transaction
 from forms import EmptyForm, RegisterCustomerForm, RegisterUserForm
 from mailer import mail_link
-from models import Consent, Customer, EmailToken, Invoice, SupplyPoint, User, utcnow
+from models import AuditLog, Consent, Customer, EmailToken, Invoice, SupplyPoint, User, utcnow
 from views.common import invalid_link, too_many
 from views.rendering import render, render_fragment
 
@@ -130,12 +130,14 @@ def register_validate(step):
 def create_registration(customer, form):
     owner = customer.owner()
     if owner is not None and owner.confirmed_at is not None:
-        # Already registered: the same answer on screen, and a word to the real owner.
-        mailer.queue(
-            owner.email, _l("Tentativo di registrazione"), "registration_exists",
-            language=owner.language, user=owner, login_url=mail_link("auth.login"),
-            reset_url=mail_link("auth.forgot_password"),
-        )
+        # Already registered: the same answer on screen, and a word to the real owner, once a
+        # day at most (more would let anyone with a bill flood the owner's mailbox).
+        if not AuditLog.recorded_since("registration_repeated", owner, utcnow() - timedelta(days=1)):
+            mailer.queue(
+                owner.email, _l("Tentativo di registrazione"), "registration_exists",
+                language=owner.language, user=owner, login_url=mail_link("auth.login"),
+                reset_url=mail_link("auth.forgot_password"),
+            )
         audit.record("registration_repeated", user=owner)
         return
     if owner is not None:  # an unconfirmed earlier attempt: this one replaces it
