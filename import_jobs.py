@@ -2,11 +2,13 @@
 and the import runs in a background thread of the web process, one at a time across all
 processes. The job's row carries its progress (polled by the page) and, at the end, the same
 report the command prints."""
+import hashlib
 import json
 import logging
 import shutil
 import threading
 import zipfile
+import zlib
 from datetime import timedelta
 from pathlib import Path, PurePosixPath
 
@@ -29,59 +31,89 @@ class UploadProblem(ValueError):
 
 
 def save_upload(uploads, folder, limit):
-    """Store the uploaded CSVs, PDFs or zips of them in `folder`; returns the names saved."""
+    """Store the uploaded CSVs, PDFs or zips of them in `folder`. Returns what was received, each
+    file as {name, size, sha256}, so a disputed import can be traced to its files: a zip and,
+    after it, each file taken from it (with "zip", the zip's name). On an UploadProblem the
+    caller removes the folder."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    names, total = [], 0
+    files, total = [], 0
     for upload in uploads:
         name = PurePosixPath((upload.filename or "").replace("\\", "/")).name
         if not name:
             continue
         suffix = PurePosixPath(name).suffix.lower()
         if suffix == ".zip":
-            names += unpack(upload.stream, folder, limit - total)
+            files.append(dict(name=name, **fingerprint(upload.stream)))
+            files += [dict(member, zip=name) for member in unpack(upload.stream, folder, limit - total)]
         elif suffix in ALLOWED:
-            target = folder / name
-            upload.save(target)
-            names.append(name)
+            with open(folder / name, "wb") as out:
+                files.append(dict(name=name, **copy(upload.stream, out)))
         else:
             raise UploadProblem(f"{name}: tipo di file non ammesso (CSV, PDF o uno zip che li contiene)")
         total = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
         if total > limit:
             raise UploadProblem(f"i file superano {limit // (1024 * 1024)} MB")
-    if not names:
+    if not files:
         raise UploadProblem("nessun file caricato")
-    return names
+    return files
+
+
+def copy(source, out=None):
+    """Read a stream to its end, into `out` if given; returns the size and SHA-256 of what was read."""
+    digest, size = hashlib.sha256(), 0
+    for chunk in iter(lambda: source.read(1 << 20), b""):
+        digest.update(chunk)
+        if out is not None:
+            out.write(chunk)
+        size += len(chunk)
+    return {"size": size, "sha256": digest.hexdigest()}
+
+
+def fingerprint(stream):
+    """The size and SHA-256 of a seekable stream, which is left at its start."""
+    stream.seek(0)
+    result = copy(stream)
+    stream.seek(0)
+    return result
 
 
 def unpack(stream, folder, limit):
     """Extract a zip without trusting it: no path outside the folder, no more than `limit`
-    bytes once unpacked (the sizes it declares are checked before anything is written)."""
+    bytes once unpacked (the sizes it declares are checked before anything is written); a
+    damaged member is an UploadProblem, not an error. Returns each file taken as {name, size,
+    sha256}."""
     try:
         archive = zipfile.ZipFile(stream)
-    except zipfile.BadZipFile:
+    except (zipfile.BadZipFile, EOFError):
         raise UploadProblem("lo zip è illeggibile") from None
     with archive:
         members = [m for m in archive.infolist() if not m.is_dir()]
         if sum(m.file_size for m in members) > limit:
             raise UploadProblem(f"lo zip, estratto, supera {limit // (1024 * 1024)} MB")
-        names = []
+        files = []
         for member in members:
             path = PurePosixPath(member.filename.replace("\\", "/"))
             if path.is_absolute() or ".." in path.parts:
                 raise UploadProblem(f"{member.filename}: percorso non ammesso nello zip")
             if path.suffix.lower() not in ALLOWED or path.name.startswith("."):
                 continue  # e.g. __MACOSX and other clutter
+            if member.flag_bits & 0x1:
+                raise UploadProblem(f"{member.filename}: il file nello zip è protetto da password")
             target = folder.joinpath(*path.parts)
             target.parent.mkdir(parents=True, exist_ok=True)
-            with archive.open(member) as source, open(target, "wb") as out:
-                shutil.copyfileobj(source, out)
-            names.append(str(path))
-        return names
+            try:
+                with archive.open(member) as source, open(target, "wb") as out:
+                    files.append(dict(name=str(path), **copy(source, out)))
+            except NotImplementedError:
+                raise UploadProblem(f"{member.filename}: il file nello zip è compresso in un modo non supportato") from None
+            except (zipfile.BadZipFile, zlib.error, EOFError):  # a bad CRC, truncated or garbled data
+                raise UploadProblem(f"{member.filename}: il file nello zip è danneggiato") from None
+        return files
 
 
-def create(user, folder, names):
-    return ImportJob.create(started_by=user, folder=str(folder), files=json.dumps(names))
+def create(user, folder, files):
+    return ImportJob.create(started_by=user, folder=str(folder), files=json.dumps(files))
 
 
 def import_folders(job):

@@ -649,7 +649,7 @@ class ImportJob(BaseModel):
 
     started_by = pw.ForeignKeyField(User, null=True, backref="import_jobs", on_delete="SET NULL")
     folder = pw.CharField()  # where the uploaded files wait
-    files = pw.TextField(default="[]")  # their names, JSON
+    files = pw.TextField(default="[]")  # JSON: each file received, {name, size, sha256} (older jobs: only names)
     status = pw.CharField(max_length=8, default=QUEUED, index=True)
     progress = pw.FloatField(default=0)  # 0..1 over the files' bytes
     current_file = pw.CharField(null=True)
@@ -668,8 +668,14 @@ class ImportJob(BaseModel):
         return json.loads(self.report or "{}")
 
     @property
+    def received_files(self):
+        """Each file received, as {name, size, sha256, and "zip" for one taken from a zip}; the
+        jobs from before checksums were kept have names only."""
+        return [f if isinstance(f, dict) else {"name": f} for f in json.loads(self.files or "[]")]
+
+    @property
     def file_names(self):
-        return json.loads(self.files or "[]")
+        return [f["name"] for f in self.received_files]
 
 
 ALL_MODELS = [

@@ -403,6 +403,26 @@ def test_upload_a_zip_and_follow_the_import(staff, tmp_path, operator):
     assert actions == [("import_uploaded", operator.id), ("import", operator.id)]
 
 
+def test_the_job_page_shows_the_size_and_checksum_of_each_file_received(staff, tmp_path):
+    write_data_set(tmp_path / "set", customers=1)
+    archive = zipped(tmp_path / "set").getvalue()
+    customers = (tmp_path / "set/customers.csv").read_bytes()
+    response = upload(staff, (io.BytesIO(archive), "export.zip"), (io.BytesIO(customers), "customers.csv"))
+    assert response.status_code == 303
+    job = wait_for_job(int(response.headers["Location"].rsplit("/", 1)[1]))
+    response = staff.get(f"/backoffice/importazioni/{job.id}")
+    assert response.status_code == 200
+    rows = [(unescape(name), size, sha256) for name, size, sha256 in re.findall(
+        r'<tr><td class="wrap">([^<]+)</td>\s*<td class="num">([^<]+)</td><td class="wrap"><code>(\w+)</code>',
+        response.get_data(as_text=True))]
+    def row(name, content):
+        return (name, f"{len(content):,}".replace(",", "."), hashlib.sha256(content).hexdigest())
+    assert rows[0] == row("export.zip", archive)
+    assert row("export/customers.csv (dallo zip export.zip)", customers) in rows
+    assert rows[-1] == row("customers.csv", customers)
+    assert len(rows) == 2 + len(list((tmp_path / "set").rglob("*.*")))
+
+
 def test_a_refused_upload_imports_nothing_and_lists_the_problems(staff, tmp_path):
     write_data_set(tmp_path / "set")
     customers = (tmp_path / "set/customers.csv")
@@ -442,6 +462,47 @@ def test_unsafe_uploads_are_refused(staff, name, content, message):
     assert response.status_code == 422
     assert message in response.get_data(as_text=True)
     assert ImportJob.select().count() == 0
+
+
+def zip_with_a_corrupted_member():
+    """A valid zip whose customers.csv then has a byte flipped: the archive opens, reading the
+    member fails its CRC check."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("customers.csv", "customer_code,name\n005007,Mario Rossi\n")
+    content = bytearray(buffer.getvalue())
+    content[content.index(b"005007")] ^= 0x01
+    return bytes(content)
+
+
+def uploaded_files_left(app):
+    imports = Path(app.config["FILE_STORE"]).parent / "imports"
+    return [p for p in imports.rglob("*") if p.is_file()] if imports.exists() else []
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("corrupted.zip", zip_with_a_corrupted_member(), "customers.csv: il file nello zip è danneggiato"),
+    ("not-a-zip.zip", b"customer_code\n005007\n", "lo zip è illeggibile"),
+])
+def test_a_damaged_zip_is_a_message_and_leaves_nothing_on_disk(app, staff, name, content, message):
+    good = io.BytesIO(b"customer_code\n")  # saved before the zip is unpacked: it goes too
+    response = upload(staff, (good, "supply_points.csv"), (io.BytesIO(content), name))
+    assert response.status_code == 422
+    error = re.search(r'<p class="field-error" id="err-files">([^<]*)</p>', response.get_data(as_text=True))
+    assert error and message in unescape(error.group(1))
+    assert ImportJob.select().count() == 0
+    assert uploaded_files_left(app) == []
+
+
+def test_a_zip_with_a_path_outside_leaves_nothing_on_disk(app, staff):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("export/customers.csv", "customer_code\n")  # extracted before the bad one is met
+        archive.writestr("../x.csv", "customer_code\n")
+    response = upload(staff, (io.BytesIO(buffer.getvalue()), "export.zip"))
+    assert response.status_code == 422
+    assert "../x.csv: percorso non ammesso nello zip" in response.get_data(as_text=True)
+    assert uploaded_files_left(app) == []
 
 
 def test_a_job_whose_process_died_is_marked_failed_and_the_next_runs(app, staff, tmp_path, operator):

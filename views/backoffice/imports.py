@@ -34,15 +34,18 @@ def imports():
         if form.validate_on_submit():
             folder = Path(current_app.config["FILE_STORE"]).parent / "imports" / secrets.token_hex(8)
             try:
-                names = import_jobs.save_upload(request.files.getlist("files"), folder,
+                files = import_jobs.save_upload(request.files.getlist("files"), folder,
                                                 current_app.config["IMPORT_MAX_BYTES"])
-            except import_jobs.UploadProblem as problem:
-                shutil.rmtree(folder, ignore_errors=True)
+                with write_transaction():
+                    job = import_jobs.create(current_user._get_current_object(), folder, files)
+                    audit.record("import_uploaded", user=current_user._get_current_object(), job=job.id,
+                                 files=files)
+            except Exception as problem:
+                shutil.rmtree(folder, ignore_errors=True)  # nothing of a refused or failed upload stays
+                if not isinstance(problem, import_jobs.UploadProblem):
+                    raise
                 error = str(problem)
             else:
-                with write_transaction():
-                    job = import_jobs.create(current_user._get_current_object(), folder, names)
-                    audit.record("import_uploaded", user=current_user._get_current_object(), job=job.id, files=names)
                 import_jobs.start(current_app._get_current_object())
                 return redirect(url_for("backoffice.import_job", job_id=job.id), 303)
         else:
