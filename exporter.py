@@ -2,15 +2,15 @@
 
 The files follow the data contract (DESIGN §4) the other way round: UTF-8, comma separated,
 one header row, dates YYYY-MM-DD, decimals with '.', timestamps ISO 8601 with the Europe/Rome
-offset. `since` is a day in Rome: an export "since 2026-11-01" starts at that day's local
-midnight, whatever the season.
+offset. Text cells a spreadsheet would run as a formula get an apostrophe in front (see
+`spreadsheets`); numbers are written as numbers. `since` is a day in Rome: an export "since
+2026-11-01" starts at that day's local midnight, whatever the season.
 
 Each export is one query that joins what it prints (no query per row) and is read with
 `.iterator()` as plain tuples, so peewee keeps no model instances and rows are written as they
 come. (On SQLite that streams from the database; psycopg2's default cursor still receives the
 whole result at once, as the pooled PostgreSQL database has no server-side cursors.)
 """
-import csv
 import io
 import os
 import sys
@@ -20,6 +20,7 @@ from decimal import Decimal
 import peewee as pw
 
 import audit
+import spreadsheets
 from i18n import ROME, rome_midnight_utc
 from models import Customer, Reading, SupplyPoint, Ticket, TicketMessage, User
 
@@ -47,7 +48,7 @@ def local_timestamp(value):
 
 def writer_for(out):
     # "\n" whatever the platform: the billing system reads the same bytes from every server.
-    return csv.writer(out, lineterminator="\n")
+    return spreadsheets.writer(out, lineterminator="\n")
 
 
 def export_readings(since, out):
@@ -70,17 +71,18 @@ def export_readings(since, out):
     rows = 0
     for code, pod_pdr, customer_code, day, register, value, status, created_at, username, email in query.iterator():
         writer.writerow((
-            code, pod_pdr, customer_code, day.isoformat(), register, decimal_text(value), status,
+            code, pod_pdr, customer_code, day.isoformat(), register, three_decimals(value), status,
             local_timestamp(created_at), username or email or "",
         ))
         rows += 1
     return rows
 
 
-def decimal_text(value):
-    """The value with the column's three decimals and a '.': PostgreSQL returns 12.300 but
-    SQLite 12.3 for the same stored number, and the file must not depend on the database."""
-    return format(value.quantize(Decimal(1).scaleb(-Reading.value.decimal_places)), "f")
+def three_decimals(value):
+    """The value with the column's three decimals (written 12.300): PostgreSQL returns 12.300 but
+    SQLite 12.3 for the same stored number, and the file must not depend on the database. A
+    Decimal, not text, so that the writer leaves it alone even when negative."""
+    return value.quantize(Decimal(1).scaleb(-Reading.value.decimal_places))
 
 
 def export_tickets(since, out):

@@ -232,3 +232,67 @@ def test_the_tickets_export_runs_the_same_queries_for_3_or_30_tickets(make_app):
         empty_tables()
     many = count_ticket_export_queries(30)
     assert few == many
+
+
+# What a spreadsheet would run as a formula (OWASP's CSV injection cheat sheet).
+FORMULAS = ['=HYPERLINK("http://x","y")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\t=1", "\r=1"]
+
+
+def raw_rows(result):
+    # From the bytes: a quoted carriage return inside a cell must reach the csv reader as it is.
+    return rows_of(result.stdout_bytes.decode("utf-8"))
+
+
+@pytest.mark.parametrize("formula", FORMULAS, ids=repr)
+def test_the_readings_export_writes_formulas_as_text_and_numbers_as_numbers(app, formula):
+    """Every text cell someone else typed (the billing system's codes, the register, the
+    submitter's e-mail) starts with an apostrophe; a negative value stays a number."""
+    customer = make_customer(code=formula)
+    point = make_supply_point(customer, code=formula, pod_pdr=formula)
+    submitter = make_user(customer, email=formula)
+    Reading.create(supply_point=point, date=date(2026, 3, 1), created_at=datetime(2026, 3, 2, 8, 0),
+                   register=formula, value=Decimal("-12.5"), source="customer", status=Reading.PENDING,
+                   submitted_by=submitter)
+
+    result = export(app, "readings", "--since", "2026-01-01")
+
+    [row] = raw_rows(result)
+    for column in ("supply_point_code", "pod_pdr", "customer_code", "register", "submitted_by"):
+        assert row[column] == "'" + formula, column
+    assert row["value"] == "-12.500"  # data, not a formula: no apostrophe
+    assert row["date"] == "2026-03-01" and row["status"] == "pending"
+    assert ",-12.500," in result.stdout  # unquoted too, so a spreadsheet reads a number
+
+
+@pytest.mark.parametrize("formula", FORMULAS, ids=repr)
+def test_the_tickets_export_writes_formulas_as_text_and_numbers_as_numbers(app, formula):
+    customer = make_customer(code=formula)
+    point = make_supply_point(customer, code=formula)
+    ticket = make_ticket(customer, datetime(2026, 3, 1, 9, 0), point, subject=formula)
+    message(ticket, datetime(2026, 3, 1, 9, 0))
+
+    result = export(app, "tickets", "--since", "2026-01-01")
+
+    [row] = raw_rows(result)
+    for column in ("customer_code", "supply_point_code", "subject"):
+        assert row[column] == "'" + formula, column
+    assert (row["ticket_id"], row["messages"]) == (str(ticket.id), "1")
+    assert result.stdout.splitlines()[1].startswith(f"{ticket.id},")
+
+
+def test_text_that_only_contains_a_formula_character_is_unchanged(app):
+    customer = make_customer(code="004321")
+    make_ticket(customer, datetime(2026, 3, 1, 9, 0), subject="Bolletta 2026-03: +20% = errore?")
+    [row] = raw_rows(export(app, "tickets", "--since", "2026-01-01"))
+    assert row["subject"] == "Bolletta 2026-03: +20% = errore?"
+
+
+def test_a_carriage_return_inside_a_subject_does_not_start_a_row(app):
+    """Python's csv would leave it bare (the line terminator is "\\n"); a spreadsheet would then
+    start a new row at "=1", a formula in its first cell."""
+    customer = make_customer(code="004321")
+    ticket = make_ticket(customer, datetime(2026, 3, 1, 9, 0), subject="Bolletta\r=1")
+    result = export(app, "tickets", "--since", "2026-01-01")
+    [row] = raw_rows(result)
+    assert row["subject"] == "Bolletta\r=1" and row["ticket_id"] == str(ticket.id)
+    assert '"Bolletta\r=1"' in result.stdout

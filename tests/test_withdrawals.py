@@ -201,3 +201,20 @@ def test_every_year_and_view_as_a_plain_request_and_with_htmx(client, year, view
         image = re.search(r'<img src="([^"]+)"', html).group(1).replace("&amp;", "&")
         assert f"anno={year}" in image and ("vista=confronto" in image) == (view == "confronto")
         assert client.get(image).status_code == 200
+
+
+def test_csv_writes_a_credit_notes_negative_figures_as_numbers(client):
+    """A credit note takes kWh back: -50,000 is a number for Excel, not a formula, so it is
+    written without the apostrophe that text starting with '-' gets. (The file has no text
+    anyone types: months and figures only.)"""
+    from models import Customer, SupplyPoint
+
+    point = SupplyPoint.get(SupplyPoint.code == "PR002874")
+    make_invoice(Customer.get_by_id(point.customer_id), point, issue_date=date(2026, 3, 31),
+                 period_start=date(2026, 3, 1), period_end=date(2026, 3, 31), total=Decimal("-12.30"),
+                 energy_f1_kwh=Decimal("-50"), energy_f2_kwh=Decimal(0), energy_f3_kwh=Decimal("-0.5"))
+    response = client.get("/prelievi-fatturati.csv?sp=PR002874&anno=2026")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    lines = response.get_data(as_text=True).lstrip("\ufeff").splitlines()
+    assert lines[3] == "2026-03;-50,000;0,000;-0,500;-50,500;"  # no peak billed: empty
+    assert not any(cell.startswith("'") for line in lines for cell in line.split(";"))

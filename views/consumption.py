@@ -1,7 +1,5 @@
 """Prelievi Fatturati: billed withdrawals by month, as charts, a table and a CSV."""
-import csv
 import io
-from decimal import Decimal
 
 from flask import current_app, g
 from flask_babel import gettext as _
@@ -9,6 +7,7 @@ from flask_login import current_user
 
 import charts
 import i18n
+import spreadsheets
 from forms import WITHDRAWAL_VIEWS, WithdrawalsFilterForm
 from i18n import rome_today
 from views.common import svg_response
@@ -72,9 +71,8 @@ def billed_withdrawals_csv():
     year, _years, _view = withdrawals_choice()
     rows = charts.monthly(current_user.customer_id, point, year)
     out = io.StringIO()
-    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
-    # Always three decimals: the same file from SQLite and PostgreSQL (which keeps the scale).
-    comma = lambda value: "" if value is None else format(Decimal(value), ".3f").replace(".", ",")  # noqa: E731
+    writer = spreadsheets.writer(out, delimiter=";", lineterminator="\r\n")
+    comma = lambda value: "" if value is None else spreadsheets.DecimalComma(value)  # noqa: E731
     if point.is_gas:
         writer.writerow(["Mese", "Smc"])
         writer.writerows([f"{year}-{r['month']:02d}", comma(r["smc"])] for r in rows if r["invoices"])
