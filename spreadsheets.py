@@ -26,6 +26,7 @@ def writer(out, **dialect):
 
 
 class InertWriter:
+    """What `writer` returns: writerow and writerows, as a csv.writer has."""
 
     def __init__(self, out, **dialect):
         self.csv = csv.writer(out, **dialect)
