@@ -22,6 +22,7 @@ from extensions import login_manager
 from models import EmailToken, User, UserSession, token_digest, utcnow
 
 PASSWORD_MIN_LENGTH = 8
+PASSPHRASE_LENGTH = 16  # from here on no composition rule, only not guessable
 PASSWORD_MAX_LENGTH = 128  # the policy wants at least 64 accepted; argon2 takes any length
 TOKEN_LIFETIME = timedelta(hours=1)
 MAX_FAILED_LOGINS = 10
@@ -79,12 +80,20 @@ def common_passwords():
 def password_problems(password, personal=()):
     """What the password lacks under the policy, as messages for the form ([] when fine).
 
-    Policy: at least 8 characters, a digit, a lower-case and an upper-case letter, a special
-    character; not a common password with digits and symbols stuck on; none of `personal`
-    (customer code, username, email's name) in it.
+    Policy: a password of 8 to 15 characters has a digit, a lower-case and an upper-case letter
+    and a special character (the seed's rule); a passphrase of PASSPHRASE_LENGTH characters or
+    more needs none of them (ASVS 5.0 forbids composition rules), only not to be guessable
+    (zxcvbn's score 3 or more). Neither may be a common password with digits and symbols stuck
+    on, nor hold any of `personal` (customer code, username, email's name).
     """
     if len(password) > PASSWORD_MAX_LENGTH:
         return [_l("Al massimo %(n)d caratteri.", n=PASSWORD_MAX_LENGTH)]
+    if len(password) >= PASSPHRASE_LENGTH:
+        from zxcvbn import zxcvbn  # here, not at start-up: it loads its word lists
+
+        if zxcvbn(password[:72])["score"] < 3:  # zxcvbn reads at most 72 characters
+            return [_l("È una frase troppo prevedibile: usa parole meno ovvie o aggiungine una.")]
+        return personal_problems(password, personal)
     missing = []
     if len(password) < PASSWORD_MIN_LENGTH:
         missing.append(_l("almeno 8 caratteri"))
@@ -103,6 +112,11 @@ def password_problems(password, personal=()):
     core = re.sub(r"^[\W\d_]+|[\W\d_]+$", "", lowered)
     if lowered in common_passwords() or core in common_passwords():
         return [_l("È una password troppo comune: scegline una meno prevedibile.")]
+    return personal_problems(password, personal)
+
+
+def personal_problems(password, personal):
+    lowered = password.lower()
     for item in personal:
         if item and len(item) >= 4 and item.lower() in lowered:
             return [_l("Non usare il codice cliente, lo username o l'email nella password.")]

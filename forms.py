@@ -47,7 +47,8 @@ class NewPasswordMixin:
     password = PasswordField(
         _l("Password"),
         validators=[InputRequired(_l("Scegli una password."))],
-        description=_l("Almeno 8 caratteri, un numero, una minuscola, una maiuscola, un carattere speciale."),
+        description=_l("Almeno 8 caratteri, un numero, una minuscola, una maiuscola, un carattere speciale; "
+                       "oppure una frase di almeno 16 caratteri, senza altre regole."),
     )
     password_repeat = PasswordField(
         _l("Ripeti password"),

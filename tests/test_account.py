@@ -70,3 +70,13 @@ def test_change_rotates_this_session_and_ends_the_others(app, logged_in, smtp):
 def test_plain_post_redirects_home(logged_in):
     response = change(logged_in, PASSWORD, NEW_PASSWORD, htmx=False)
     assert response.status_code == 303 and response.headers["Location"] == "/"
+
+
+def test_a_long_passphrase_without_digits_or_capitals_is_a_good_password(logged_in):
+    """ASVS 5.0: no composition rule for a passphrase (16 characters or more), as the hint says."""
+    passphrase = "la bicicletta azzurra della nonna sta in cantina dal millenovecentoottanta"[:64]
+    assert len(passphrase) == 64 and passphrase.islower()
+    hint = logged_in.get("/cambio-password?sp=PR002874").get_data(as_text=True)
+    assert "oppure una frase di almeno 16 caratteri, senza altre regole" in hint
+    response = change(logged_in, PASSWORD, passphrase)
+    assert response.status_code == 200 and "Password cambiata" in response.get_data(as_text=True)

@@ -446,7 +446,8 @@ def test_new_password_must_follow_the_policy(app, client, owner, smtp):
 
 
 def test_long_passwords_are_accepted(client, owner, app, smtp):
-    long_password = "Aa1!" + "x" * 96
+    long_password = ("Aa1! la bicicletta azzurra della nonna sta in cantina dal millenovecentoottanta, "
+                     "ferma come un sasso")[:100]
     post_form(client, "/password-dimenticata", {"user": "005007"})
     deliver(app)
     link = link_in(smtp.messages[0], "/password/nuova/")

@@ -82,20 +82,27 @@ def test_masking_keeps_codes_out_of_logs():
 
 @pytest.mark.parametrize("password, problem", [
     ("Corta1!", "almeno 8 caratteri"),
-    ("tuttominuscolo1!", "una maiuscola"),
-    ("TUTTOMAIUSCOLO1!", "una minuscola"),
+    ("tuttominuscol1!", "una maiuscola"),  # 15 characters: the composition rule applies
+    ("TUTTOMAIUSCOL1!", "una minuscola"),
     ("SenzaNumeri!!", "un numero"),
     ("SenzaSpeciali12", "un carattere speciale"),
     ("Password123!", "troppo comune"),
     ("Qwerty!2024", "troppo comune"),
     ("Mario.Rossi-2026", "codice cliente, lo username o l'email"),
+    ("passwordpasswordpassword", "troppo prevedibile"),  # a passphrase must not be guessable
+    ("Aa1!" + "z" * 60, "troppo prevedibile"),
+    ("il gatto di mario rossi dorme", "codice cliente, lo username o l'email"),
 ])
 def test_password_policy_refuses(context, password, problem):
     problems = [str(p) for p in accounts.password_problems(password, ("005007", "mario.rossi", "mario"))]
     assert problems and problem in problems[0]
 
 
-@pytest.mark.parametrize("password", ["Nuova-Chiave-2027", "Aa1!" + "z" * 60, "Città-del-Sole-9"])
+PASSPHRASE = "la bicicletta azzurra della nonna sta in cantina dal millenovecentoottanta"[:64]
+
+
+@pytest.mark.parametrize("password", ["Nuova-Chiave-2027", "Città-del-Sole-9", PASSPHRASE,
+                                      "gatto tetto merlo quattro"])  # 16+: lower case and spaces will do
 def test_password_policy_accepts(context, password):
     assert accounts.password_problems(password, ("005007",)) == []
 
