@@ -92,6 +92,8 @@ def route_urls(*blueprints, app=None):
     """[(method, url, endpoint)] of every route of these blueprints, read from the app's URL
     map, so a new route is tested without anyone adding it to a list. Path arguments get a
     plain sample value (ids 1, the first choice of an `any`)."""
+    from werkzeug.routing import AnyConverter, IntegerConverter
+
     app = app or routes_app()
     urls = []
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
@@ -100,8 +102,8 @@ def route_urls(*blueprints, app=None):
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             url = rule.rule
             for name, converter in rule._converters.items():
-                kind = type(converter).__name__
-                value = "1" if kind == "IntegerConverter" else sorted(converter.items)[0] if kind == "AnyConverter" else "005007"
+                value = ("1" if isinstance(converter, IntegerConverter) else sorted(converter.items)[0]
+                         if isinstance(converter, AnyConverter) else "005007")
                 url = re.sub(r"<[^>]*\b%s>" % name, value, url)
             urls.append((method, url, rule.endpoint))
     return urls
