@@ -32,7 +32,9 @@ from models import OutboxMail, db_wrapper, utcnow
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 5
-CLAIM_FOR = timedelta(minutes=2)  # a claim older than this was a crashed sender's: retake it
+# A claim older than this was a crashed sender's: retake it. It must outlast sending one mail,
+# whose SMTP steps (connect, TLS, login, MAIL, RCPT, DATA) each wait up to MAIL_TIMEOUT (10 s).
+CLAIM_FOR = timedelta(minutes=2)
 MAX_RETRY_DELAY = timedelta(hours=1)
 BATCH = 50
 
@@ -132,23 +134,34 @@ def compose(mail, sender):
     return message.as_bytes()
 
 
-def _claim(mail_id, now):
-    return OutboxMail.update(claimed_until=now + CLAIM_FOR).where(
+def _claim(mail_id):
+    """Take one mail for this sender, right before sending it: returns when the claim ends, or
+    None if another sender has it, has sent it, or has postponed it. One conditional UPDATE, so
+    two senders never both win (on PostgreSQL the second waits for the first's row lock, then
+    finds its WHERE no longer true).
+    `now` is read here, not once per round: a round lasts longer than a claim does."""
+    now = utcnow()
+    claimed_until = now + CLAIM_FOR
+    taken = OutboxMail.update(claimed_until=claimed_until).where(
         OutboxMail.id == mail_id,
         OutboxMail.sent_at.is_null(),
+        OutboxMail.next_attempt_at <= now,
         OutboxMail.claimed_until.is_null() | (OutboxMail.claimed_until < now),
     ).execute()
+    return claimed_until if taken == 1 else None
 
 
 def deliver_pending():
-    """Send what is due; returns how many were sent. Safe to run in several processes."""
+    """Send what is due; returns how many were sent. Safe to run in several processes: each
+    mail is claimed on its own as its turn comes, so a sender killed mid-round holds up only the
+    mail it was sending (sent again after CLAIM_FOR if the server had taken it: at most once)."""
     config = current_app.config
     sender = config["MAIL_DEFAULT_SENDER"]
     envelope_sender = parseaddr(sender)[1]
     transport = SmtpTransport(config) if config.get("MAIL_SERVER") else FileTransport(config)
     sent = 0
     now = utcnow()
-    due = list(
+    due = list(  # candidates only: _claim decides
         OutboxMail.select(OutboxMail.id)
         .where(
             OutboxMail.sent_at.is_null(),
@@ -161,8 +174,9 @@ def deliver_pending():
     )
     try:
         for (mail_id,) in due:
-            if not _claim(mail_id, now):
-                continue  # another process has it
+            claimed_until = _claim(mail_id)
+            if claimed_until is None:
+                continue  # another sender has it
             mail = OutboxMail.get_by_id(mail_id)
             try:
                 transport.send(envelope_sender, mail, compose(mail, sender))
@@ -173,6 +187,9 @@ def deliver_pending():
                     # The server is away: leave the rest for the next round.
                     break
                 continue
+            if utcnow() > claimed_until:
+                log.warning("mail %s took longer to send than its claim lasts (%s): another sender may "
+                            "have sent it too", mail.id, CLAIM_FOR)
             OutboxMail.update(sent_at=utcnow(), claimed_until=None, last_error=None).where(
                 OutboxMail.id == mail.id
             ).execute()
