@@ -10,7 +10,7 @@ import pytest
 
 import exporter
 import models
-from models import AuditLog, Reading, Ticket, TicketMessage
+from models import AuditLog, Customer, Reading, SupplyPoint, Ticket, TicketMessage, User
 from tests.factories import make_customer, make_supply_point, make_user
 
 READING_HEADER = (
@@ -243,22 +243,32 @@ def raw_rows(result):
     return rows_of(result.stdout_bytes.decode("utf-8"))
 
 
+def fitted(field, text):
+    """`text` as far as the column holds it."""
+    return text[:field.max_length] if getattr(field, "max_length", None) else text
+
+
 @pytest.mark.parametrize("formula", FORMULAS, ids=repr)
 def test_the_readings_export_writes_formulas_as_text_and_numbers_as_numbers(app, formula):
     """Every text cell someone else typed (the billing system's codes, the register, the
     submitter's e-mail) starts with an apostrophe; a negative value stays a number."""
-    customer = make_customer(code=formula)
-    point = make_supply_point(customer, code=formula, pod_pdr=formula)
-    submitter = make_user(customer, email=formula)
+    # Each column holds the payload as far as its length allows (PostgreSQL enforces it): the
+    # customer code has 6 characters, so "=HYPERLINK(…" arrives as "=HYPER", still a formula.
+    values = {"customer_code": fitted(Customer.code, formula), "supply_point_code": fitted(SupplyPoint.code, formula),
+              "pod_pdr": fitted(SupplyPoint.pod_pdr, formula), "register": fitted(Reading.register, formula),
+              "submitted_by": fitted(User.email, formula)}
+    customer = make_customer(code=values["customer_code"])
+    point = make_supply_point(customer, code=values["supply_point_code"], pod_pdr=values["pod_pdr"])
+    submitter = make_user(customer, email=values["submitted_by"])
     Reading.create(supply_point=point, date=date(2026, 3, 1), created_at=datetime(2026, 3, 2, 8, 0),
-                   register=formula, value=Decimal("-12.5"), source="customer", status=Reading.PENDING,
+                   register=values["register"], value=Decimal("-12.5"), source="customer", status=Reading.PENDING,
                    submitted_by=submitter)
 
     result = export(app, "readings", "--since", "2026-01-01")
 
     [row] = raw_rows(result)
-    for column in ("supply_point_code", "pod_pdr", "customer_code", "register", "submitted_by"):
-        assert row[column] == "'" + formula, column
+    for column, value in values.items():
+        assert row[column] == "'" + value, column
     assert row["value"] == "-12.500"  # data, not a formula: no apostrophe
     assert row["date"] == "2026-03-01" and row["status"] == "pending"
     assert ",-12.500," in result.stdout  # unquoted too, so a spreadsheet reads a number
@@ -266,16 +276,18 @@ def test_the_readings_export_writes_formulas_as_text_and_numbers_as_numbers(app,
 
 @pytest.mark.parametrize("formula", FORMULAS, ids=repr)
 def test_the_tickets_export_writes_formulas_as_text_and_numbers_as_numbers(app, formula):
-    customer = make_customer(code=formula)
-    point = make_supply_point(customer, code=formula)
-    ticket = make_ticket(customer, datetime(2026, 3, 1, 9, 0), point, subject=formula)
+    values = {"customer_code": fitted(Customer.code, formula), "supply_point_code": fitted(SupplyPoint.code, formula),
+              "subject": fitted(Ticket.subject, formula)}
+    customer = make_customer(code=values["customer_code"])
+    point = make_supply_point(customer, code=values["supply_point_code"])
+    ticket = make_ticket(customer, datetime(2026, 3, 1, 9, 0), point, subject=values["subject"])
     message(ticket, datetime(2026, 3, 1, 9, 0))
 
     result = export(app, "tickets", "--since", "2026-01-01")
 
     [row] = raw_rows(result)
-    for column in ("customer_code", "supply_point_code", "subject"):
-        assert row[column] == "'" + formula, column
+    for column, value in values.items():
+        assert row[column] == "'" + value, column
     assert (row["ticket_id"], row["messages"]) == (str(ticket.id), "1")
     assert result.stdout.splitlines()[1].startswith(f"{ticket.id},")
 
