@@ -34,6 +34,7 @@ SETTINGS = {
     "REGISTRATION_PROOF": ("invoice_or_point", str),  # or "invoice", "point"
     "REDIS_URL": (None, str),
     "MAIL_SERVER": (None, str),
+    "MAIL_BACKEND": (None, str),  # "files": keep mails as .eml files (the demo's default; in production only on purpose)
     "MAIL_PORT": (25, int),
     "MAIL_USE_TLS": (False, "bool"),
     "MAIL_USE_SSL": (False, "bool"),
@@ -134,6 +135,11 @@ def load_config(app, overrides):
             )
         app.config["PORTAL_BASE_URL"] = "http://127.0.0.1:%s" % os.environ.get("PORT", "5000")
     app.config["PORTAL_BASE_URL"] = app.config["PORTAL_BASE_URL"].rstrip("/")
+    if not app.config["MAIL_SERVER"] and app.config["MAIL_BACKEND"] != "files" and not development:
+        raise ConfigError(
+            "MAIL_SERVER is not set: the SMTP server the portal's mails go through. For a test "
+            "installation that keeps every mail as a file under instance/mail, set MAIL_BACKEND=files."
+        )
     if not re.fullmatch(r"#[0-9a-fA-F]{6}", app.config["PORTAL_COLOR"]):
         raise ConfigError("PORTAL_COLOR must be a colour like #0b5cab.")
     if app.config["REGISTRATION_PROOF"] not in ("invoice_or_point", "invoice", "point"):

@@ -11,8 +11,8 @@ delay, so a mail server that is down delays mail and loses none.
 The mails more than one view sends, and `mail_link()` for the portal's links in a mail, live
 here too: a view module never imports another one.
 
-Without MAIL_SERVER (the demo), delivery writes each mail as an .eml file under instance/mail
-and logs its links, so an operator can read it.
+Without MAIL_SERVER (the demo; in production only with MAIL_BACKEND=files), delivery writes
+each mail as an .eml file under instance/mail; the demo also logs its links.
 """
 import logging
 import os
@@ -106,18 +106,21 @@ class SmtpTransport:
 
 
 class FileTransport:
-    """The demo's mail server: a folder of .eml files."""
+    """The demo's mail server: a folder of .eml files. Only the demo (development) logs the
+    mails' links, so its console can follow them: anywhere else a link may carry a token (a
+    reset, a confirmation) and logs are read by more people than the mail's recipient."""
 
     def __init__(self, config):
         self.folder = config["MAIL_STORE_DIR"]
+        self.log_links = config["PORTAL_ENV"] == "development"
         os.makedirs(self.folder, exist_ok=True)
 
     def send(self, sender, mail, data):
         path = os.path.join(self.folder, f"{mail.id:06d}.eml")
         with open(path, "wb") as f:
             f.write(data)
-        links = re.findall(r"https?://\S+", mail.body_text)
-        log.info("mail to %s written to %s: %s %s", mail.recipient, path, mail.subject, " ".join(links))
+        links = " ".join(re.findall(r"https?://\S+", mail.body_text)) if self.log_links else ""
+        log.info("mail to %s written to %s: %s %s", mail.recipient, path, mail.subject, links)
 
     def close(self, broken=False):
         pass

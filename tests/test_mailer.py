@@ -393,3 +393,17 @@ def test_every_mail_reads_as_its_template_lays_it_out(app, smtp, tmp_path, monke
     for name, message in received.items():
         expected = (EXPECTED[language][name] + FOOTER[language]).splitlines()
         assert text_lines(name, message, language) == expected, name
+
+
+def test_outside_the_demo_no_link_reaches_the_log(make_app, tmp_path, caplog):
+    """A reset link is a key to the account: in production (mails kept as files on purpose) the
+    log says a mail was written, never its links."""
+    app = make_app(MAIL_SERVER=None, MAIL_BACKEND="files", PORTAL_ENV="production", PORTAL_BASE_URL="https://portal.test")
+    app.config["MAIL_STORE_DIR"] = str(tmp_path)
+    with app.test_request_context(), write_transaction():
+        mailer.queue("m@example.it", "Conferma", "reset_password", link="https://portal.test/password/nuova/abc")
+    with caplog.at_level("INFO", logger="mailer"):
+        assert deliver(app) == 1
+    assert "written to" in caplog.text and "/password/nuova/" not in caplog.text
+    [eml] = list(tmp_path.glob("*.eml"))
+    assert b"/password/nuova/abc" in eml.read_bytes()  # the mail itself has it, for its recipient

@@ -246,3 +246,13 @@ def test_huge_numbers_in_urls_are_a_404_or_ignored_never_a_500(app, url, status)
     assert login(client, "005007", PASSWORD).status_code == 303
     response = client.get(url)
     assert response.status_code == status
+
+
+def test_production_without_a_mail_server_refuses_to_start_unless_files_are_chosen(migrated_database):
+    """Without MAIL_SERVER mails would quietly become files nobody reads, their links in a log."""
+    production = {"PORTAL_ENV": "production", "SECRET_KEY": "s" * 32, "PORTAL_BASE_URL": "https://x.it",
+                  "DATABASE_URL": migrated_database, "MAIL_DELIVERY_THREAD": False}
+    with pytest.raises(ConfigError, match="MAIL_SERVER is not set"):
+        create_app(dict(production, MAIL_SERVER=None))
+    assert create_app(dict(production, MAIL_SERVER=None, MAIL_BACKEND="files")).config["MAIL_BACKEND"] == "files"
+    assert create_app(dict(production, MAIL_SERVER="smtp.example.it")).config["MAIL_SERVER"] == "smtp.example.it"
