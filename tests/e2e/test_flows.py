@@ -39,6 +39,15 @@ def open_password_dialog(page):
     return dialog
 
 
+def submit_password_change(page, dialog, current):
+    """Fill the dialog as a customer does (the current password, the new one twice) and confirm."""
+    dialog.get_by_label("Password attuale").fill(current)
+    dialog.get_by_label(NEW_PASSWORD_LABEL).fill(NEW_PASSWORD)
+    dialog.get_by_label(REPEAT_PASSWORD_LABEL).fill(NEW_PASSWORD)
+    dialog.get_by_role("button", name="Conferma").click()
+    wait_for_htmx(page)
+
+
 def is_modal(page):
     return page.evaluate("document.querySelector('dialog') !== null && document.querySelector('dialog').matches(':modal')")
 
@@ -141,20 +150,12 @@ def test_password_dialog_shows_errors_inline_and_changes_the_password(live_serve
 
     dialog = open_password_dialog(page)
     page.evaluate("window.__marker = 42")
-    dialog.get_by_label("Password attuale").fill("Sbagliata-2026!")
-    dialog.get_by_label(NEW_PASSWORD_LABEL).fill(NEW_PASSWORD)
-    dialog.get_by_label(REPEAT_PASSWORD_LABEL).fill(NEW_PASSWORD)
-    dialog.get_by_role("button", name="Conferma").click()
-    wait_for_htmx(page)
+    submit_password_change(page, dialog, "Sbagliata-2026!")
     expect(dialog).to_contain_text("La password attuale non è giusta.")
     expect(dialog).to_be_visible()
     assert is_modal(page)
 
-    dialog.get_by_label("Password attuale").fill(PASSWORD)
-    dialog.get_by_label(NEW_PASSWORD_LABEL).fill(NEW_PASSWORD)
-    dialog.get_by_label(REPEAT_PASSWORD_LABEL).fill(NEW_PASSWORD)
-    dialog.get_by_role("button", name="Conferma").click()
-    wait_for_htmx(page)
+    submit_password_change(page, dialog, PASSWORD)
     expect(dialog.get_by_role("status")).to_contain_text("Password cambiata")
     dialog.get_by_role("button", name="Chiudi").click()
     expect(page.locator("dialog")).to_have_count(0)
@@ -183,11 +184,7 @@ def test_closing_the_password_dialog_gives_the_focus_back_to_its_link(live_serve
 
     # After an error the server's answer replaces the dialog: Esc still goes back to the link.
     dialog = open_password_dialog(page)
-    dialog.get_by_label("Password attuale").fill("Sbagliata-2026!")
-    dialog.get_by_label(NEW_PASSWORD_LABEL).fill(NEW_PASSWORD)
-    dialog.get_by_label(REPEAT_PASSWORD_LABEL).fill(NEW_PASSWORD)
-    dialog.get_by_role("button", name="Conferma").click()
-    wait_for_htmx(page)
+    submit_password_change(page, dialog, "Sbagliata-2026!")
     expect(dialog).to_contain_text("La password attuale non è giusta.")
     page.keyboard.press("Escape")
     expect(page.locator("dialog")).to_have_count(0)
