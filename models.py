@@ -642,6 +642,29 @@ class OutboxMail(BaseModel):
     last_error = pw.TextField(null=True)
 
 
+class MailRequest(BaseModel):
+    """A "forgotten password" or "forgotten username" request, answered by the mail sender.
+
+    The form writes one row whether or not the code or address exists and answers at once: the
+    lookup and the mail happen after the answer (mailer.answer_requests), so how long the answer
+    takes tells nothing about who is a customer."""
+
+    kind = pw.CharField(max_length=20)  # the name of the function that answers it (mailer.answers)
+    subject = pw.CharField(max_length=254)  # what the visitor typed: a code, a username, an email
+    ip = pw.CharField(max_length=45, null=True)
+    language = pw.CharField(max_length=5)
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class RateCounter(BaseModel):
+    """A rate limit's counter kept in the database (ratelimit.DatabaseCounters): shared by every
+    process, and the fallback when Redis is away."""
+
+    key = pw.CharField(max_length=80, primary_key=True)
+    count = pw.IntegerField()
+    window_ends = pw.DateTimeField(index=True)
+
+
 class ImportJob(BaseModel):
     """An import started from the back office: it runs in the background, one at a time."""
 
@@ -681,4 +704,5 @@ class ImportJob(BaseModel):
 ALL_MODELS = [
     Customer, SupplyPoint, User, UserSession, EmailToken, Consent, Invoice, Reading, Measure,
     Ticket, TicketMessage, Document, AuditLog, OutboxMail, ImportJob,
+    MailRequest, RateCounter,
 ]
