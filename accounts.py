@@ -17,7 +17,7 @@ from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import login_user, logout_user
 
-from database import write_transaction
+import ratelimit
 from extensions import login_manager
 from models import EmailToken, User, UserSession, token_digest, utcnow
 
@@ -25,8 +25,6 @@ PASSWORD_MIN_LENGTH = 8
 PASSPHRASE_LENGTH = 16  # from here on no composition rule, only not guessable
 PASSWORD_MAX_LENGTH = 128  # the policy wants at least 64 accepted; argon2 takes any length
 TOKEN_LIFETIME = timedelta(hours=1)
-MAX_FAILED_LOGINS = 10
-LOCK_DURATION = timedelta(minutes=15)
 SESSION_TOUCH_EVERY = timedelta(minutes=1)  # write last_seen_at at most this often
 
 # argon2id with the library's (RFC 9106 low-memory) parameters. The tests swap in a cheap
@@ -127,9 +125,8 @@ def set_password(user, password):
     """Change the password; every emailed token issued before now dies with the old one."""
     user.password_hash = hash_password(password)
     user.password_changed_at = utcnow()
-    user.failed_logins = 0
-    user.locked_until = None
     user.save()
+    unlock(user)  # a reset link lets the rightful owner in even while the login is locked
     EmailToken.update(used_at=utcnow()).where(
         EmailToken.user == user, EmailToken.used_at.is_null()
     ).execute()
@@ -199,9 +196,8 @@ def start_session(user, new_login=True):
     )
     user.session_token = secret
     if new_login:
-        User.update(
-            previous_login_at=User.last_login_at, last_login_at=utcnow(), failed_logins=0, locked_until=None
-        ).where(User.id == user.id).execute()
+        User.update(previous_login_at=User.last_login_at, last_login_at=utcnow()).where(User.id == user.id).execute()
+        unlock(user)
     session.permanent = True  # the cookie expires with the absolute session limit
     login_user(user)
 
@@ -256,22 +252,48 @@ def create_staff(email, password, role=User.OPERATOR):
 
 # --- failed logins -----------------------------------------------------------------------
 
+# At most this many wrong passwords per login in a window; the one that reaches the limit locks
+# the login until the window ends. The same numbers for an account and for a code or username
+# nobody has, so the lock tells nothing about who exists.
+MAX_FAILED_LOGINS = ratelimit.LIMITS["login-account"][0]
+
+
+def _failure_key(user, identifier):
+    # An account's failures count together whichever of its names (code, username) is typed.
+    return f"user:{user.id}" if user is not None else identifier
+
+
+def login_locked_until(user, identifier):
+    """When the lock on this login ends, or None."""
+    if user is not None:
+        return locked_until(user)
+    wait = ratelimit.exceeded("login-account", identifier)
+    return utcnow() + timedelta(seconds=wait) if wait else None
+
+
 def locked_until(user):
     if user is not None and user.locked_until and user.locked_until > utcnow():
         return user.locked_until
     return None
 
 
-def record_failed_login(user):
-    """Count a wrong password; the tenth in a row locks the account for 15 minutes."""
-    with write_transaction():
-        User.update(failed_logins=User.failed_logins + 1).where(User.id == user.id).execute()
-        count = User.select(User.failed_logins).where(User.id == user.id).scalar()
-        if count >= MAX_FAILED_LOGINS:
-            until = utcnow() + LOCK_DURATION
-            User.update(locked_until=until, failed_logins=0).where(User.id == user.id).execute()
-            return until
-    return None
+def record_failed_login(user, identifier=None):
+    """Count a wrong password (or second-factor code); returns the lock's end when this one
+    reaches the limit. An account's lock is kept in its row too, where staff see and lift it."""
+    so_far, remaining = ratelimit.count("login-account", _failure_key(user, identifier))
+    if so_far < MAX_FAILED_LOGINS:
+        return None
+    until = utcnow() + timedelta(seconds=remaining)
+    if user is not None:
+        User.update(locked_until=until).where(User.id == user.id).execute()
+    return until
+
+
+def unlock(user):
+    """Lift the lock and forget the failures: a successful login or reset, or staff."""
+    ratelimit.clear("login-account", _failure_key(user, None))
+    User.update(locked_until=None).where(User.id == user.id).execute()
+    user.locked_until = None
 
 
 def find_login(identifier):

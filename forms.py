@@ -127,6 +127,7 @@ class RegisterUserForm(NewPasswordMixin, FlaskForm):
     consent_profiling = RadioField(_l("Profilazione"), choices=YES_NO, default="no")
 
     customer_code = None  # set by the view: part of the password policy's personal data
+    tell_if_username_taken = True  # not in the inline check: anyone past step 1 could ask freely
 
     def personal_data(self):
         email_name = (self.email.data or "").split("@")[0]
@@ -150,7 +151,7 @@ class RegisterUserForm(NewPasswordMixin, FlaskForm):
             raise ValidationError(_l("Usa solo lettere, cifre, punto, trattino e trattino basso, e inizia con una lettera o una cifra."))
         if re.fullmatch(r"\d{6}", name):
             raise ValidationError(_l("Uno username di sei cifre sembra un codice cliente: scegline un altro."))
-        if User.select().where(User.username == name).exists():
+        if self.tell_if_username_taken and User.select().where(User.username == name).exists():
             raise ValidationError(_l("Questo username è già in uso: scegline un altro."))
         field.data = name
 

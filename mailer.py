@@ -8,6 +8,9 @@ the end of the request that queued a mail, and every few seconds otherwise); `fl
 sent, so several processes never send it twice; a failed delivery is retried with a growing
 delay, so a mail server that is down delays mail and loses none.
 
+Forgotten password and username: the form only writes a request (MailRequest), the sender
+answers it (looks the login up, queues the mail), so the answer costs the same for everyone.
+
 The mails more than one view sends, and `mail_link()` for the portal's links in a mail, live
 here too: a view module never imports another one.
 
@@ -22,12 +25,13 @@ import threading
 from datetime import timedelta
 from email.utils import parseaddr
 
-from flask import current_app, g, render_template, url_for
+from flask import current_app, g, render_template, request, url_for
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 from flask_mail import Message
 
-from models import OutboxMail, db_wrapper, utcnow
+from database import write_transaction
+from models import MailRequest, OutboxMail, db_wrapper, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +77,44 @@ def notify_password_changed(user):
         user.email, _l("La tua password è cambiata"), "password_changed", language=user.language,
         user=user, when=utcnow(), reset_url=mail_link("auth.forgot_password"),
     )
+
+
+# --- requests answered after the response ------------------------------------------------------
+
+# MailRequest.kind -> the function that answers it, given what the visitor typed. The views
+# register them (@mailer.answers): a view module's logic, run by the sender.
+ANSWERS = {}
+
+
+def answers(kind):
+    def register(function):
+        ANSWERS[kind] = function
+        return function
+    return register
+
+
+def request_mail(kind, subject):
+    """Write a request for the sender to answer: the same row, and the same time spent, whether
+    or not `subject` names someone (call inside the caller's transaction)."""
+    MailRequest.create(kind=kind, subject=subject[:254], ip=request.remote_addr)
+    g.mail_queued = True
+
+
+def answer_requests():
+    """Answer the waiting requests, each exactly once however many senders run: the one whose
+    DELETE removes the row answers it, in the same transaction (a crash answers it later)."""
+    app = current_app._get_current_object()
+    answered = 0
+    for row in MailRequest.select().order_by(MailRequest.id).limit(BATCH):
+        # A request context as the visitor's had: links are built from PORTAL_BASE_URL and
+        # the audit log records the visitor's IP.
+        with app.test_request_context(base_url=app.config["PORTAL_BASE_URL"], environ_base={"REMOTE_ADDR": row.ip}):
+            with write_transaction():
+                if MailRequest.delete().where(MailRequest.id == row.id).execute() != 1:
+                    continue  # another sender has answered it
+                ANSWERS[row.kind](row.subject)
+                answered += 1
+    return answered
 
 
 # --- delivery ------------------------------------------------------------------------------
@@ -158,6 +200,7 @@ def deliver_pending():
     """Send what is due; returns how many were sent. Safe to run in several processes: each
     mail is claimed on its own as its turn comes, so a sender killed mid-round holds up only the
     mail it was sending (sent again after CLAIM_FOR if the server had taken it: at most once)."""
+    answer_requests()  # their mails go out in this same round
     config = current_app.config
     sender = config["MAIL_DEFAULT_SENDER"]
     envelope_sender = parseaddr(sender)[1]

@@ -170,7 +170,6 @@ class User(BaseModel):
     created_at = pw.DateTimeField(default=utcnow)
     confirmed_at = pw.DateTimeField(null=True)
     disabled = pw.BooleanField(default=False)
-    failed_logins = pw.IntegerField(default=0)
     locked_until = pw.DateTimeField(null=True)
     last_login_at = pw.DateTimeField(null=True)
     previous_login_at = pw.DateTimeField(null=True)
@@ -652,7 +651,6 @@ class MailRequest(BaseModel):
     kind = pw.CharField(max_length=20)  # the name of the function that answers it (mailer.answers)
     subject = pw.CharField(max_length=254)  # what the visitor typed: a code, a username, an email
     ip = pw.CharField(max_length=45, null=True)
-    language = pw.CharField(max_length=5)
     created_at = pw.DateTimeField(default=utcnow)
 
 

@@ -1,26 +1,37 @@
 """Rate limits: how many times something may happen per key (an IP, an account) in a window.
 
-With REDIS_URL the counters live in Redis, so several worker processes share them; without
-it they live in the process, which is right for the single-process demo (and the account
-lockout, kept in the database, still holds across processes).
-If Redis cannot be reached the request is let through and the failure logged: a limiter
-outage must not lock every customer out.
+The counters live where every worker process sees them, so a limit holds however many
+workers serve the portal:
+- in the database (table ratecounter) by default: one small write per counted attempt, and
+  only forms that are worth guessing at count (login, registration, forgotten password...);
+- in Redis when REDIS_URL is set, which takes that write off the database. If Redis cannot be
+  answered, the database counts instead and the log says so: an outage neither lifts the
+  limits (fail open) nor locks every customer out (fail closed).
+Hand-written rather than Flask-Limiter: its storages (memory, Redis, Memcached, MongoDB) have
+no SQL database, and its fallback is in-memory, per worker: the split this module avoids.
 """
 import hashlib
 import logging
-import threading
+import random
 import time
+from datetime import timedelta
 
+import peewee as pw
 from flask import current_app
+
+from database import write_transaction
+from models import RateCounter, utcnow
 
 log = logging.getLogger(__name__)
 
 # name: (how many, per how many seconds)
 LIMITS = {
     "login-ip": (30, 15 * 60),
-    "login-account": (10, 15 * 60),  # failures; mirrors the lockout for unknown accounts too
+    "login-account": (10, 15 * 60),  # wrong passwords for a code nobody has: the lockout's twin
     "register-ip": (20, 60 * 60),
     "register-account": (10, 60 * 60),  # step-1 attempts on one customer code
+    "register-check-ip": (300, 60 * 60),  # step 2's inline checks and submits
+    "register-check": (60, 60 * 60),  # the same, per registration under way
     "reset-ip": (10, 60 * 60),
     "reset-account": (3, 60 * 60),
     "username-ip": (10, 60 * 60),
@@ -29,66 +40,93 @@ LIMITS = {
     "password-change": (10, 15 * 60),
     "second-factor": (10, 15 * 60),
 }
+OUTAGE_LOG_EVERY = 60  # seconds: say that Redis is away once a minute, not once a request
 
 
-class MemoryCounters:
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._windows = {}  # key -> (count, ends_at)
-
+class DatabaseCounters:
     def add(self, key, seconds):
-        now = time.monotonic()
-        with self._lock:
-            if len(self._windows) > 100_000:  # forget finished windows now and then
-                self._windows = {k: v for k, v in self._windows.items() if v[1] > now}
-            count, ends = self._windows.get(key, (0, 0))
-            if ends <= now:
-                count, ends = 0, now + seconds
-            self._windows[key] = (count + 1, ends)
-            return count + 1, ends - now
+        now = utcnow()
+        ends = now + timedelta(seconds=seconds)
+        expired = RateCounter.window_ends <= now
+        with write_transaction():
+            # One statement whoever else counts at the same time: a new window or one more.
+            RateCounter.insert(key=key, count=1, window_ends=ends).on_conflict(
+                conflict_target=[RateCounter.key],
+                update={
+                    RateCounter.count: pw.Case(None, [(expired, 1)], RateCounter.count + 1),
+                    RateCounter.window_ends: pw.Case(None, [(expired, ends)], RateCounter.window_ends),
+                },
+            ).execute()
+            count, window_ends = RateCounter.select(RateCounter.count, RateCounter.window_ends).where(
+                RateCounter.key == key).tuples().get()
+            if random.random() < 0.01:  # now and then, forget the windows that have ended
+                RateCounter.delete().where(RateCounter.window_ends < now - timedelta(hours=1)).execute()
+        return count, (window_ends - now).total_seconds()
 
     def get(self, key):
-        count, ends = self._windows.get(key, (0, 0))
-        remaining = ends - time.monotonic()
-        return (count, remaining) if remaining > 0 else (0, 0)
+        now = utcnow()
+        row = RateCounter.select(RateCounter.count, RateCounter.window_ends).where(
+            RateCounter.key == key, RateCounter.window_ends > now).tuples().first()
+        return (row[0], (row[1] - now).total_seconds()) if row else (0, 0)
 
     def clear(self, key):
-        with self._lock:
-            self._windows.pop(key, None)
+        RateCounter.delete().where(RateCounter.key == key).execute()
 
 
 class RedisCounters:
+    """Redis first; the database whenever Redis does not answer."""
+
     def __init__(self, url):
         import redis
 
         self._redis = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+        self._fallback = DatabaseCounters()
+        self._outage_logged_at = 0
+
+    def _fall_back(self, method, *args):
+        if time.monotonic() - self._outage_logged_at > OUTAGE_LOG_EVERY:
+            self._outage_logged_at = time.monotonic()
+            log.exception("Redis is unreachable: rate limits count in the database meanwhile")
+        return getattr(self._fallback, method)(*args)
 
     def add(self, key, seconds):
-        pipe = self._redis.pipeline()
-        pipe.incr(key)
-        pipe.expire(key, seconds, nx=True)  # the window starts with its first hit
-        pipe.ttl(key)
-        count, _, ttl = pipe.execute()
-        return count, max(ttl, 1)
+        try:
+            pipe = self._redis.pipeline()
+            pipe.incr(key)
+            pipe.expire(key, seconds, nx=True)  # the window starts with its first hit
+            pipe.ttl(key)
+            count, _, ttl = pipe.execute()
+            return count, max(ttl, 1)
+        except Exception:  # noqa: BLE001 - any Redis failure
+            return self._fall_back("add", key, seconds)
 
     def get(self, key):
-        pipe = self._redis.pipeline()
-        pipe.get(key)
-        pipe.ttl(key)
-        count, ttl = pipe.execute()
-        return (int(count), max(ttl, 1)) if count else (0, 0)
+        try:
+            pipe = self._redis.pipeline()
+            pipe.get(key)
+            pipe.ttl(key)
+            count, ttl = pipe.execute()
+            found = (int(count), max(ttl, 1)) if count else (0, 0)
+        except Exception:  # noqa: BLE001
+            return self._fall_back("get", key)
+        # What was counted in the database during an outage still counts.
+        return max(found, self._fallback.get(key))
 
     def clear(self, key):
-        self._redis.delete(key)
+        try:
+            self._redis.delete(key)
+        except Exception:  # noqa: BLE001
+            self._fall_back("clear", key)
+        self._fallback.clear(key)
 
 
 def init_app(app):
     url = app.config.get("REDIS_URL")
-    app.extensions["ratelimit"] = RedisCounters(url) if url else MemoryCounters()
+    app.extensions["ratelimit"] = RedisCounters(url) if url else DatabaseCounters()
 
 
 def _key(name, subject):
-    # Hashed, so no IP address or account name sits in Redis in the clear.
+    # Hashed, so no IP address or account name is stored in the clear.
     digest = hashlib.sha256(str(subject).strip().lower().encode()).hexdigest()[:32]
     return f"sportello:rl:{name}:{digest}"
 
@@ -97,30 +135,25 @@ def _counters():
     return current_app.extensions["ratelimit"]
 
 
+def count(name, subject):
+    """Count one more; returns (how many so far in the window, seconds until it ends)."""
+    _, seconds = LIMITS[name]
+    return _counters().add(_key(name, subject), seconds)
+
+
 def hit(name, subject):
     """Count one more; returns the seconds to wait if this one is over the limit, else 0."""
-    allowed, seconds = LIMITS[name]
-    try:
-        count, remaining = _counters().add(_key(name, subject), seconds)
-    except Exception:  # noqa: BLE001 - any Redis failure: let it through, say so in the log
-        log.exception("rate limiter unavailable")
-        return 0
-    return int(remaining) + 1 if count > allowed else 0
+    allowed, _ = LIMITS[name]
+    so_far, remaining = count(name, subject)
+    return int(remaining) + 1 if so_far > allowed else 0
 
 
 def exceeded(name, subject):
     """Like hit() without counting: the seconds to wait if the limit is already reached."""
     allowed, _ = LIMITS[name]
-    try:
-        count, remaining = _counters().get(_key(name, subject))
-    except Exception:  # noqa: BLE001
-        log.exception("rate limiter unavailable")
-        return 0
-    return int(remaining) + 1 if count >= allowed else 0
+    so_far, remaining = _counters().get(_key(name, subject))
+    return int(remaining) + 1 if so_far >= allowed else 0
 
 
 def clear(name, subject):
-    try:
-        _counters().clear(_key(name, subject))
-    except Exception:  # noqa: BLE001
-        log.exception("rate limiter unavailable")
+    _counters().clear(_key(name, subject))

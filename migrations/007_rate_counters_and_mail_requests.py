@@ -20,7 +20,6 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
         kind = pw.CharField(max_length=20)
         subject = pw.CharField(max_length=254)
         ip = pw.CharField(max_length=45, null=True)
-        language = pw.CharField(max_length=5)
         created_at = pw.DateTimeField()
 
         class Meta:
@@ -35,10 +34,15 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
         class Meta:
             table_name = "ratecounter"
 
+    # Failed logins are counted by the rate limiter now (ratelimit.py), for every login alike.
+    migrator.remove_fields('user', 'failed_logins')
+
 
 def rollback(migrator: Migrator, database: pw.Database, *, fake=False):
     """Write your rollback migrations here."""
     
+    migrator.add_fields('user', failed_logins=pw.IntegerField(default=0))
+
     migrator.remove_model('ratecounter')
 
     migrator.remove_model('mailrequest')

@@ -1,11 +1,11 @@
 """Login, registration with email confirmation, reset, forgot username, sessions, lockout."""
+import re
 from datetime import timedelta
 
 import pytest
 
 import accounts
-import ratelimit
-from models import AuditLog, Consent, EmailToken, User, UserSession, utcnow
+from models import AuditLog, Consent, EmailToken, RateCounter, User, UserSession, utcnow
 from tests.factories import (
     PASSWORD,
     make_customer,
@@ -62,38 +62,60 @@ def test_last_access_shows_the_login_before_this_one(client, owner):
     assert User.get_by_id(owner.id).previous_login_at == before
 
 
+def login_answer(client, user, password):
+    """A login attempt's status and the errors shown next to its fields, times masked."""
+    response = login(client, user, password)
+    errors = re.findall(r'class="field-error"[^>]*>(.*?)</', response.get_data(as_text=True), re.S)
+    return response.status_code, [re.sub(r"\d{1,2}:\d{2}", "HH:MM", e.strip()) for e in errors]
+
+
 def test_ten_failures_lock_the_account_even_for_the_right_password(client, owner):
-    for _ in range(10):
-        login(client, "005007", "Sbagliata-2026!")
+    for _ in range(9):
+        assert login(client, "005007", "Sbagliata-2026!").status_code == 422
+    tenth = login(client, "005007", "Sbagliata-2026!")
+    assert tenth.status_code == 429
+    assert "l&#39;accesso è bloccato fino alle" in tenth.get_data(as_text=True)
     locked = login(client, "005007", PASSWORD)
     assert locked.status_code == 429
-    assert "l&#39;accesso è bloccato. Riprova dopo le" in locked.get_data(as_text=True)
+    assert "Hai dimenticato la Password?" in locked.get_data(as_text=True)  # the way in for the owner
     assert User.get_by_id(owner.id).locked_until > utcnow() + timedelta(minutes=14)
     assert "login" not in actions()
 
     # After the lock expires the right password works and the count starts again.
+    RateCounter.update(window_ends=utcnow() - timedelta(seconds=1)).execute()
     User.update(locked_until=utcnow() - timedelta(seconds=1)).execute()
-    with client.application.app_context():
-        ratelimit.clear("login-account", "005007")
     assert login(client, "005007", PASSWORD).status_code == 303
-    assert User.get_by_id(owner.id).failed_logins == 0
 
 
-def test_a_successful_login_resets_the_failure_count(client, owner):
+def test_a_successful_login_resets_the_failure_count(app, client, owner):
     for _ in range(9):
-        login(client, "005007", "Sbagliata-2026!")
-    assert User.get_by_id(owner.id).failed_logins == 9
+        assert login(client, "005007", "Sbagliata-2026!").status_code == 422
     assert login(client, "005007", PASSWORD).status_code == 303
-    assert User.get_by_id(owner.id).failed_logins == 0
+    other = app.test_client()
+    for _ in range(9):
+        assert login(other, "mario.rossi", "Sbagliata-2026!").status_code == 422  # the same account
+    assert login(other, "005007", "Sbagliata-2026!").status_code == 429
 
 
-def test_an_unknown_account_locks_the_same_way(client):
-    """The lock must not reveal which codes exist."""
+def test_an_unknown_account_locks_the_same_way(app, owner):
+    """The lock must not reveal which codes exist: attempt by attempt the same status and text."""
+    known, unknown = app.test_client(), app.test_client()
+    for attempt in range(13):
+        password = PASSWORD if attempt == 11 else "Sbagliata-2026!"
+        assert login_answer(known, "005007", password) == login_answer(unknown, "123456", password), attempt
+    assert login_answer(unknown, "123456", "x")[0] == 429
+
+
+def test_the_reset_link_lets_the_owner_in_while_locked(app, client, owner, smtp):
     for _ in range(10):
-        login(client, "123456", "Sbagliata-2026!")
-    response = login(client, "123456", "Sbagliata-2026!")
-    assert response.status_code == 429
-    assert "Riprova dopo le" in response.get_data(as_text=True)
+        login(client, "005007", "Sbagliata-2026!")
+    assert login(client, "005007", PASSWORD).status_code == 429
+    assert post_form(client, "/password-dimenticata", {"user": "005007"}).status_code == 303
+    deliver(app)
+    link = link_in(smtp.messages[0], "/password/nuova/")
+    changed = post_form(client, link, {"password": NEW_PASSWORD, "password_repeat": NEW_PASSWORD})
+    assert changed.status_code == 303
+    assert login(app.test_client(), "005007", NEW_PASSWORD).status_code == 303
 
 
 def test_login_is_rate_limited_per_ip(client, owner):
@@ -424,7 +446,8 @@ def test_a_password_change_kills_links_sent_before(app, client, owner, smtp):
     post_form(client, "/password-dimenticata", {"user": "005007"})
     deliver(app)
     link = link_in(smtp.messages[0], "/password/nuova/")
-    accounts.set_password(User.get_by_id(owner.id), NEW_PASSWORD)
+    with app.app_context():
+        accounts.set_password(User.get_by_id(owner.id), NEW_PASSWORD)
     assert client.get(link).status_code == 410
 
 

@@ -247,8 +247,12 @@ def act(staff, user, action):
 
 def test_unlock_disable_enable(app, staff, customers, operator):
     mario, _ = customers
-    user = make_user(mario, locked_until=utcnow() + timedelta(minutes=10), failed_logins=3)
+    user = make_user(mario)
     customer_client = app.test_client()
+    for _ in range(10):  # locked by wrong passwords
+        login(customer_client, "005007", "Sbagliata-2026!")
+    assert login(customer_client, "005007", PASSWORD).status_code == 429
+    assert "bloccato fino alle" in staff.get("/backoffice/clienti/005007").get_data(as_text=True)
     assert act(staff, user, "unlock").status_code == 303
     assert User.get_by_id(user.id).locked_until is None
     assert login(customer_client, "005007", PASSWORD).status_code == 303

@@ -29,7 +29,7 @@ from forms import (
     SecondFactorForm,
 )
 from mailer import mail_link, notify_password_changed
-from models import Customer, EmailToken, User, utcnow
+from models import Customer, EmailToken, User
 from views.common import invalid_link, safe_next, too_many
 from views.rendering import is_htmx, render
 
@@ -67,12 +67,9 @@ def attempt_login(form):
         return 429, None
 
     user = accounts.find_login(identifier)
-    # The lock message is the same for an unknown account (counted by the rate limiter) and a
-    # known one (counted in the database), so the lock tells nothing about who exists.
-    until = accounts.locked_until(user)
-    wait = ratelimit.exceeded("login-account", identifier)
-    if until is None and wait:
-        until = utcnow() + timedelta(seconds=wait)
+    # Attempt by attempt, an account and a code nobody has get the same answers (status and
+    # text), so neither the lock nor its timing tells who exists.
+    until = accounts.login_locked_until(user, identifier)
     if until is not None:
         form.user.errors.append(locked_message(until))
         audit.record("login_locked", user=user, identifier=identifiers.mask(identifier))
@@ -80,13 +77,12 @@ def attempt_login(form):
         return 429, None
 
     if not accounts.check_password(user, form.password.data):
-        ratelimit.hit("login-account", identifier)
-        if user is not None:
-            until = accounts.record_failed_login(user)
+        until = accounts.record_failed_login(user, identifier)
         audit.record("login_failed", user=user, identifier=identifiers.mask(identifier))
-        form.password.errors.append(
-            locked_message(until) if until else _("Codice cliente, username o password non corretti.")
-        )
+        if until:
+            form.user.errors.append(locked_message(until))
+            return 429, None
+        form.password.errors.append(_("Codice cliente, username o password non corretti."))
         return 422, None
 
     if user.disabled:
@@ -100,7 +96,6 @@ def attempt_login(form):
         )
         return 403, EmptyForm()
 
-    ratelimit.clear("login-account", identifier)
     if user.is_staff:
         # The password alone opens nothing: the second factor finishes the login.
         session["second_factor"] = {"user_id": user.id, "at": int(time.time())}
@@ -160,7 +155,9 @@ def second_factor():
 
 def locked_message(until):
     return _(
-        "Troppi tentativi falliti: l'accesso è bloccato. Riprova dopo le %(time)s.",
+        "Troppi tentativi falliti: l'accesso è bloccato fino alle %(time)s. Se l'accesso è tuo, puoi "
+        "entrare subito: chiedi una nuova password con «Hai dimenticato la Password?» e il link che "
+        "ricevi sblocca l'accesso.",
         time=i18n.local_time(until + timedelta(minutes=1)),
     )
 
@@ -190,18 +187,26 @@ def forgot_password():
             too_many(form.user, wait)
             return render("auth/forgot_password.html", form=form), 429
         identifier = form.user.data.strip()
-        user = accounts.find_login(identifier)
-        # Same answer whatever happens; the per-account limit stops mail bombing silently.
-        if user is not None and user.is_active and not ratelimit.hit("reset-account", identifier):
+        # The same answer, as quick, whether or not the login exists: the lookup and the mail
+        # come after it (send_reset_link). The per-login limit stops mail bombing silently.
+        if not ratelimit.hit("reset-account", identifier):
             with write_transaction():
-                token = accounts.issue_token(user, EmailToken.RESET)
-                mailer.queue(
-                    user.email, _l("Scegli una nuova password"), "reset_password", language=user.language,
-                    user=user, link=mail_link("auth.reset_password", token=token),
-                )
-                audit.record("password_reset_requested", user=user)
+                mailer.request_mail("reset_password", identifier)
         return redirect(url_for("auth.forgot_password_sent"), 303)
     return render("auth/forgot_password.html", form=form), 422 if form.is_submitted() else 200
+
+
+@mailer.answers("reset_password")
+def send_reset_link(identifier):
+    user = accounts.find_login(identifier)
+    if user is None or not user.is_active:
+        return
+    token = accounts.issue_token(user, EmailToken.RESET)
+    mailer.queue(
+        user.email, _l("Scegli una nuova password"), "reset_password", language=user.language,
+        user=user, link=mail_link("auth.reset_password", token=token),
+    )
+    audit.record("password_reset_requested", user=user)
 
 
 @bp.route("/password-dimenticata/inviata")
@@ -241,21 +246,28 @@ def forgot_username():
             too_many(form.email, wait)
             return render("auth/forgot_username.html", form=form), 429
         email = form.email.data.strip().lower()
-        users = list(
-            User.select(User, Customer).join(Customer)
-            .where(User.email == email, User.role.in_(User.CUSTOMER_ROLES), User.confirmed_at.is_null(False))
-            .order_by(Customer.code)
-        )
-        if users and not ratelimit.hit("username-email", email):
+        if not ratelimit.hit("username-email", email):  # as for the password: answered later
             with write_transaction():
-                mailer.queue(
-                    email, _l("I tuoi accessi"), "forgot_username", language=users[0].language,
-                    users=users, login_url=mail_link("auth.login"),
-                )
-                for user in users:
-                    audit.record("username_reminder", user=user)
+                mailer.request_mail("forgot_username", email)
         return redirect(url_for("auth.forgot_username_sent"), 303)
     return render("auth/forgot_username.html", form=form), 422 if form.is_submitted() else 200
+
+
+@mailer.answers("forgot_username")
+def send_usernames(email):
+    users = list(
+        User.select(User, Customer).join(Customer)
+        .where(User.email == email, User.role.in_(User.CUSTOMER_ROLES), User.confirmed_at.is_null(False))
+        .order_by(Customer.code)
+    )
+    if not users:
+        return
+    mailer.queue(
+        email, _l("I tuoi accessi"), "forgot_username", language=users[0].language,
+        users=users, login_url=mail_link("auth.login"),
+    )
+    for user in users:
+        audit.record("username_reminder", user=user)
 
 
 @bp.route("/username-dimenticato/inviata")

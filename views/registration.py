@@ -100,6 +100,9 @@ def register_user():
         return redirect(url_for("registration.register"), 303)
     form = registration_user_form(customer)
     status = 200
+    if form.is_submitted() and (wait := checks_exceeded()):
+        too_many(form.username, wait)
+        return render("registration/register_user.html", form=form, customer=customer), 429
     if form.validate_on_submit():
         with write_transaction():
             create_registration(customer, form)
@@ -123,11 +126,25 @@ def register_validate(step):
     field = form._fields.get(name)
     if field is None or name == "csrf_token":
         abort(400)
+    if step == "dati":
+        if checks_exceeded():
+            return "", 429  # htmx swaps nothing; the final submit still checks every field
+        form.tell_if_username_taken = False  # only the final submit says so, and it is limited too
     form.validate()
     return render_fragment("registration/_field_error.html", field=field, errors=field.errors)
 
 
+def checks_exceeded():
+    """Step 2's checks (inline and submits), counted per IP and per registration under way:
+    whether a username is taken must not be asked without limit. The seconds to wait, or 0."""
+    state = session.get("registration") or {}
+    return ratelimit.hit("register-check-ip", request.remote_addr) or ratelimit.hit(
+        "register-check", f"{state.get('customer_id')}:{state.get('at')}")
+
+
 def create_registration(customer, form):
+    # Hashed on both paths: an already registered customer's answer takes as long as a new one's.
+    password_hash = accounts.hash_password(form.password.data)
     owner = customer.owner()
     if owner is not None and owner.confirmed_at is not None:
         # Already registered: the same answer on screen, and a word to the real owner, once a
@@ -147,7 +164,7 @@ def create_registration(customer, form):
         role=User.OWNER,
         username=form.username.data or None,
         email=form.email.data,
-        password_hash=accounts.hash_password(form.password.data),
+        password_hash=password_hash,
         first_name=form.first_name.data if "first_name" in form else None,
         last_name=form.last_name.data if "last_name" in form else None,
         tax_code=form.tax_code.data if "tax_code" in form else customer.tax_code,

@@ -87,7 +87,7 @@ def user_action(user_id, action):
                          language=user.language, user=user, customer=user.customer,
                          link=mail_link("registration.confirm", token=token))
         elif action == "unlock":
-            User.update(locked_until=None, failed_logins=0).where(User.id == user.id).execute()
+            accounts.unlock(user)
         elif action == "disable":
             User.update(disabled=True).where(User.id == user.id).execute()
             UserSession.delete().where(UserSession.user == user).execute()
