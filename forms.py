@@ -331,11 +331,16 @@ class AuditLogFilterForm(DateRangeForm):
     pagina = IntegerField(default=1, validators=[Optional(), PAGE_NUMBER])
 
 
-class CustomerSearchForm(FilterForm):
-    """The back office's search: any code, name or address of a customer."""
+class CustomerSearchForm(FlaskForm):
+    """The back office's search: any code, name or address of a customer. Posted, never read
+    from a URL: the text may be a codice fiscale (views/backoffice/customers.py home)."""
 
     q = StringField(filters=[lambda text: (text or "")[:100]])
     pagina = IntegerField(default=1, validators=[Optional(), PAGE_NUMBER])
+
+    def page(self):
+        """The page asked for; a number that is none (or out of range) is the first page."""
+        return self.pagina.data if self.pagina.validate(self) and self.pagina.data else 1
 
 
 # Prelievi Fatturati's views: ?vista= -> label; the first is the default.

@@ -44,6 +44,7 @@ from tests.factories import (
     make_invoice,
     make_supply_point,
     make_user,
+    valid_tax_code,
 )
 from tests.helpers import (
     csrf_from,
@@ -192,9 +193,12 @@ def test_anonymous_visitors_are_sent_to_login(client, method, url):
 
 # --- customers ---------------------------------------------------------------------------------
 
+MARIO_TAX_CODE = valid_tax_code("VTLMRC67E08D458")
+
+
 @pytest.fixture
 def customers():
-    mario = make_customer(code="005007", name="ROSSI MARIO", email="mario@example.it")
+    mario = make_customer(code="005007", name="ROSSI MARIO", email="mario@example.it", tax_code=MARIO_TAX_CODE)
     point = make_supply_point(mario, pod_pdr="IT001E00287400")
     firm = make_customer(code="005100", name="FERRAMENTA BIANCHI S.R.L.", kind="company",
                          tax_code="02123450390", vat_number="02123450390")
@@ -203,28 +207,94 @@ def customers():
     return mario, firm
 
 
+# As htmx 2 posts the search form to swap #results.
+HTMX_SEARCH = {"HX-Request": "true", "HX-Target": "results", "HX-Current-URL": "http://localhost/backoffice/"}
+
+
+def search(client, text, htmx=False, **more):
+    """The search as the page sends it: posted with the page's token, plainly (Enter without
+    JavaScript) or by htmx as one types."""
+    token = csrf_from(client.get("/backoffice/"))
+    return client.post("/backoffice/", data={"csrf_token": token, "q": text, **more},
+                       headers=HTMX_SEARCH if htmx else {})
+
+
+def found(response):
+    return re.findall(r'href="/backoffice/clienti/(\d{6})"', response.get_data(as_text=True))
+
+
+def urls_of(response):
+    """Every URL a response gives the browser: its redirect and history headers, and the links,
+    form actions and htmx requests of its body; but the results' links to a customer's page,
+    which is at the customer's code."""
+    headers = [response.headers.get(name, "") for name in
+               ("Location", "HX-Push-Url", "HX-Replace-Url", "HX-Redirect", "HX-Location")]
+    body = re.findall(r'\s(?:href|src|action|formaction|hx-get|hx-post|hx-push-url|hx-replace-url)="([^"]*)"',
+                      response.get_data(as_text=True))
+    return [url for url in headers + body if not re.fullmatch(r"/backoffice/clienti/\d{6}", url)]
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
 @pytest.mark.parametrize("query, expected", [
     ("005007", ["005007"]),
     ("0051", ["005100"]),
     ("rossi", ["005007"]),
     ("FERRAMENTA", ["005100"]),
+    (MARIO_TAX_CODE, ["005007"]),
+    (MARIO_TAX_CODE.lower(), ["005007"]),
     ("02123450390", ["005100"]),
     ("it001e00287400", ["005007"]),
     ("01234567891011", ["005100"]),
     ("mario@example", ["005007"]),
     ("nessuno", []),
 ])
-def test_search(staff, customers, query, expected):
-    page = staff.get("/backoffice/", query_string={"q": query}).get_data(as_text=True)
-    found = re.findall(r'href="/backoffice/clienti/(\d{6})"', page)
-    assert found == expected
-
-
-def test_search_answers_a_fragment_to_htmx(staff, customers):
-    response = staff.get("/backoffice/?q=rossi", headers={"HX-Request": "true", "HX-Target": "results"})
+def test_search(staff, customers, query, expected, htmx):
+    """Posted, as a page or as the results htmx swaps in; the text is in no URL of the answer."""
+    response = search(staff, query, htmx=htmx)
+    assert response.status_code == 200
+    assert found(response) == expected
     body = response.get_data(as_text=True)
-    assert "<html" not in body and "005007" in body
-    assert "HX-Target" in response.headers["Vary"]
+    assert ("<html" in body) is not htmx
+    assert ("HX-Target" in response.headers["Vary"]) is htmx and "HX-Request" in response.headers["Vary"]
+    assert [url for url in urls_of(response) if query.lower() in url.lower()] == []
+
+
+def test_search_is_in_no_url_and_no_log(staff, customers):
+    """A codice fiscale searched for is in no URL: the page neither pushes one nor redirects,
+    and its links and forms do not carry the text. Nor is it written to the audit log."""
+    page = staff.get("/backoffice/")
+    assert page.status_code == 200
+    form = re.search(r'<form[^>]*role="search"[^>]*>', page.get_data(as_text=True)).group(0)
+    assert 'method="post"' in form and "hx-post=" in form and "hx-push-url" not in form
+    for htmx in (False, True):
+        response = search(staff, MARIO_TAX_CODE, htmx=htmx)
+        assert response.status_code == 200 and found(response) == ["005007"]
+        assert "hx-push-url" not in response.get_data(as_text=True)
+        assert all(MARIO_TAX_CODE not in url for url in urls_of(response))
+    entries = [entry.detail for entry in AuditLog.select()]
+    assert not any(MARIO_TAX_CODE in detail for detail in entries), entries
+
+
+def test_a_search_in_the_url_is_not_run(staff, customers):
+    """An old bookmark's ?q=: sent to the empty search, not run, and the text not carried on
+    (it would be in the address bar and in the page's links, the language's next one say)."""
+    for headers in ({}, HTMX_SEARCH):
+        response = staff.get("/backoffice/", query_string={"q": MARIO_TAX_CODE, "pagina": "2"}, headers=headers)
+        assert response.status_code == 303 and response.headers["Location"] == "/backoffice/"
+    response = staff.get("/backoffice/", query_string={"q": MARIO_TAX_CODE, "page": "2"})  # the old English name
+    assert response.status_code == 301 and MARIO_TAX_CODE not in response.headers["Location"]
+    response = staff.get(response.headers["Location"])
+    assert response.status_code == 303 and response.headers["Location"] == "/backoffice/"
+    page = staff.get("/backoffice/")
+    assert page.status_code == 200
+    assert found(page) == [] and MARIO_TAX_CODE not in page.get_data(as_text=True)
+
+
+def test_a_search_without_its_token_is_refused(staff, customers):
+    for headers in ({}, HTMX_SEARCH):
+        response = staff.post("/backoffice/", data={"q": MARIO_TAX_CODE}, headers=headers)
+        assert response.status_code == 400
+        assert found(response) == []
 
 
 def test_the_customer_page(staff, customers):
@@ -678,12 +748,23 @@ def test_opening_a_customer_page_is_audited(staff, customers, operator):
     assert entry.user_id == operator.id and entry.customer.code == "005007"
 
 
-def test_search_pages_skip_nobody(staff):
+@pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
+def test_search_pages_skip_nobody(staff, htmx):
+    """The next page is the search posted again with its page number (buttons of a form that
+    holds the text), not a link with the text in it."""
     for n in range(55):
         make_customer(code=f"{300000 + n:06d}", name=f"BIANCHI {n:02d}")
-    first = re.findall(r'clienti/(\d{6})"', staff.get("/backoffice/?q=BIANCHI").get_data(as_text=True))
-    second = re.findall(r'clienti/(\d{6})"', staff.get("/backoffice/?q=BIANCHI&pagina=2").get_data(as_text=True))
-    assert len(first) == 50 and len(second) == 5 and not set(first) & set(second)
+    first = search(staff, "BIANCHI", htmx=htmx)
+    assert first.status_code == 200
+    body = first.get_data(as_text=True)
+    assert re.search(r'<input type="hidden" name="q" value="BIANCHI">', body)
+    assert re.search(r'<button type="submit" name="pagina" value="2"[^>]*>Successivi</button>', body)
+    assert "Precedenti" not in body and all("BIANCHI" not in url for url in urls_of(first))
+    second = search(staff, "BIANCHI", htmx=htmx, pagina="2")
+    assert second.status_code == 200
+    assert re.search(r'<button type="submit" name="pagina" value="1"[^>]*>Precedenti</button>', second.get_data(as_text=True))
+    assert "Successivi" not in second.get_data(as_text=True)
+    assert len(found(first)) == 50 and len(found(second)) == 5 and not set(found(first)) & set(found(second))
 
 
 # --- labels, never stored codes ---------------------------------------------------------------------
@@ -814,7 +895,6 @@ def test_the_back_office_shows_labels_not_stored_codes(app, admin, operator, eve
             assert arguments <= set(ids), f"{endpoint}: which {arguments - set(ids)} to show?"
             with app.test_request_context():
                 pages.append(url_for(endpoint, **{name: ids[name] for name in arguments}))
-    pages.append("/backoffice/?q=ROSSI")  # the search's results
     codes = {code for group in labels.LABELS.values() for code in group}
     codes |= {code for group in MODEL_CODES.values() for code in group}
     calls = audit_calls()
@@ -823,8 +903,8 @@ def test_the_back_office_shows_labels_not_stored_codes(app, admin, operator, eve
         assert post_form(admin, "/lingua", {"lang": language}, page="/backoffice/").status_code == 303
         words = vocabulary(app, language)
         seen = set()
-        for url in pages:
-            response = admin.get(url)
+        for url in [*pages, "search"]:
+            response = search(admin, "ROSSI") if url == "search" else admin.get(url)  # the search's results too
             assert response.status_code == 200, url
             shown = visible_words(response.get_data(as_text=True))
             raw = sorted(code for code in codes - words if code in shown)
@@ -837,7 +917,6 @@ def test_the_back_office_shows_labels_not_stored_codes(app, admin, operator, eve
 
 
 @pytest.mark.parametrize("old, new", [
-    ("/backoffice/?q=BIANCHI&page=2", "/backoffice/?q=BIANCHI&pagina=2"),
     ("/backoffice/registro?user=anna%40utility.it&customer=005007&action=login&since=2026-03-01&until=2026-03-31&page=3",
      "/backoffice/registro?utente=anna@utility.it&cliente=005007&azione=login&dal=2026-03-01&al=2026-03-31&pagina=3"),
 ])
@@ -851,6 +930,9 @@ def test_links_with_the_old_english_arguments_still_work(staff, old, new):
 
 def test_huge_page_numbers_are_the_first_page_not_a_500(staff):
     """SQLite cannot bind a 20-digit OFFSET: a page number past its range is ignored."""
-    for url in ("/backoffice/registro?pagina=99999999999999999999", "/backoffice/?q=ROSSI&pagina=99999999999999999999",
-                "/backoffice/importazioni/99999999999999999999"):
+    for url in ("/backoffice/registro?pagina=99999999999999999999", "/backoffice/importazioni/99999999999999999999"):
         assert staff.get(url).status_code == (404 if "importazioni" in url else 200), url
+    make_customer(name="ROSSI ANNA")
+    for page in ("99999999999999999999", "0", "due"):
+        response = search(staff, "ROSSI", pagina=page)
+        assert response.status_code == 200 and len(found(response)) == 1, page

@@ -1,6 +1,6 @@
 """The back office in a real browser: an operator enrols the second factor, uploads the
 billing system's files and watches the import's progress bar reach 100%; reads the audit log
-of some days."""
+of some days; searches a customer by codice fiscale, which stays out of every URL."""
 import re
 import zipfile
 from datetime import timedelta
@@ -12,6 +12,7 @@ import accounts
 from i18n import rome_today
 from models import Customer
 from tests.e2e.conftest import wait_for_htmx
+from tests.factories import make_customer, valid_tax_code
 from tests.import_data import write_data_set
 
 PASSWORD = "Sportello-Staff-2026!"
@@ -85,3 +86,48 @@ def test_operator_reads_the_audit_log_of_some_days(live_server, page):
     expect(page.locator("#err-al")).to_be_hidden()
     expect(page.get_by_role("cell", name="Secondo fattore attivato", exact=True)).to_be_visible()
     assert page.evaluate("window.__sameDocument") is True  # swapped in place, not reloaded
+
+
+def test_operator_searches_by_codice_fiscale_and_no_url_has_it(live_server, page):
+    """The results come as one types and page in place; the address bar, the history and the
+    requests' URLs (an access log's lines) never hold the text."""
+    tax_code = valid_tax_code("VTLMRC67E08D458")
+    with live_server.app.app_context():
+        make_customer(code="005007", name="ROSSI MARIO", tax_code=tax_code)
+        for n in range(55):
+            make_customer(code=f"{300000 + n:06d}", name=f"BIANCHI {n:02d}")
+    enrol_operator(page, live_server)
+    page.wait_for_load_state()  # htmx is ready once the page has loaded, not when it shows
+    page.evaluate("window.__sameDocument = true")  # a full reload would lose it
+    history = page.evaluate("history.length")
+
+    search = page.get_by_role("searchbox")
+    search.fill(tax_code.lower())
+    wait_for_htmx(page)
+    expect(page.get_by_role("link", name="005007")).to_be_visible()
+    expect(page).to_have_url(live_server.url + "/backoffice/")
+
+    rows = page.locator("#results tbody tr")
+    search.fill("BIANCHI")
+    wait_for_htmx(page)
+    expect(rows).to_have_count(50)
+    page.get_by_role("button", name="Successivi").click()
+    wait_for_htmx(page)
+    expect(rows).to_have_count(5)
+    expect(page.get_by_role("link", name="300054")).to_be_visible()
+    page.get_by_role("button", name="Precedenti").click()
+    wait_for_htmx(page)
+    expect(rows).to_have_count(50)
+    page.get_by_role("button", name="Successivi").click()
+    wait_for_htmx(page)
+    expect(rows).to_have_count(5)
+    search.press("Enter")  # the search again from its first page, not a page button
+    wait_for_htmx(page)
+    expect(rows).to_have_count(50)
+
+    expect(page).to_have_url(live_server.url + "/backoffice/")
+    assert page.evaluate("history.length") == history
+    assert page.evaluate("window.__sameDocument") is True  # swapped in place, not reloaded
+    urls = [url for _kind, _method, url in page.requests_log]
+    assert [url for url in urls if tax_code.lower() in url.lower() or "BIANCHI" in url] == []
+    assert ("xhr", "POST", live_server.url + "/backoffice/") in page.requests_log

@@ -36,6 +36,8 @@ def require_staff():
 # earlier versions used are sent to the same page with the new names.
 RENAMED_ARGUMENTS = {"page": "pagina", "user": "utente", "customer": "cliente", "action": "azione",
                      "since": "dal", "until": "al"}
+# The customers' search is posted now; its text (a codice fiscale, maybe) is not carried on.
+DROPPED_ARGUMENTS = {"q"}
 
 
 @bp.before_request
@@ -43,7 +45,8 @@ def renamed_arguments():
     if request.method == "GET" and not RENAMED_ARGUMENTS.keys().isdisjoint(request.args.keys()):
         args = {}
         for name, values in request.args.lists():
-            args[RENAMED_ARGUMENTS.get(name, name)] = values
+            if name not in DROPPED_ARGUMENTS:
+                args[RENAMED_ARGUMENTS.get(name, name)] = values
         return redirect(url_for(request.endpoint, **(request.view_args or {}), **args), 301)
 
 

@@ -1,5 +1,5 @@
 """Clienti: the search, a customer's page, and the actions on a customer's users."""
-from flask import abort, flash, redirect, url_for
+from flask import abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -29,13 +29,21 @@ from views.backoffice import PAGE_SIZE, bp
 from views.rendering import render
 
 
-@bp.route("/")
+@bp.route("/", methods=["GET", "POST"])
 def home():
-    """Customers: active search (htmx swaps the results as one types; the URL keeps the text)."""
+    """Customers: active search (htmx swaps the results as one types).
+
+    The text is posted and never put in a URL, nor are its pages: it may be a codice fiscale,
+    and a URL stays in the access log, the browser's history and the Referer of the next click.
+    An old bookmark's ?q= is sent to the empty search, and its text leaves the address bar. A
+    search changes nothing: its answer is the page (or the results, to htmx), not a redirect,
+    which would need the text in the URL again. CSRFProtect checked the token already."""
+    if request.method == "GET" and request.args:
+        return redirect(url_for("backoffice.home"), 303)
     search = CustomerSearchForm()
-    text, page = search.q.data or "", search.chosen("pagina") or 1
+    text, page = search.q.data or "", search.page()
     results = list(Customer.search(text).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1))
-    return render("backoffice/customers.html", title=_("Clienti"), q=text, page=page,
+    return render("backoffice/customers.html", title=_("Clienti"), search=search, q=text, page=page,
                   customers=results[:PAGE_SIZE], more=len(results) > PAGE_SIZE)
 
 
