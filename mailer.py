@@ -105,15 +105,20 @@ def answer_requests():
     DELETE removes the row answers it, in the same transaction (a crash answers it later)."""
     app = current_app._get_current_object()
     answered = 0
-    for row in MailRequest.select().order_by(MailRequest.id).limit(BATCH):
-        # A request context as the visitor's had: links are built from PORTAL_BASE_URL and
-        # the audit log records the visitor's IP.
-        with app.test_request_context(base_url=app.config["PORTAL_BASE_URL"], environ_base={"REMOTE_ADDR": row.ip}):
-            with write_transaction():
-                if MailRequest.delete().where(MailRequest.id == row.id).execute() != 1:
-                    continue  # another sender has answered it
-                ANSWERS[row.kind](row.subject)
-                answered += 1
+    while rows := list(MailRequest.select().order_by(MailRequest.id).limit(BATCH)):
+        for row in rows:
+            # A request context as the visitor's was: links are built from PORTAL_BASE_URL and
+            # the audit log records the visitor's IP.
+            with app.test_request_context(base_url=app.config["PORTAL_BASE_URL"], environ_base={"REMOTE_ADDR": row.ip}):
+                try:
+                    with write_transaction():
+                        if MailRequest.delete().where(MailRequest.id == row.id).execute() != 1:
+                            continue  # another sender has answered it
+                        ANSWERS[row.kind](row.subject)
+                        answered += 1
+                except Exception:  # noqa: BLE001 - one bad request must not hold up the others
+                    log.exception("mail request %s (%s) could not be answered: dropped", row.id, row.kind)
+                    MailRequest.delete().where(MailRequest.id == row.id).execute()
     return answered
 
 

@@ -1,4 +1,4 @@
-"""Several worker processes: the rate limit holds across them when Redis is configured."""
+"""Several worker processes: rate limits and the lockout hold across them, counted in the database,\nin Redis, or in the database while the configured Redis does not answer."""
 import os
 import re
 import signal
@@ -18,13 +18,21 @@ import redis
 
 from ratelimit import LIMITS
 from tests.conftest import free_port
+from tests.factories import PASSWORD
 
 REDIS_URL = "redis://127.0.0.1:6379/15"  # a database of its own, flushed by the test
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def gunicorn(migrated_database, tmp_path):
+REDIS_DOWN = "redis://127.0.0.1:1/0"  # nothing listens there: every call fails at once
+COUNTERS = {"database": None, "redis": REDIS_URL, "redis-down": REDIS_DOWN}
+
+
+@pytest.fixture(params=COUNTERS)
+def gunicorn(request, app, migrated_database, tmp_path):  # app: the tables start empty
+    """Two worker processes on the test database, counting in the database (no REDIS_URL), in
+    Redis, or in the database because the configured Redis does not answer."""
+    redis_url = COUNTERS[request.param]
     redis.Redis.from_url(REDIS_URL).flushdb()
     port = free_port()
     access_log = tmp_path / "access.log"
@@ -34,12 +42,14 @@ def gunicorn(migrated_database, tmp_path):
         PORTAL_ENV="development",
         SECRET_KEY="workers-test",
         DATABASE_URL=migrated_database,
-        REDIS_URL=REDIS_URL,
         MAIL_DELIVERY_THREAD="false",
         PORTAL_BASE_URL=f"http://127.0.0.1:{port}",
     )
+    env.pop("REDIS_URL", None)
+    if redis_url:
+        env["REDIS_URL"] = redis_url
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", "3", "--bind", f"127.0.0.1:{port}",
+        [sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}",
          "--access-logfile", str(access_log), "--access-logformat", "%(p)s %(m)s %(s)s",
          "app:create_app()"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=error_log,
@@ -54,6 +64,8 @@ def gunicorn(migrated_database, tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
         error_log.close()
+    if request.param == "redis-down":
+        assert "Redis is unreachable: rate limits count in the database" in (tmp_path / "error.log").read_text()
 
 
 def wait_until_serving(process, port, tmp_path):
@@ -69,27 +81,62 @@ def wait_until_serving(process, port, tmp_path):
             time.sleep(0.2)
 
 
+class Browser:
+    """A visitor with cookies and the login form's CSRF token."""
+
+    def __init__(self, url):
+        self.url = url
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
+        page = self.opener.open(url + "/login").read().decode()
+        self.token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+
+    def login(self, user, password):
+        """The answer's status and the messages next to its fields (times masked)."""
+        data = urllib.parse.urlencode({"user": user, "password": password, "csrf_token": self.token})
+        try:
+            response = self.opener.open(self.url + "/login", data=data.encode(), timeout=60)
+        except urllib.error.HTTPError as error:
+            response = error
+        body = response.read().decode()
+        errors = re.findall(r'class="field-error"[^>]*>(.*?)</p>', body, re.S)
+        return response.status, [re.sub(r"\d{1,2}:\d{2}", "HH:MM", e.strip()) for e in errors]
+
+
+def workers_that_answered(access_log):
+    time.sleep(0.5)  # the access log is written after the response
+    return {line.split()[0] for line in access_log.read_text().splitlines() if " POST " in line}
+
+
 def test_login_rate_limit_is_shared_by_all_workers(gunicorn):
     url, access_log = gunicorn
-    jar = CookieJar()
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-    page = opener.open(url + "/login").read().decode()
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    browser = Browser(url)
     allowed = LIMITS["login-ip"][0]
     attempts = allowed + 15
 
     def attempt(n):
-        data = urllib.parse.urlencode({"user": f"9{n:05d}", "password": "Sbagliata-2026!", "csrf_token": token})
-        try:
-            return opener.open(url + "/login", data=data.encode(), timeout=30).status
-        except urllib.error.HTTPError as error:
-            return error.code
+        return browser.login(f"9{n:05d}", "Sbagliata-2026!")[0]
 
     with ThreadPoolExecutor(max_workers=6) as pool:  # concurrent: spread over the workers
         statuses = Counter(pool.map(attempt, range(attempts)))
 
     # Wrong passwords are 422 until the shared counter says 429.
     assert statuses == {422: allowed, 429: attempts - allowed}
-    time.sleep(0.5)  # the access log is written after the response
-    workers = {line.split()[0] for line in access_log.read_text().splitlines() if " POST " in line}
-    assert len(workers) >= 2, "the requests did not reach several workers"
+    assert len(workers_that_answered(access_log)) == 2, "the requests did not reach both workers"
+
+
+def test_an_existing_and_an_unknown_code_get_the_same_answers(owner, gunicorn):
+    """Ten wrong passwords on 005007 and on 999990, through both workers: the same status and
+    text at every attempt, the lock included, and the right password locked out alike."""
+    url, access_log = gunicorn
+    known, unknown = Browser(url), Browser(url)
+    passwords = ["Sbagliata-2026!"] * 11 + [PASSWORD]
+
+    def attempts(browser, code):
+        return [browser.login(code, password) for password in passwords]
+
+    with ThreadPoolExecutor(max_workers=2) as pool:  # side by side: both workers serve both
+        answers_known, answers_unknown = pool.map(attempts, (known, unknown), ("005007", "999990"))
+
+    assert answers_known == answers_unknown
+    assert [status for status, _ in answers_known] == [422] * 9 + [429] * 3
+    assert len(workers_that_answered(access_log)) == 2, "the requests did not reach both workers"
