@@ -116,7 +116,8 @@ def kind_of(command):
 
 def test_every_readme_command_is_run_or_skipped_with_a_reason():
     fences = {line.strip() for line in (ROOT / "README.md").read_text().splitlines() if line.startswith("```")}
-    assert fences == {"```sh", "```"}, "write commands in ```sh blocks, which this test reads"
+    assert fences <= {"```sh", "```nginx", "```"}, "write commands in ```sh blocks, which this test reads"
+    assert "```sh" in fences
     commands = [command for _, block in readme_commands() for command in block]
     assert len(commands) >= 10, "the README's ```sh blocks were not found"
     unchecked = [command for command in commands if kind_of(command) is None]
@@ -125,6 +126,29 @@ def test_every_readme_command_is_run_or_skipped_with_a_reason():
     assert all(tokens(skipped) in shown for skipped in NOT_RUN), "NOT_RUN names commands the README no longer shows"
     sections = {section for section, _ in readme_commands()}
     assert DEMO_SECTIONS | {DEPLOY_SECTION} <= sections
+
+
+def readme_blocks(language):
+    """The text of each ```<language> block of the README."""
+    return re.findall(rf"^```{language}\n(.*?)^```$", (ROOT / "README.md").read_text(), re.MULTILINE | re.DOTALL)
+
+
+def test_the_nginx_example_is_whole_and_keeps_every_token_path_out_of_the_log():
+    """An ```nginx block is configuration to copy, not run: its braces balance, every directive
+    ends, and it names every path of the app that carries an email link's token."""
+    blocks = readme_blocks("nginx")
+    assert blocks, "the README's nginx example was not found"
+    for block in blocks:
+        depth = 0
+        for line in block.splitlines():
+            code = line.split("#", 1)[0].strip()
+            depth += code.count("{") - code.count("}")
+            assert depth >= 0 and (not code or code.endswith(("{", "}", ";"))), line
+        assert depth == 0, "unbalanced braces in the README's nginx example"
+    views = "\n".join(path.read_text() for path in (ROOT / "views").rglob("*.py"))
+    token_paths = re.findall(r'route\("/([^"<]+)/<token>"', views)
+    assert token_paths and all(path in "\n".join(blocks) for path in token_paths), token_paths
+    assert "if=$loggable" in "\n".join(blocks)
 
 
 # --- running them --------------------------------------------------------------------------------
