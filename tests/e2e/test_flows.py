@@ -237,3 +237,39 @@ def test_the_portal_works_without_javascript(live_server, customer, new_page):
     page.get_by_role("button", name="Conferma").click()
     expect(page.get_by_role("status")).to_contain_text("Password cambiata.")
     expect(main).to_contain_text("Home Page")
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+def test_a_locked_out_owner_gets_in_through_the_reset_link(live_server, customer, smtp, new_page, javascript):
+    """Anyone can lock a login with ten wrong passwords; the lock message shows the owner the
+    way in, and the reset link's new password opens it at once (mail through the app's thread)."""
+    make_user(customer, email="mario@example.it")
+    page = new_page(java_script_enabled=javascript)
+
+    def try_login(password):
+        page.goto(live_server.url + "/login")
+        page.get_by_label("User", exact=True).fill("005007")
+        page.get_by_label("Password", exact=True).fill(password)
+        page.get_by_role("button", name="Accedi").click()
+        page.wait_for_load_state("load")
+
+    for _ in range(10):
+        try_login("Sbagliata-2026!")
+    try_login(PASSWORD)
+    expect(page.get_by_text("l'accesso è bloccato fino alle")).to_be_visible()
+    page.screenshot(path=f"/tmp/shots/locked-{javascript}.png", full_page=True)
+
+    page.get_by_role("link", name="Hai dimenticato la Password ?").click()
+    page.get_by_label("Codice cliente o username").fill("005007")
+    page.get_by_role("button", name="Invia il link").click()
+    expect(page.get_by_role("heading", name="Controlla la tua email")).to_be_visible()
+    [mail] = wait_for_mail(smtp)
+    link = re.search(r"http://\S+/password/nuova/\S+", text_of(mail)).group(0)
+
+    page.goto(link)
+    page.get_by_label(NEW_PASSWORD_LABEL).fill(NEW_PASSWORD)
+    page.get_by_label(REPEAT_PASSWORD_LABEL).fill(NEW_PASSWORD)
+    page.get_by_role("button", name="Salva la password").click()
+    page.wait_for_load_state("load")
+    log_in(page, live_server, password=NEW_PASSWORD)
+    page.screenshot(path=f"/tmp/shots/unlocked-{javascript}.png", full_page=True)
