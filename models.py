@@ -493,6 +493,43 @@ class Measure(BaseModel):
                 .where(SupplyPoint.customer == customer, cls.supply_point == point).order_by(cls.start))
 
 
+class DailyConsumption(BaseModel):
+    """A point's metered kWh over one local (Europe/Rome) day, by ARERA band (bands.py): what
+    every chart longer than a day reads, so a year is 365 rows whatever the resolution. Kept
+    by the import in the transaction that writes the measures; `flask rebuild-totals` makes
+    them again from the measures."""
+
+    supply_point = pw.ForeignKeyField(SupplyPoint, backref="daily_consumption", on_delete="CASCADE")
+    day = pw.DateField()  # the local day
+    f1 = pw.FloatField(default=0)
+    f2 = pw.FloatField(default=0)
+    f3 = pw.FloatField(default=0)
+    intervals = pw.IntegerField(default=0)  # how many measures the day has
+    estimated = pw.IntegerField(default=0)  # how many of them are estimated
+    peak_kwh = pw.FloatField(null=True)  # the day's largest hourly consumption
+    peak_start = pw.DateTimeField(null=True)  # that hour's start, UTC
+
+    class Meta:
+        indexes = ((("supply_point", "day"), True),)
+
+
+class MonthlyConsumption(BaseModel):
+    """The same per local calendar month (`month` is its first day): a year chart reads 12 rows."""
+
+    supply_point = pw.ForeignKeyField(SupplyPoint, backref="monthly_consumption", on_delete="CASCADE")
+    month = pw.DateField()
+    f1 = pw.FloatField(default=0)
+    f2 = pw.FloatField(default=0)
+    f3 = pw.FloatField(default=0)
+    intervals = pw.IntegerField(default=0)
+    estimated = pw.IntegerField(default=0)
+    peak_kwh = pw.FloatField(null=True)
+    peak_start = pw.DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("supply_point", "month"), True),)
+
+
 class Ticket(BaseModel):
     OPEN, ANSWERED, CLOSED = "open", "answered", "closed"
 
@@ -702,5 +739,5 @@ class ImportJob(BaseModel):
 ALL_MODELS = [
     Customer, SupplyPoint, User, UserSession, EmailToken, Consent, Invoice, Reading, Measure,
     Ticket, TicketMessage, Document, AuditLog, OutboxMail, ImportJob,
-    MailRequest, RateCounter,
+    MailRequest, RateCounter, DailyConsumption, MonthlyConsumption,
 ]
