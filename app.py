@@ -25,6 +25,7 @@ from models import db_wrapper
 SETTINGS = {
     "PORTAL_ENV": ("production", str),  # "development" for the demo and tests
     "SECRET_KEY": (None, str),
+    "TOTP_KEY": (None, str),  # encrypts staff's TOTP secrets (totp.encryption_key); default: derived from SECRET_KEY
     "DATABASE_URL": (None, str),  # default: SQLite file in instance/
     "PORTAL_BASE_URL": (None, str),  # public address, used for links in mails
     "PORTAL_NAME": ("Sportello", str),
@@ -139,6 +140,11 @@ def load_config(app, overrides):
         raise ConfigError(
             "MAIL_SERVER is not set: the SMTP server the portal's mails go through. For a test "
             "installation that keeps every mail as a file under instance/mail, set MAIL_BACKEND=files."
+        )
+    if app.config["TOTP_KEY"] and not re.fullmatch(r"[0-9a-fA-F]{64}", app.config["TOTP_KEY"]):
+        raise ConfigError(
+            "TOTP_KEY must be 64 hexadecimal digits (32 random bytes), for example the output of "
+            "`python -c 'import secrets; print(secrets.token_hex(32))'`."
         )
     if not re.fullmatch(r"#[0-9a-fA-F]{6}", app.config["PORTAL_COLOR"]):
         raise ConfigError("PORTAL_COLOR must be a colour like #0b5cab.")

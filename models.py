@@ -165,7 +165,8 @@ class User(BaseModel):
     mobile = pw.CharField(null=True)
     language = pw.CharField(max_length=2, default="it")
     notify_invoices = pw.BooleanField(default=True)
-    totp_secret = pw.CharField(null=True)  # staff's second factor (base32)
+    totp_secret = pw.CharField(null=True)  # staff's second factor, encrypted (totp.encrypt_secret)
+    totp_pending_secret = pw.CharField(null=True)  # the one being enrolled, encrypted, until a code proves it
     totp_last_step = pw.BigIntegerField(null=True)  # the last 30-second step used: no replay
     created_at = pw.DateTimeField(default=utcnow)
     confirmed_at = pw.DateTimeField(null=True)

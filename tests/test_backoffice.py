@@ -21,6 +21,7 @@ from flask_babel import force_locale
 import accounts
 import import_jobs
 import labels
+import totp
 from i18n import rome_today
 from models import (
     AuditLog,
@@ -79,6 +80,12 @@ def enter_code(client, code):
     return post_form(client, "/login/codice", {"code": code})
 
 
+def enrolled_secret(app, user):
+    """The user's enrolled secret as the app reads it (stored encrypted)."""
+    with app.app_context():
+        return totp.active_secret(User.get_by_id(user.id))
+
+
 @pytest.fixture
 def staff(app, operator):
     """A logged-in operator's client."""
@@ -113,7 +120,7 @@ def test_first_login_enrolls_the_second_factor(app, operator):
     assert User.get_by_id(operator.id).totp_secret is None  # saved only with a right code
     response = enter_code(client, pyotp.TOTP(secret).now())
     assert response.status_code == 303 and response.headers["Location"] == "/backoffice/"
-    assert User.get_by_id(operator.id).totp_secret == secret
+    assert enrolled_secret(app, operator) == secret
     page = client.get("/backoffice/").get_data(as_text=True)
     assert "Area operatori" in page and "Registro attività" in page
     actions = [a.action for a in AuditLog.select().order_by(AuditLog.id)]
@@ -154,6 +161,85 @@ def test_the_code_step_expires(app, operator):
         session["second_factor"] = pending
     response = client.get("/login/codice")
     assert response.status_code == 303 and response.headers["Location"] == "/login"
+
+
+def session_texts(app, client, *responses):
+    """What the browser holds of the session: the Set-Cookie headers of `responses`, and the
+    client's session cookie decoded (it is signed, not encrypted: anyone with it reads it)."""
+    texts = [header for response in responses for header in response.headers.getlist("Set-Cookie")]
+    cookie = client.get_cookie("sportello_session")
+    if cookie is not None:
+        texts.append(json.dumps(app.session_interface.get_signing_serializer(app).loads(cookie.value)))
+    return texts
+
+
+def test_the_secret_being_enrolled_stays_on_the_server(app, operator):
+    client = app.test_client()
+    responses = [login(client, "operatore@utility.it", OPERATOR_PASSWORD), client.get("/login/codice")]
+    assert [r.status_code for r in responses] == [303, 200]
+    secret = re.search(r'<code class="secret">([A-Z2-7]+)</code>', responses[1].get_data(as_text=True)).group(1)
+    reload = client.get("/login/codice")
+    assert reload.status_code == 200 and secret in reload.get_data(as_text=True)  # the same QR code
+    responses.append(reload)
+    assert enter_code(client, "000000").status_code == 422
+    texts = session_texts(app, client, *responses)
+    assert any('"second_factor"' in text for text in texts)  # the decoded session is among them
+    assert not any(secret in text for text in texts)
+    stored = User.get_by_id(operator.id)
+    assert stored.totp_secret is None and stored.totp_pending_secret and secret not in stored.totp_pending_secret
+
+    done = enter_code(client, pyotp.TOTP(secret).now())
+    assert done.status_code == 303 and done.headers["Location"] == "/backoffice/"
+    stored = User.get_by_id(operator.id)
+    assert stored.totp_pending_secret is None and secret not in stored.totp_secret
+    assert enrolled_secret(app, operator) == secret
+    assert not any(secret in text for text in session_texts(app, client, done))
+
+
+def test_a_new_login_enrols_a_new_secret(app, operator):
+    first = app.test_client()
+    old = enroll(first)
+    second = app.test_client()
+    new = enroll(second)
+    assert new != old
+    assert enter_code(first, pyotp.TOTP(old).now()).status_code == 422  # the first login's QR is gone
+    assert enter_code(second, pyotp.TOTP(new).now()).status_code == 303
+    assert enrolled_secret(app, operator) == new
+
+
+UNREADABLE = "Il secondo fattore di questo accesso non si può verificare"
+
+
+@pytest.mark.parametrize("changed", [{"TOTP_KEY": "ab" * 32}, {"SECRET_KEY": "another-secret-key"}])
+def test_after_a_key_change_the_code_is_refused_with_a_message_until_a_reset(make_app, app, operator, changed):
+    """The secrets stored with the old key cannot be read: no code passes, the page says why, and
+    the password alone does not enrol a new authenticator. An administrator resets it."""
+    first = app.test_client()
+    secret = enroll(first)
+    assert enter_code(first, pyotp.TOTP(secret).now()).status_code == 303
+
+    moved = make_app(**changed)
+    client = moved.test_client()
+    assert login(client, "operatore@utility.it", OPERATOR_PASSWORD).headers["Location"] == "/login/codice"
+    page = client.get("/login/codice")
+    assert page.status_code == 200
+    assert UNREADABLE in page.get_data(as_text=True) and "data:image/svg+xml" not in page.get_data(as_text=True)
+    next_code = pyotp.TOTP(secret).at((int(time.time()) // 30 + 1) * 30)
+    response = enter_code(client, next_code)
+    assert response.status_code == 422 and UNREADABLE in response.get_data(as_text=True)
+    assert sent_to_login(client.get("/backoffice/"))
+    assert AuditLog.select().where(AuditLog.action == "login_failed_second_factor").count() == 1
+
+    with moved.app_context():
+        accounts.create_staff("it@utility.it", OPERATOR_PASSWORD, User.ADMIN)
+    admin = moved.test_client()
+    assert enter_code(admin, pyotp.TOTP(enroll(admin, "it@utility.it")).now()).status_code == 303
+    token = csrf_from(admin.get("/backoffice/operatori"))
+    reset = admin.post(f"/backoffice/operatori/{operator.id}/reset_second_factor", data={"csrf_token": token})
+    assert reset.status_code == 303
+    again = moved.test_client()
+    new_secret = enroll(again)
+    assert enter_code(again, pyotp.TOTP(new_secret).now()).status_code == 303
 
 
 def test_operators_cannot_use_the_customer_area(staff):
@@ -734,12 +820,15 @@ def test_reset_second_factor_and_disable(app, staff, admin, operator):
     assert sent_to_login(staff.get("/backoffice/"))  # the sessions opened with the old one ended
     fresh = app.test_client()
     enroll(fresh)  # the next login enrols again
+    assert User.get_by_id(operator.id).totp_pending_secret is not None
+    assert admin.post(f"/backoffice/operatori/{operator.id}/reset_second_factor", data={"csrf_token": token}).status_code == 303
+    assert User.get_by_id(operator.id).totp_pending_secret is None  # an enrolment under way goes too
     assert admin.post(f"/backoffice/operatori/{operator.id}/disable", data={"csrf_token": token}).status_code == 303
     assert login(app.test_client(), "operatore@utility.it", OPERATOR_PASSWORD).status_code == 403
     assert admin.post(f"/backoffice/operatori/{admin.user.id}/disable", data={"csrf_token": token}).status_code == 409
     actions = [a.action for a in AuditLog.select().where(AuditLog.action.in_(
         ["operator_reset_second_factor", "operator_disable"])).order_by(AuditLog.id)]
-    assert actions == ["operator_reset_second_factor", "operator_disable"]
+    assert actions == ["operator_reset_second_factor", "operator_reset_second_factor", "operator_disable"]
 
 
 def test_opening_a_customer_page_is_audited(staff, customers, operator):

@@ -122,13 +122,28 @@ def second_factor():
         return redirect(url_for("auth.login"), 303)
     enrolling = user.totp_secret is None
     if enrolling:
-        secret = pending.setdefault("secret", totp.new_totp_secret())
-        session["second_factor"] = pending
+        # The secret stays on the server (encrypted); the session only says that this login has
+        # started an enrolment, so a reload shows the same QR code and a new login a new one.
+        secret = pending.get("enrolling") and totp.pending_secret(user)
+        if not secret:
+            with write_transaction():
+                secret = totp.start_enrolment(user)
+            session["second_factor"] = dict(pending, enrolling=True)
     else:
-        secret = user.totp_secret
+        secret = totp.active_secret(user)
     form = SecondFactorForm()
     status = 200
-    if form.validate_on_submit():
+    if secret is None:
+        # Encrypted with another key (TOTP_KEY or SECRET_KEY changed): no code can be checked,
+        # and enrolling again on the password alone would skip the second factor.
+        current_app.logger.warning("The TOTP secret of user %s does not decrypt: TOTP_KEY or SECRET_KEY "
+                                   "changed? An administrator resets it in Operatori.", user.id)
+        form.code.errors = [_("Il secondo fattore di questo accesso non si può verificare: chiedi a "
+                              "un amministratore di azzerarlo, poi accedi di nuovo per attivarlo.")]
+        if form.is_submitted():
+            audit.record("login_failed_second_factor", user=user)
+            status = 422
+    elif form.validate_on_submit():
         wait = ratelimit.hit("second-factor", user.id)
         if wait:
             too_many(form.code, wait)
@@ -136,7 +151,7 @@ def second_factor():
         elif accounts.locked_until(user) is None and totp.check_totp(user, secret, form.code.data):
             with write_transaction():
                 if enrolling:
-                    User.update(totp_secret=secret).where(User.id == user.id).execute()
+                    totp.finish_enrolment(user, secret)
                     audit.record("second_factor_enrolled", user=user)
                 accounts.start_session(user)
                 audit.record("login", user=user)

@@ -47,7 +47,8 @@ def operator_action(user_id, action):
     with write_transaction():
         if action == "reset_second_factor":
             # The next login enrols a new authenticator; the sessions opened with the old one end.
-            User.update(totp_secret=None, totp_last_step=None).where(User.id == operator.id).execute()
+            User.update(totp_secret=None, totp_pending_secret=None, totp_last_step=None).where(
+                User.id == operator.id).execute()
             if operator.id != current_user.id:
                 UserSession.delete().where(UserSession.user == operator).execute()
         else:
