@@ -1,5 +1,5 @@
 """The customer's own account: "Cambio Password" (a dialog over the page, or a plain page
-without JavaScript) and the language."""
+without JavaScript; staff have the same in the back office) and the language."""
 from flask import Blueprint, abort, flash, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -21,16 +21,23 @@ bp = area_blueprint("account", __name__)
 
 @bp.route("/cambio-password", methods=["GET", "POST"])
 def change_password():
-    """With htmx the answer is the `dialog_slot` block (a modal <dialog>); without, a page."""
+    return password_change(portal_url("account.change_password"), portal_url("home.home"), url_for("home.home"))
+
+
+def password_change(form_url, cancel_url, done_url):
+    """Cambio Password for the logged-in user, a customer's or staff (the back office's page
+    calls it too): the same form, rules and template. With htmx the answer is the `dialog_slot`
+    block (a modal <dialog>); without, a page, and `done_url` once the password is changed."""
     user = current_user._get_current_object()
     form = ChangePasswordForm()
     form.user = user
+    urls = {"form_url": form_url, "cancel_url": cancel_url}
     status = 200
     if form.is_submitted():
         wait = ratelimit.hit("password-change", user.id)
         if wait:
             too_many(form.current_password, wait)
-            return render("account/password.html", form=form), 429
+            return render("account/password.html", form=form, **urls), 429
     if form.validate_on_submit():
         with write_transaction():
             accounts.set_password(user, form.password.data)
@@ -39,14 +46,14 @@ def change_password():
             notify_password_changed(user)
             audit.record("password_changed", user=user)
         if is_htmx():
-            return render("account/password.html", form=form, done=True)
+            return render("account/password.html", form=form, done=True, **urls)
         flash(_("Password cambiata."), "success")
-        return redirect(url_for("home.home"), 303)
+        return redirect(done_url, 303)
     if form.is_submitted():
         status = 422
         if form.current_password.errors:
             audit.record("password_change_failed", user=user)
-    return render("account/password.html", form=form), status
+    return render("account/password.html", form=form, **urls), status
 
 
 lang_bp = Blueprint("language", __name__)

@@ -1,6 +1,7 @@
 """The back office in a real browser: an operator enrols the second factor, uploads the
 billing system's files and watches the import's progress bar reach 100%; reads the audit log
-of some days; searches a customer by codice fiscale, which stays out of every URL."""
+of some days; searches a customer by codice fiscale, which stays out of every URL; changes
+their password."""
 import re
 import zipfile
 from datetime import timedelta
@@ -12,6 +13,7 @@ import accounts
 from i18n import rome_today
 from models import Customer
 from tests.e2e.conftest import wait_for_htmx
+from tests.e2e.test_flows import NEW_PASSWORD, submit_password_change
 from tests.factories import make_customer, valid_tax_code
 from tests.import_data import write_data_set
 
@@ -131,3 +133,23 @@ def test_operator_searches_by_codice_fiscale_and_no_url_has_it(live_server, page
     urls = [url for _kind, _method, url in page.requests_log]
     assert [url for url in urls if tax_code.lower() in url.lower() or "BIANCHI" in url] == []
     assert ("xhr", "POST", live_server.url + "/backoffice/") in page.requests_log
+
+
+def test_operator_changes_the_password(live_server, page):
+    """Cambio Password in the back office's menu: the customers' form and rules; the next login
+    takes the new password, then the code."""
+    enrol_operator(page, live_server)
+    page.get_by_role("link", name="Cambio Password").click()
+    expect(page.get_by_role("heading", name="Cambio Password")).to_be_visible()
+    form = page.locator("main")
+    submit_password_change(page, form, "Sbagliata-2026!")
+    expect(form).to_contain_text("La password attuale non è giusta.")
+    submit_password_change(page, form, PASSWORD)
+    expect(page).to_have_url(re.compile(r"/backoffice/$"))
+    expect(page.get_by_role("status")).to_contain_text("Password cambiata.")
+
+    page.get_by_role("button", name="Esci").click()
+    page.get_by_label("User", exact=True).fill("operatore@utility.it")
+    page.get_by_label("Password", exact=True).fill(NEW_PASSWORD)
+    page.get_by_role("button", name="Accedi").click()
+    expect(page.get_by_role("heading", name="Codice di verifica")).to_be_visible()

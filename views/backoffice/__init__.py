@@ -3,7 +3,7 @@ audit log. Staff only (password and second factor); for a customer every URL her
 Every action is in the audit log with the operator who did it.
 
 This package holds the blueprint, who may enter, and the staff menu; each page is a module of
-its own (customers, imports, documents, operators, audit_log) that adds its routes to `bp`, so
+its own (customers, imports, documents, operators, audit_log, password) that adds its routes to `bp`, so
 every endpoint is still backoffice.<view>."""
 from flask import Blueprint, abort, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
@@ -20,6 +20,7 @@ STAFF_MENU = [
     ("backoffice.imports", _l("Importazioni")),
     ("backoffice.documents", _l("Documenti")),
     ("backoffice.audit_log", _l("Registro attività")),
+    ("backoffice.change_password", _l("Cambio Password")),
 ]
 ADMIN_MENU = [("backoffice.operators", _l("Operatori"))]
 
@@ -63,4 +64,4 @@ def staff_context():
 
 
 # Each page module adds its routes to bp.
-from views.backoffice import audit_log, customers, documents, imports, operators  # noqa: F401
+from views.backoffice import audit_log, customers, documents, imports, operators, password  # noqa: F401
