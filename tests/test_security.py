@@ -257,3 +257,26 @@ def test_production_without_a_mail_server_refuses_to_start_unless_files_are_chos
         create_app(dict(production, MAIL_SERVER=None))
     assert create_app(dict(production, MAIL_SERVER=None, MAIL_BACKEND="files")).config["MAIL_BACKEND"] == "files"
     assert create_app(dict(production, MAIL_SERVER="smtp.example.it")).config["MAIL_SERVER"] == "smtp.example.it"
+
+
+def test_pages_with_a_token_in_their_address_send_no_referer(app, client, owner, smtp):
+    """Their form, styles and the page after would carry the token in the Referer otherwise."""
+    assert post_form(client, "/password-dimenticata", {"user": "005007"}).status_code == 303
+    deliver(app)
+    link = re.search(r"http://portal\.test(/password/nuova/\S+)", smtp.messages[0].get_body(("plain",)).get_content())
+    page = client.get(link.group(1))
+    assert page.status_code == 200
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+    dead = client.get("/registrazione/conferma/not-a-token")
+    assert dead.status_code == 410
+    assert dead.headers["Referrer-Policy"] == "no-referrer"
+    login_page = client.get("/login")
+    assert login_page.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+
+
+def test_a_search_term_is_not_carried_into_the_login_address(client):
+    response = client.get("/backoffice/?q=VTLMRC67E08D458L&pagina=2")
+    assert response.status_code == 302
+    location = response.headers["Location"]
+    assert "VTLMRC67E08D458L" not in location
+    assert location == "/login?next=/backoffice/?pagina%3D2"

@@ -5,6 +5,7 @@ get the same message, and "forgot" forms always answer that a mail is on its way
 """
 import time
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, request, session, url_for
 from flask_babel import gettext as _
@@ -299,7 +300,10 @@ def unauthorized():
         flash(_("La sessione è scaduta: accedi di nuovo."), "info")
     else:
         flash(_("Accedi per continuare."), "info")
-    target = url_for("auth.login", next=request.full_path.rstrip("?"))
+    # The page asked for, to come back to after the login; without a search term (`q`), which
+    # would be carried into the login page's address (a codice fiscale in the logs).
+    query = [(name, value) for name, value in request.args.items(multi=True) if name != "q"]
+    target = url_for("auth.login", next=request.path + ("?" + urlencode(query) if query else ""))
     if is_htmx():  # a fragment request: make htmx load the login page as a whole page
         response = current_app.make_response(("", 401))
         response.headers["HX-Redirect"] = target

@@ -114,7 +114,10 @@ def security_headers(response):
     )
     response.headers.setdefault("Content-Security-Policy", csp)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    # A page whose address holds an emailed token (a reset, a confirmation) sends no Referer at
+    # all: its form, styles and the page after it would carry the token to logs otherwise.
+    token_in_path = request.url_rule is not None and "token" in request.url_rule.arguments
+    response.headers.setdefault("Referrer-Policy", "no-referrer" if token_in_path else "strict-origin-when-cross-origin")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
