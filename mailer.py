@@ -30,15 +30,12 @@ from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 from flask_mail import Message
 
-from database import write_transaction
+from database import is_sqlite, write_transaction
 from models import MailRequest, OutboxMail, db_wrapper, utcnow
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 5
-# A claim older than this was a crashed sender's: retake it. It must outlast sending one mail,
-# whose SMTP steps (connect, TLS, login, MAIL, RCPT, DATA) each wait up to MAIL_TIMEOUT (10 s).
-CLAIM_FOR = timedelta(minutes=2)
 MAX_RETRY_DELAY = timedelta(hours=1)
 BATCH = 50
 
@@ -184,27 +181,39 @@ def compose(mail, sender):
     return message.as_bytes()
 
 
+def claim_duration():
+    """How long a sender holds the mail it is sending (MAIL_CLAIM_SECONDS); a claim older than
+    this was a killed sender's, and another sender takes the mail. It must outlast sending one
+    mail, whose SMTP steps (connect, TLS, login, MAIL, RCPT, DATA) each wait up to MAIL_TIMEOUT."""
+    return timedelta(seconds=current_app.config["MAIL_CLAIM_SECONDS"])
+
+
 def _claim(mail_id):
     """Take one mail for this sender, right before sending it: returns when the claim ends, or
-    None if another sender has it, has sent it, or has postponed it. One conditional UPDATE, so
-    two senders never both win (on PostgreSQL the second waits for the first's row lock, then
-    finds its WHERE no longer true).
+    None if another sender has it, has sent it, or has postponed it. One UPDATE that re-checks
+    the claim as it writes, so two senders never both win. On PostgreSQL it locks the row with
+    FOR UPDATE SKIP LOCKED: a sender finds a row another one is claiming taken, rather than wait
+    for that sender's lock (SQLite has one writer at a time and no row locks).
     `now` is read here, not once per round: a round lasts longer than a claim does."""
     now = utcnow()
-    claimed_until = now + CLAIM_FOR
-    taken = OutboxMail.update(claimed_until=claimed_until).where(
-        OutboxMail.id == mail_id,
-        OutboxMail.sent_at.is_null(),
-        OutboxMail.next_attempt_at <= now,
-        OutboxMail.claimed_until.is_null() | (OutboxMail.claimed_until < now),
-    ).execute()
+    claimed_until = now + claim_duration()
+    claimable = (
+        (OutboxMail.id == mail_id)
+        & OutboxMail.sent_at.is_null()
+        & (OutboxMail.next_attempt_at <= now)
+        & (OutboxMail.claimed_until.is_null() | (OutboxMail.claimed_until < now))
+    )
+    if not is_sqlite(db_wrapper.database):
+        claimable = OutboxMail.id.in_(
+            OutboxMail.select(OutboxMail.id).where(claimable).for_update(skip_locked=True))
+    taken = OutboxMail.update(claimed_until=claimed_until).where(claimable).execute()
     return claimed_until if taken == 1 else None
 
 
 def deliver_pending():
     """Send what is due; returns how many were sent. Safe to run in several processes: each
     mail is claimed on its own as its turn comes, so a sender killed mid-round holds up only the
-    mail it was sending (sent again after CLAIM_FOR if the server had taken it: at most once)."""
+    mail it was sending (sent again when its claim ends if the server had taken it: at most once)."""
     answer_requests()  # their mails go out in this same round
     config = current_app.config
     sender = config["MAIL_DEFAULT_SENDER"]
@@ -240,7 +249,7 @@ def deliver_pending():
                 continue
             if utcnow() > claimed_until:
                 log.warning("mail %s took longer to send than its claim lasts (%s): another sender may "
-                            "have sent it too", mail.id, CLAIM_FOR)
+                            "have sent it too", mail.id, claim_duration())
             OutboxMail.update(sent_at=utcnow(), claimed_until=None, last_error=None).where(
                 OutboxMail.id == mail.id
             ).execute()
