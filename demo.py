@@ -34,6 +34,7 @@ from stdnum import luhn
 from stdnum.it import codicefiscale
 
 import accounts
+import bands
 import files
 import models
 from database import write_transaction
@@ -639,16 +640,6 @@ def insert_other_users(rng, customers, customer_ids, today):
 
 # --- Mario's hours --------------------------------------------------------------------------
 
-def band(weekday, hour, holiday):
-    """The ARERA time band of a local hour: F1 working days 8-19, F2 working days 7-8 and
-    19-23 plus Saturdays 7-23, F3 nights, Sundays and holidays."""
-    if weekday == 6 or holiday or hour < 7 or hour == 23:
-        return "F3"
-    if weekday == 5 or hour == 7 or hour >= 19:
-        return "F2"
-    return "F1"
-
-
 def household_hours(rng, first_day, end_day, measures_from_day):
     """Mario's kWh in each hour from local midnight of first_day to local midnight of
     end_day, walked in UTC so that DST days have 23 or 25 hours. Returns the totals by billed
@@ -678,7 +669,7 @@ def household_hours(rng, first_day, end_day, measures_from_day):
                 kwh += rng.uniform(0.4, 1.0)  # the washing machine, the oven
         kwh = round(min(kwh, 2.9), 3)
         totals = months.setdefault((local.year, month), {"F1": 0.0, "F2": 0.0, "F3": 0.0, "max": 0.0})
-        totals[band(weekday, local.hour, holiday)] += kwh
+        totals[bands.local_band(day, local.hour)] += kwh
         totals["max"] = max(totals["max"], kwh)
         if utc >= measures_from:
             measures.append((utc, kwh, "estimated" if is_estimated else "actual"))
