@@ -123,7 +123,8 @@ def change_staff(client, current, new, repeat=None, htmx=True):
 def test_staff_have_the_dialog_in_the_back_office_menu(operator_client):
     home = operator_client.get("/backoffice/")
     assert home.status_code == 200
-    assert f'<a href="{STAFF_URL}">Cambio Password</a>' in home.get_data(as_text=True)
+    assert f'<a href="{STAFF_URL}" hx-get="{STAFF_URL}" hx-target="#dialog-slot">Cambio Password</a>' in home.get_data(
+        as_text=True)  # a dialog, as the customers' menu opens it
     response = operator_client.get(STAFF_URL, headers=htmx_headers("dialog-slot"))
     assert response.status_code == 200
     body = response.get_data(as_text=True).strip()

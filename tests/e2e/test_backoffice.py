@@ -13,7 +13,7 @@ import accounts
 from i18n import rome_today
 from models import Customer
 from tests.e2e.conftest import wait_for_htmx
-from tests.e2e.test_flows import NEW_PASSWORD, submit_password_change
+from tests.e2e.test_flows import NEW_PASSWORD, open_password_dialog, submit_password_change
 from tests.factories import make_customer, valid_tax_code
 from tests.import_data import write_data_set
 
@@ -136,17 +136,20 @@ def test_operator_searches_by_codice_fiscale_and_no_url_has_it(live_server, page
 
 
 def test_operator_changes_the_password(live_server, page):
-    """Cambio Password in the back office's menu: the customers' form and rules; the next login
+    """Cambio Password in the back office's menu: the customers' dialog and rules; the next login
     takes the new password, then the code."""
     enrol_operator(page, live_server)
-    page.get_by_role("link", name="Cambio Password").click()
-    expect(page.get_by_role("heading", name="Cambio Password")).to_be_visible()
-    form = page.locator("main")
-    submit_password_change(page, form, "Sbagliata-2026!")
-    expect(form).to_contain_text("La password attuale non è giusta.")
-    submit_password_change(page, form, PASSWORD)
-    expect(page).to_have_url(re.compile(r"/backoffice/$"))
-    expect(page.get_by_role("status")).to_contain_text("Password cambiata.")
+    page.wait_for_load_state("load")  # htmx is ready: the link opens the dialog
+    dialog = open_password_dialog(page)
+    expect(dialog.get_by_role("heading", name="Cambio Password")).to_be_visible()
+    page.evaluate("window.__sameDocument = true")  # a full reload would lose it
+    submit_password_change(page, dialog, "Sbagliata-2026!")
+    expect(dialog).to_contain_text("La password attuale non è giusta.")
+    submit_password_change(page, dialog, PASSWORD)
+    expect(dialog.get_by_role("status")).to_contain_text("Password cambiata")
+    dialog.get_by_role("button", name="Chiudi").click()
+    expect(page.locator("dialog")).to_have_count(0)
+    assert page.evaluate("window.__sameDocument") is True
 
     page.get_by_role("button", name="Esci").click()
     page.get_by_label("User", exact=True).fill("operatore@utility.it")

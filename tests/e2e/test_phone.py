@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 import accounts
+import totp
 from models import User, utcnow
 from tests.e2e.conftest import log_in, wait_for_htmx
 from tests.factories import make_customer, make_invoice, make_supply_point, make_user, store_pdf
@@ -182,7 +183,7 @@ def test_on_a_phone_the_back_office_menu_is_one_line_too(live_server, new_page):
     secret = pyotp.random_base32()
     with live_server.app.app_context():
         operator = accounts.create_staff("operatore@utility.it", "Sportello-Staff-2026!")
-    User.update(totp_secret=secret).where(User.id == operator.id).execute()
+        User.update(totp_secret=totp.encrypt_secret(operator.id, secret)).where(User.id == operator.id).execute()
     page = new_page(viewport=PHONE)
     page.goto(live_server.url + "/login")
     page.get_by_label("User", exact=True).fill("operatore@utility.it")
