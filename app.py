@@ -251,6 +251,15 @@ def register_commands(app):
             click.echo(line)
         audit.record("import", summary=report.lines())
 
+    @app.cli.command("rebuild-totals")
+    def rebuild_totals_command():
+        """Sum every point's daily and monthly consumption by band again from its measures (the
+        import keeps them; this is for after a fix, or a change of the band rules or holidays)."""
+        import totals
+
+        points = totals.rebuild(db_wrapper.database, echo=lambda line: click.echo(line, err=True))
+        click.echo(f"Totals rebuilt for {points} supply point(s) with measures.")
+
     @app.cli.command("create-operator")
     @click.argument("email")
     @click.option("--password", help="For scripts; asked for (twice, hidden) when left out.")

@@ -11,7 +11,9 @@ customer moves).
 
 Small files are compared in memory. measures.csv (a year of hourly data for 1,000 points is
 8.76 million rows) is streamed into a temporary staging table while it is read, checked there
-with SQL, and merged with one INSERT ... ON CONFLICT DO UPDATE.
+with SQL, and merged with one INSERT ... ON CONFLICT DO UPDATE; in the same transaction the
+daily and monthly totals of the (point, local day) pairs it has rows for are summed again
+(totals.py), and on PostgreSQL the month partitions it writes into are created first.
 """
 import csv
 import io
@@ -26,6 +28,8 @@ from pathlib import Path
 from flask_babel import lazy_gettext as _l
 
 import identifiers
+import partitions
+import totals
 from database import is_sqlite, refresh_statistics, write_transaction
 from files import CONTENT_TYPES, EXTENSIONS, FileStore
 from i18n import ROME, rome_today
@@ -110,12 +114,12 @@ class LocalTimes:
     """ISO 8601 timestamps to naive UTC; without an offset they are Europe/Rome local time.
 
     In the autumn change the local hour 02:00-03:00 happens twice: the second time a point's
-    rows repeat it, it is the later one (fold=1). A local time skipped in spring is an error.
+    rows name the same local time, it is the later one (fold=1). A local time skipped in spring is an error.
     Conversions are cached: the same timestamps recur for every supply point."""
 
     def __init__(self):
         self.cache = {}
-        self.last_local = {}  # supply point -> last local time seen
+        self.ambiguous_seen = {}  # supply point -> the ambiguous local times met once already
 
     def parse(self, value, point=None):
         cached = self.cache.get(value)
@@ -138,10 +142,11 @@ class LocalTimes:
             result = first.astimezone(timezone.utc).replace(tzinfo=None)
             self.cache[value] = result
             return result
-        # Ambiguous: the first time for this point it is the earlier hour, then the later one.
-        repeated = self.last_local.get(point) == moment
-        self.last_local[point] = moment
-        chosen = second if repeated else first
+        # Ambiguous: the first time for this point it is the earlier hour, then the later one
+        # (02:00, 02:15, ... 02:45, then 02:00 again for 15-minute data).
+        seen = self.ambiguous_seen.setdefault(point, set())
+        chosen = second if moment in seen else first
+        seen.add(moment)
         return chosen.astimezone(timezone.utc).replace(tzinfo=None)
 
 
@@ -749,6 +754,7 @@ class ImportRun:
             f"FROM ({staged}) s LEFT JOIN measure m ON m.supply_point_id = s.supply_point_id AND m.start = s.start"
         ).fetchone()
         added, updated, matched = (int(n or 0) for n in counts)
+        partitions.ensure_for_table(self.database, "import_measure")
         sql(
             "INSERT INTO measure (supply_point_id, start, kwh, interval_minutes, quality) "
             f"SELECT supply_point_id, start, kwh, interval_minutes, quality FROM ({staged}) s WHERE TRUE "
@@ -758,6 +764,7 @@ class ImportRun:
             "OR measure.quality <> excluded.quality"
         )
         self.report.summary["measures.csv"] = (added, updated, matched - updated)
+        totals.update_from_staging(self.database)
 
     def write_documents(self):
         rows = self.rows.get("documents.csv", [])
