@@ -200,12 +200,13 @@ def test_a_sender_skips_a_mail_another_is_claiming_rather_than_wait(app, migrate
     try:
         other_sender.cursor().execute(
             f'SELECT id FROM "{OutboxMail._meta.table_name}" WHERE id = %s FOR UPDATE', (locked.id,))
-        release = threading.Timer(3, other_sender.rollback)
+        release = threading.Timer(3, other_sender.rollback)  # should the sender wait after all
         release.start()
         started = time.monotonic()
         sent = deliver(app)
         took = time.monotonic() - started
         release.cancel()
+        other_sender.rollback()  # the lock is gone once this returns (not so once close() does)
     finally:
         other_sender.close()
     assert took < 2  # not waiting for the other sender's lock
