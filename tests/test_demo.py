@@ -558,6 +558,10 @@ def add_a_bit_of_everything():
     AuditLog.create(action="test", user=user, customer=owner_customer)
     models.OutboxMail.create(recipient="x@example.it", subject="x", body_text="x", body_html="x")
     models.ImportJob.create(started_by=user, folder="/tmp/x")
+    models.MailRequest.create(kind="reset_password", subject="999999")
+    models.RateCounter.create(key="x", count=1, window_ends=datetime(2026, 1, 1))
+    models.DailyConsumption.create(supply_point=point, day=date(2026, 1, 1), f3=0.5, intervals=1)
+    models.MonthlyConsumption.create(supply_point=point, month=date(2026, 1, 1), f3=0.5, intervals=1)
     return {model.__name__ for model in models.ALL_MODELS if model.select().exists()}
 
 
@@ -577,7 +581,7 @@ def test_reset_on_another_database_gives_the_same_data(tmp_path):
     assert_same_data(first, second)
     assert second["invoice_sum"] > 0 and len(second["customers"]) >= 290
     # Only the demo's own tables have rows (the other tests' logins wrote sessions and audit).
-    for name in ("AuditLog", "UserSession", "EmailToken", "OutboxMail"):
+    for name in ("AuditLog", "UserSession", "EmailToken", "OutboxMail", "MailRequest", "RateCounter"):
         assert second_counts.pop(name) == 0
         first_counts.pop(name)
     assert second_counts == first_counts
