@@ -352,3 +352,24 @@ class WithdrawalsFilterForm(FilterForm):
 
     anno = IntegerField(validators=[Optional(), YEAR])
     vista = SelectField(choices=[SelectChoice(value, label) for value, label in WITHDRAWAL_VIEWS.items()])
+
+
+# Grafici avanzati: the period a chart covers (?vista=; a month unless asked) and how its
+# figures are shown (?mostra=; the first is the default).
+CHART_PERIODS = {"giorno": _l("Giorno"), "settimana": _l("Settimana"), "mese": _l("Mese"), "anno": _l("Anno")}
+DEFAULT_CHART_PERIOD = "mese"
+CHART_DISPLAYS = {"grafico": _l("Grafico"), "tabella": _l("Tabella")}
+
+
+def chart_date_in_range(form, field):
+    """A date a year or two from which stays a date (and a year the portal can mean)."""
+    if field.data is not None and not 1900 <= field.data.year <= 2999:
+        raise ValidationError(_l("Scegli una data tra il 1900 e il 2999."))
+
+
+class AdvancedChartsForm(FilterForm):
+    """Grafici avanzati's period, its date (any day of it) and chart or table."""
+
+    vista = SelectField(choices=[SelectChoice(value, label) for value, label in CHART_PERIODS.items()])
+    data = PickerDateField(validators=[Optional(), chart_date_in_range])
+    mostra = SelectField(choices=[SelectChoice(value, label) for value, label in CHART_DISPLAYS.items()])

@@ -513,6 +513,15 @@ class DailyConsumption(BaseModel):
     class Meta:
         indexes = ((("supply_point", "day"), True),)
 
+    @classmethod
+    def between(cls, customer, point, first_day, last_day):
+        """The days of one of the customer's points from first_day to last_day (both included),
+        oldest first (another customer's point has none)."""
+        return (cls.select(cls).join(SupplyPoint)
+                .where(SupplyPoint.customer == customer, cls.supply_point == point,
+                       cls.day.between(first_day, last_day))
+                .order_by(cls.day))
+
 
 class MonthlyConsumption(BaseModel):
     """The same per local calendar month (`month` is its first day): a year chart reads 12 rows."""
@@ -529,6 +538,63 @@ class MonthlyConsumption(BaseModel):
 
     class Meta:
         indexes = ((("supply_point", "month"), True),)
+
+    # The comparison with similar households says nothing about a smaller group, and counts a
+    # household's month only when at least this share of its hours was metered.
+    COMPARISON_MINIMUM_GROUP = 20
+    COMPARISON_MINIMUM_COVERAGE = 0.9
+
+    @classmethod
+    def between(cls, customer, point, first_month, last_month):
+        """The months (first days) of one of the customer's points from first_month to last_month,
+        both included, oldest first (another customer's point has none)."""
+        return (cls.select(cls).join(SupplyPoint)
+                .where(SupplyPoint.customer == customer, cls.supply_point == point,
+                       cls.month.between(first_month, last_month))
+                .order_by(cls.month))
+
+    @classmethod
+    def household_comparison(cls, customer, point, month):
+        """Where the customer's `month` ranks among the utility's households (Customer.kind
+        "person") with a point of the same commodity in the same province: {"count", "own",
+        "median", "efficient" (the 25th percentile), "using_more" (percent of the others above)},
+        or None for a customer who is not a household, a month they have no figure for, or a
+        group under COMPARISON_MINIMUM_GROUP. Each household counts once, with the sum of its
+        points of the commodity. Only the aggregates leave this method, rounded to whole kWh, so
+        no other customer's figure can be read from the page."""
+        own = (SupplyPoint.select(SupplyPoint, Customer).join(Customer)
+               .where(SupplyPoint.customer == customer, SupplyPoint.id == point).first())
+        if own is None or own.customer.kind != "person":
+            return None
+        province = own.province or own.customer.province
+        if not province:
+            return None
+        next_month = month.replace(year=month.year + month.month // 12, month=month.month % 12 + 1)
+        minimum = (next_month - month).days * 24 * cls.COMPARISON_MINIMUM_COVERAGE
+        total = cls.f1 + cls.f2 + cls.f3
+        place = pw.fn.COALESCE(SupplyPoint.province, Customer.province)
+        rows = (cls.select(SupplyPoint.customer, pw.fn.SUM(total))
+                .join(SupplyPoint).join(Customer)
+                .where(cls.month == month, cls.intervals >= minimum, Customer.kind == "person",
+                       SupplyPoint.commodity == own.commodity, place == province)
+                .group_by(SupplyPoint.customer).tuples())
+        totals = dict(rows)
+        mine = totals.pop(own.customer_id, None)
+        if mine is None or len(totals) + 1 < cls.COMPARISON_MINIMUM_GROUP:
+            return None
+        ordered = sorted([*totals.values(), mine])
+        return {"count": len(ordered), "own": mine, "median": round(percentile(ordered, 0.5)),
+                "efficient": round(percentile(ordered, 0.25)),
+                "using_more": round(100 * sum(1 for value in totals.values() if value > mine) / len(totals))}
+
+
+def percentile(ordered, share):
+    """The value below which `share` of the sorted values lie, interpolated between the two
+    nearest (PostgreSQL's percentile_cont): seldom any one customer's own figure."""
+    position = (len(ordered) - 1) * share
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 class Ticket(BaseModel):

@@ -39,7 +39,7 @@ MENU = [
     ("customer_area.measures", _l("Misure elettriche")),
     ("documents.my_documents", _l("I miei documenti")),
     ("documents.downloads", _l("Download")),
-    ("customer_area.advanced_charts", _l("Grafici avanzati")),
+    ("consumption.advanced_charts", _l("Grafici avanzati")),
 ]
 ELECTRICITY_ONLY = {"customer_area.measures"}
 GENERIC_DOCUMENTS = [
@@ -55,7 +55,6 @@ COMING_SOON = {
     "self_reading": "/autolettura",
     "tickets": "/ticket",
     "measures": "/misure-elettriche",
-    "advanced_charts": "/grafici-avanzati",
 }
 
 

@@ -1,0 +1,142 @@
+"""Grafici avanzati in a real browser: a month's chart stepped back a month, switched to the table
+and back, the date picker, the back button; and the same view without JavaScript."""
+import os
+import re
+from datetime import date, timedelta
+
+import pytest
+from playwright.sync_api import expect
+
+from i18n import rome_midnight_utc
+from models import Measure
+from tests.e2e.conftest import log_in, wait_for_htmx
+from tests.factories import make_customer, make_supply_point, make_user
+from tests.test_advanced_charts import fill_totals
+
+SHOTS = "/tmp/shots"
+
+
+def shot(page, name):
+    os.makedirs(SHOTS, exist_ok=True)
+    # caret="initial": hiding the caret sets a style attribute on inputs, which htmx then copies.
+    page.screenshot(path=f"{SHOTS}/charts-{name}.png", full_page=True, caret="initial")
+
+
+@pytest.fixture
+def mario(live_server):
+    customer = make_customer(code="005007", name="ROSSI MARIO")
+    point = make_supply_point(customer, code="PR002874")
+    make_user(customer)
+    # October and November 2026, and November 2025, hourly: more by day than by night, a few
+    # estimated hours on 10 October.
+    rows, utc = [], rome_midnight_utc(date(2025, 11, 1))
+    end = rome_midnight_utc(date(2026, 12, 1))
+    while utc < end:
+        if utc >= rome_midnight_utc(date(2026, 10, 1)) or utc < rome_midnight_utc(date(2025, 12, 1)):
+            hour = (utc.hour + 1) % 24
+            kwh = 0.2 + 0.5 * (8 <= hour < 20) + 0.4 * (19 <= hour < 22) + 0.01 * (utc.day % 7)
+            estimated = utc.date() == date(2026, 10, 10) and 6 <= utc.hour < 12
+            rows.append(dict(supply_point=point, start=utc, kwh=round(kwh, 3), interval_minutes=60,
+                             quality="estimated" if estimated else "actual"))
+        utc += timedelta(hours=1)
+    for start in range(0, len(rows), 500):
+        Measure.insert_many(rows[start:start + 500]).execute()
+    fill_totals(point)
+    return point
+
+
+def image_loaded(page):
+    """The chart's <img> has arrived and decoded (naturalWidth is 0 for a broken image)."""
+    page.wait_for_function("() => { const i = document.querySelector('figure.chart img');"
+                           " return i && i.complete && i.naturalWidth > 0; }")
+
+
+def test_step_back_a_month_switch_to_the_table_and_back(live_server, new_page, mario):
+    page = new_page()
+    log_in(page, live_server)
+    page.get_by_role("link", name="Grafici avanzati").click()
+    expect(page.get_by_role("heading", name="Grafici avanzati", level=1)).to_be_visible()
+    page.goto(live_server.url + "/grafici-avanzati?sp=PR002874&vista=mese&data=2026-11-01")
+    image_loaded(page)
+    expect(page.locator(".chart-period-name")).to_have_text("novembre 2026")
+    shot(page, "month")
+
+    with page.expect_response(lambda r: "/grafici-avanzati?" in r.url) as answer:
+        page.get_by_role("link", name="← Precedente").click()
+    wait_for_htmx(page)
+    assert answer.value.status == 200
+    expect(page.locator(".chart-period-name")).to_have_text("ottobre 2026")
+    assert "data=2026-10-01" in page.url and "vista=mese" in page.url
+    assert "data=2026-10-01" in page.locator("figure.chart img").get_attribute("src")
+    image_loaded(page)
+    shot(page, "month-back")
+
+    page.get_by_role("link", name="Tabella").click()
+    wait_for_htmx(page)
+    expect(page.locator("#advanced-charts table")).to_be_visible()
+    assert "mostra=tabella" in page.url
+    expect(page.locator("tbody tr")).to_have_count(31)
+    expect(page.locator("tbody tr").nth(9)).to_contain_text("Stimata in parte (6 su 24)")
+    shot(page, "table")
+
+    page.get_by_role("link", name="Grafico").click()
+    wait_for_htmx(page)
+    image_loaded(page)
+    expect(page.locator("#advanced-charts table")).to_have_count(0)
+    assert "mostra=grafico" in page.url
+
+    # Back: the table of October again, whole (htmx keeps no history copy: the URL is loaded).
+    page.go_back()
+    expect(page.locator("#advanced-charts table")).to_be_visible()
+    expect(page.locator(".chart-period-name")).to_have_text("ottobre 2026")
+
+    # The date picker: a day of the week view.
+    page.get_by_role("link", name="Settimana").click()
+    wait_for_htmx(page)
+    with page.expect_response(lambda r: "/grafici-avanzati?" in r.url) as answer:
+        page.get_by_label("Vai alla data").fill("2026-10-25")
+    wait_for_htmx(page)
+    assert answer.value.status == 200
+    expect(page.locator(".chart-period-name")).to_have_text("dal 19/10/2026 al 25/10/2026")
+    expect(page.locator("tbody tr").last).to_contain_text("domenica 25/10/2026")
+    shot(page, "week-table")
+
+    # A DST day's hours, from the week's table: 25 of them.
+    page.get_by_role("link", name="domenica 25/10/2026").click()
+    wait_for_htmx(page)
+    expect(page.locator("tbody tr")).to_have_count(25)
+    page.get_by_role("link", name="Grafico").click()
+    wait_for_htmx(page)
+    image_loaded(page)
+    shot(page, "dst-day")
+    page.reload()
+    expect(page.locator(".chart-period-name")).to_have_text("25/10/2026")
+
+
+def test_the_same_view_without_javascript(live_server, new_page, mario):
+    page = new_page(java_script_enabled=False)
+    log_in(page, live_server)
+    page.goto(live_server.url + "/grafici-avanzati?sp=PR002874&vista=mese&data=2026-11-01")
+    expect(page.locator(".chart-period-name")).to_have_text("novembre 2026")
+    with page.expect_navigation() as answer:
+        page.get_by_role("link", name="← Precedente").click()
+    assert answer.value.status == 200
+    expect(page.locator(".chart-period-name")).to_have_text("ottobre 2026")
+    image_loaded(page)
+    with page.expect_navigation():
+        page.get_by_role("link", name="Tabella").click()
+    expect(page.locator("tbody tr")).to_have_count(31)
+    shot(page, "nojs-table")
+    with page.expect_navigation():
+        page.get_by_role("link", name="Grafico").click()
+    image_loaded(page)
+    page.get_by_label("Vai alla data").fill("2026-10-25")
+    with page.expect_navigation() as answer:
+        page.get_by_role("button", name="Mostra").click()
+    assert answer.value.status == 200
+    expect(page.locator(".chart-period-name")).to_have_text("ottobre 2026")
+    assert re.search(r"data=2026-10-25", page.url)
+    with page.expect_navigation():
+        page.get_by_role("link", name="Giorno").click()
+    expect(page.locator(".chart-period-name")).to_have_text("01/10/2026")
+    shot(page, "nojs-day")
