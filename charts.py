@@ -488,18 +488,33 @@ class LeanStackedBar(pygal.StackedBar):
         super()._draw()
 
     def bar(self, serie, rescale=False):
-        svg = self.svg
+        """pygal's StackedBar.bar and _bar for values of 0 and more, with the chart's attributes
+        read once a series: pygal's attribute lookup was half of a 200-bar chart's time."""
+        svg, view, cumulation = self.svg, self.view, (
+            self.secondary_positive_cumulation if rescale else self.positive_cumulation)
         bars = svg.node(svg.serie(serie)["plot"], class_="bars")
         points = self._rescale(serie.points) if rescale and self.secondary_series else serie.points
+        width = (view.x(1) - view.x(0)) / self._len
+        offset = width * self._series_margin
+        width -= 2 * offset
+        if self.secondary_series:  # the year before's bar beside the period's stack
+            width /= 2
+            offset += int(rescale) * width + width * self._serie_margin
+            width -= 2 * width * self._serie_margin
+        write = self.value_formatter
         for i, (x, y) in enumerate(points):
             if y is None:  # strict: an empty value stays None and draws nothing
                 continue
+            base = cumulation[i]
+            cumulation[i] = base + y
+            left, top = view((x, base + y))
             node = svg.node(bars, class_="bar")
             metadata = serie.metadata.get(i)
             if metadata:
                 node = decorate(svg, node, metadata)
-            self._bar(serie, node, x, y, i, self.zero, secondary=rescale)
-            svg.node(node, "desc", class_="value").text = self._format(serie, i)
+            svg.node(node, "rect", x=left + offset, y=top, rx=0, ry=0, width=width, height=view.y(base) - top,
+                     class_="rect reactive tooltip-trigger")
+            svg.node(node, "desc", class_="value").text = write(serie.values[i])
 
 
 def quick_number(locale):
