@@ -16,6 +16,7 @@ from flask_babel import gettext
 from pygal.style import Style
 from pygal.util import decorate
 
+import bands
 from i18n import ROME, local_date, number_symbols, rome_midnight_utc
 from models import DailyConsumption, Invoice, Measure, MonthlyConsumption, Reading
 
@@ -253,8 +254,6 @@ def electricity_day(customer, point, day):
     """The day's bars from its measures: one a slot of the data's resolution (an hour, or a
     quarter-hour for 15-minute data), walked in UTC so a day has 23 or 25 hours when the clocks
     change; and its peak hour (kWh, UTC start), quarter-hours summed into hours."""
-    import bands  # written alongside (issue 13): imported when first needed
-
     start, end = rome_midnight_utc(day), rome_midnight_utc(day + timedelta(days=1))
     measures = {m.start: m for m in Measure.for_point(customer, point)
                 .where(Measure.start >= start, Measure.start < end)}
@@ -425,8 +424,7 @@ def consumption_summary(data):
     summary = {"total": total, "bars_with_data": len(bars), "peak": data["peak"],
                "intervals": sum(bar["intervals"] for bar in bars),
                "estimated": sum(bar["estimated"] for bar in bars),
-               "previous": sum(bar["previous"] for bar in data["bars"] if bar["previous"] is not None),
-               "sources": sorted({bar["quality"] for bar in bars if bar["quality"]}, key=lambda q: q or "")}
+               "previous": sum(bar["previous"] for bar in data["bars"] if bar["previous"] is not None)}
     for band in ("f1", "f2", "f3"):
         summary[band] = sum(bar[band] or 0 for bar in bars)
     summary["f1_share"] = summary["f1"] / total * 100 if total else None

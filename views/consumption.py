@@ -92,18 +92,21 @@ def billed_withdrawals_csv():
 # --- Grafici avanzati ----------------------------------------------------------------------------
 
 
-def chart_choice(point):
-    """(period, first, last, display, form, last update) asked for in the URL: the period holding `data` (else
-    the newest day with data, else today); a period a gas point has not (a day) is a month."""
+def chart_choice(point, updated=None):
+    """(period, first, last, display, form) asked for in the URL: the period holding `data`, else
+    the newest day with data (`updated`, charts.last_update), else today; a period a gas point
+    has not (a day) is a month."""
     form = forms.AdvancedChartsForm()
     periods = charts.GAS_PERIODS if point.is_gas else charts.PERIODS
     period = form.chosen("vista")
     if period not in periods:
         period = forms.DEFAULT_CHART_PERIOD
-    updated = charts.last_update(current_user.customer_id, point)
-    day = form.chosen("data") or (updated["day"] if updated else rome_today())
+    day = form.chosen("data")
+    if day is None:
+        updated = updated or charts.last_update(current_user.customer_id, point)
+        day = updated["day"] if updated else rome_today()
     first, last = charts.period_bounds(period, day)
-    return period, first, last, form.chosen("mostra") or next(iter(forms.CHART_DISPLAYS)), form, updated
+    return period, first, last, form.chosen("mostra") or next(iter(forms.CHART_DISPLAYS)), form
 
 
 def period_name(period, first):
@@ -141,9 +144,10 @@ def advanced_charts():
     point = g.supply_point
     if point is None:
         return render("consumption/advanced.html", title=_("Grafici avanzati"), data=None)
-    period, first, last, display, form, updated = chart_choice(point)
-    data, has_previous = chart_data(point, period, first, last)
     customer = current_user.customer_id
+    updated = charts.last_update(customer, point)
+    period, first, last, display, form = chart_choice(point, updated)
+    data, has_previous = chart_data(point, period, first, last)
     comparison = None
     if period == "mese":
         comparison = MonthlyConsumption.household_comparison(customer, point.id, first)
@@ -162,7 +166,7 @@ def advanced_charts():
 @serves_a_file
 def advanced_charts_chart():
     point = selected_point_or_404()
-    period, first, last, _display, _form, _updated = chart_choice(point)
+    period, first, last, _display, _form = chart_choice(point)
     data, has_previous = chart_data(point, period, first, last)
     svg = charts.consumption_svg(point, data, has_previous, i18n.language(), current_app.config["PORTAL_COLOR"],
                                  chart_texts(point, period, first))
