@@ -451,7 +451,7 @@ def hatch(pattern_id, colour, angle):
 
 
 # How a bar of each quality is filled: None plain, else the pattern's angle (or "light").
-QUALITY_FILLS = {"actual": None, "distributor": None, "estimated": 45, "mixed": 45, "customer": 0, "billed": "light"}
+QUALITY_FILLS = {"actual": None, "distributor": None, "estimated": 45, "mixed": 45, "customer": 90, "billed": "light"}
 
 
 def bar_value(value, quality, series_index, colour):
@@ -535,7 +535,7 @@ def consumption_svg(point, data, has_previous, locale, colour, labels):
     totals as a grey bar beside each, on the same scale. Lean: no script, no dots, at most twelve
     labels, one value a bar."""
     palette = (colour,) if point.is_gas else (colour, mix(colour, 0.4), mix(colour, 0.65))
-    defs = [hatch(f"q{index}-{angle}", shade, angle) for index, shade in enumerate(palette) for angle in (0, 45)]
+    defs = [hatch(f"q{index}-{angle}", shade, angle) for index, shade in enumerate(palette) for angle in (45, 90)]
     style = year_style(palette + (PREVIOUS_COLOUR,))
     style.major_label_font_size = style.label_font_size  # every label printed is a major one
     chart = LeanStackedBar(js=[], style=style, width=CHART_WIDTH, height=CHART_HEIGHT, show_dots=False, legend_at_bottom=True,

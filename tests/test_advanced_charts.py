@@ -456,7 +456,7 @@ def test_a_gas_point_shows_smc_from_readings_and_invoices_without_bands(client):
     assert "Dati aggiornati al 30/11/2026: la lettura più recente di questo punto." in page
     svg = page_of(client, f"{CHART}?sp=PR002875&vista=anno&data=2026-01-01")
     assert ">Smc<" in svg and ">F1<" not in svg
-    assert "style=\"fill:url(#q0-0)\"" in svg and "fill:#" in svg  # self-reading striped, invoice light
+    assert "style=\"fill:url(#q0-90)\"" in svg and "fill:#" in svg  # self-reading striped, invoice light
 
 
 # --- ownership ------------------------------------------------------------------------------------------

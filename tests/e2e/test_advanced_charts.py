@@ -8,9 +8,9 @@ import pytest
 from playwright.sync_api import expect
 
 from i18n import rome_midnight_utc
-from models import Measure
+from models import Measure, MonthlyConsumption, Reading
 from tests.e2e.conftest import log_in, wait_for_htmx
-from tests.factories import make_customer, make_supply_point, make_user
+from tests.factories import make_customer, make_invoice, make_supply_point, make_user
 from tests.test_advanced_charts import fill_totals
 
 SHOTS = "/tmp/shots"
@@ -42,6 +42,19 @@ def mario(live_server):
     for start in range(0, len(rows), 500):
         Measure.insert_many(rows[start:start + 500]).execute()
     fill_totals(point)
+    # Gas: monthly readings (one a self-reading, one estimated) and an invoice before them.
+    gas = make_supply_point(customer, code="PR002875", commodity="gas")
+    for month, value, source in ((6, 900, "distributor"), (7, 905, "estimated"), (8, 912, "distributor"),
+                                 (9, 925, "distributor"), (10, 980, "customer"), (11, 1090, "distributor")):
+        Reading.create(supply_point=gas, date=date(2026, month + 1, 1) - timedelta(days=1), register="total",
+                       value=value, source=source)
+    make_invoice(customer, gas, issue_date=date(2026, 6, 10), period_start=date(2026, 1, 1),
+                 period_end=date(2026, 5, 31), gas_smc=640)
+    # 24 similar households with an October: the comparison shows.
+    for n in range(24):
+        other = make_customer(province="RA")
+        MonthlyConsumption.create(supply_point=make_supply_point(other, province="RA"), month=date(2026, 10, 1),
+                                  f1=250 + 9 * n, f2=60, f3=80, intervals=745)
     return point
 
 
@@ -69,6 +82,7 @@ def test_step_back_a_month_switch_to_the_table_and_back(live_server, new_page, m
     assert "data=2026-10-01" in page.url and "vista=mese" in page.url
     assert "data=2026-10-01" in page.locator("figure.chart img").get_attribute("src")
     image_loaded(page)
+    expect(page.locator("section.comparison")).to_contain_text("Tra 25 famiglie della tua provincia")
     shot(page, "month-back")
 
     page.get_by_role("link", name="Tabella").click()
@@ -111,6 +125,13 @@ def test_step_back_a_month_switch_to_the_table_and_back(live_server, new_page, m
     shot(page, "dst-day")
     page.reload()
     expect(page.locator(".chart-period-name")).to_have_text("25/10/2026")
+
+    # The gas point, chosen in the selector: no day view, Smc by month from readings and invoices.
+    page.goto(live_server.url + "/grafici-avanzati?sp=PR002875&vista=anno&data=2026-01-01")
+    image_loaded(page)
+    expect(page.get_by_role("link", name="Giorno")).to_have_count(0)
+    expect(page.locator(".summary-total dd")).to_have_text("830,0 Smc")
+    shot(page, "gas-year")
 
 
 def test_the_same_view_without_javascript(live_server, new_page, mario):
