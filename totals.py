@@ -4,8 +4,8 @@ the measures in SQL.
 The import calls `update_from_staging()` in its transaction, after merging measures.csv: every
 (point, local day) the file has rows for is summed again from the measure table, so a re-sent or
 changed row counts once, with its new value; then the months of those days are summed from the
-days. `rebuild()` (`flask rebuild-totals`) does the same for every point, a batch of points per
-transaction.
+days. `rebuild()` (`flask rebuild-totals`) does the same for every day of every point that has
+measures, a batch of points per transaction.
 
 Which local day and band an instant belongs to is decided in Python (bands.py, zoneinfo), once
 per hour, not in SQL: a temporary table maps every UTC hour of the span at hand to its Rome day
@@ -16,12 +16,14 @@ hour added up), with that hour's UTC start.
 """
 from datetime import datetime, timedelta
 
+import psycopg2.extras
+
 import bands
 from database import is_sqlite, write_transaction
 from i18n import rome_midnight_utc
 from partitions import month_after
 
-HOUR_TABLE, DAY_TABLE, TOUCHED_TABLE = "totals_hour", "totals_day", "totals_touched"
+HOUR_TABLE, DAY_TABLE, TOUCHED_TABLE, RUN_TABLE = "totals_hour", "totals_day", "totals_touched", "totals_run"
 
 
 def as_datetime(value):
@@ -37,6 +39,7 @@ class Totals:
         self.database = database
         self.sqlite = is_sqlite(database)
         self.days = set()  # local days already in DAY_TABLE (and their hours in HOUR_TABLE)
+        self.hours = {}  # hour key (see hour_key) -> (its local day, its band)
         timestamp, day = ("TEXT", "TEXT") if self.sqlite else ("TIMESTAMP", "DATE")
         sql = database.execute_sql
         self.drop()
@@ -46,9 +49,11 @@ class Totals:
             f"next_month {day} NOT NULL, start_utc {timestamp} NOT NULL, end_utc {timestamp} NOT NULL)")
         sql(f"CREATE TEMPORARY TABLE {TOUCHED_TABLE} (supply_point_id INTEGER NOT NULL, day {day} NOT NULL, "
             "PRIMARY KEY (supply_point_id, day))")
+        sql(f"CREATE TEMPORARY TABLE {RUN_TABLE} (supply_point_id INTEGER NOT NULL, start_utc {timestamp} NOT NULL, "
+            f"end_utc {timestamp} NOT NULL)")
 
     def drop(self):
-        for table in (HOUR_TABLE, DAY_TABLE, TOUCHED_TABLE):
+        for table in (HOUR_TABLE, DAY_TABLE, TOUCHED_TABLE, RUN_TABLE):
             self.database.execute_sql(f"DROP TABLE IF EXISTS {table}")
 
     def stored(self, value):
@@ -56,7 +61,46 @@ class Totals:
         return str(value) if self.sqlite else value
 
     def hour_of(self, column):
-        return f"strftime('%Y-%m-%d %H:00:00', {column})" if self.sqlite else f"date_trunc('hour', {column})"
+        """SQL for the hour key of a timestamp column (as hour_key)."""
+        return f"substr({column}, 1, 13)" if self.sqlite else f"date_trunc('hour', {column})"
+
+    def fetched(self, cursor, size=20000):
+        while True:
+            rows = self.database.execute_sql(f"FETCH {size} FROM {cursor}").fetchall()
+            if not rows:
+                return
+            yield from rows
+
+    def daily_totals(self, rows):
+        """(point, start, kWh, quality) rows, ordered by point and start, summed by local day into
+        dailyconsumption rows: kWh by band, intervals, estimated ones, and the largest hourly sum
+        with its hour (the earliest of equal ones). Streams: one day in memory at a time."""
+        hour_of, key_of = self.hours, self.hour_key
+        day_key, by_band, counts, hours = None, {}, [0, 0], {}
+        for point, start, kwh, quality in rows:
+            hour = key_of(start)
+            day, band = hour_of[hour]
+            if (point, day) != day_key:
+                if day_key is not None:
+                    yield self.day_row(day_key, by_band, counts, hours)
+                day_key, by_band, counts, hours = (point, day), {"F1": 0.0, "F2": 0.0, "F3": 0.0}, [0, 0], {}
+            by_band[band] += kwh
+            counts[0] += 1
+            counts[1] += quality == "estimated"
+            hours[hour] = hours.get(hour, 0.0) + kwh
+        if day_key is not None:
+            yield self.day_row(day_key, by_band, counts, hours)
+
+    def day_row(self, day_key, by_band, counts, hours):
+        peak = max(hours, key=hours.get)  # the first of equal ones: hours are in time order
+        return (*day_key, by_band["F1"], by_band["F2"], by_band["F3"], *counts, hours[peak], self.hour_start(peak))
+
+    def hour_key(self, start):
+        """The key of the hour holding `start` (SQLite: the text up to the hour)."""
+        return start[:13] if self.sqlite else start.replace(minute=0, second=0, microsecond=0)
+
+    def hour_start(self, key):
+        return key + ":00:00" if self.sqlite else key
 
     def cover(self, first_utc, last_utc):
         """Make sure every local day from the one holding `first_utc` to the one holding
@@ -69,19 +113,26 @@ class Totals:
                 start, end = rome_midnight_utc(day), rome_midnight_utc(day + timedelta(days=1))
                 month = day.replace(day=1)
                 day_rows.append(tuple(map(self.stored, (day, month, month_after(month), start, end))))
-                hour_rows += [(self.stored(hour), self.stored(day), bands.band(hour))
-                              for hour in bands.utc_hours(start, end)]
+                for hour in bands.utc_hours(start, end):
+                    key = self.hour_key(str(hour) if self.sqlite else hour)
+                    self.hours[key] = (self.stored(day), bands.band(hour))
+                    hour_rows.append((key, *self.hours[key]))
                 self.days.add(day)
             day += timedelta(days=1)
-        cursor = self.database.cursor()
-        marks = ", ".join([self.database.param] * 5)
-        for start in range(0, len(day_rows), 5000):
-            cursor.executemany(f"INSERT INTO {DAY_TABLE} VALUES ({marks})", day_rows[start:start + 5000])
-        marks = ", ".join([self.database.param] * 3)
-        for start in range(0, len(hour_rows), 5000):
-            cursor.executemany(f"INSERT INTO {HOUR_TABLE} VALUES ({marks})", hour_rows[start:start + 5000])
+        self.insert(DAY_TABLE, day_rows)
+        self.insert(HOUR_TABLE, hour_rows)
         if day_rows and not self.sqlite:
             self.database.execute_sql(f"ANALYZE {DAY_TABLE}; ANALYZE {HOUR_TABLE}")  # temp tables: no autovacuum
+
+    def insert(self, table, rows, upsert=""):
+        if not rows:
+            return
+        if self.sqlite:
+            marks = ", ".join("?" * len(rows[0]))
+            self.database.cursor().executemany(f"INSERT INTO {table} VALUES ({marks}) {upsert}", rows)
+        else:  # psycopg2's executemany makes a round trip per row
+            psycopg2.extras.execute_values(self.database.cursor(), f"INSERT INTO {table} VALUES %s {upsert}", rows,
+                                           page_size=5000)
 
     def touch_staged(self):
         """The (point, local day) pairs of the import's staging table (import_measure)."""
@@ -112,28 +163,33 @@ class Totals:
         sql = self.database.execute_sql
         if not self.sqlite:
             sql(f"ANALYZE {TOUCHED_TABLE}")
-        by_band = ", ".join(f"SUM(CASE WHEN band = '{b}' THEN kwh ELSE 0 END)" for b in bands.BANDS)
+        # Runs of consecutive touched days, one range of the (point, start) index each: a
+        # planner offered one join per (point, day) read the index of whole months instead.
+        runs = []
+        for point, start, end in sql(f"SELECT t.supply_point_id, d.start_utc, d.end_utc FROM {TOUCHED_TABLE} t "
+                                     f"JOIN {DAY_TABLE} d ON d.day = t.day ORDER BY t.supply_point_id, t.day"):
+            if runs and runs[-1][0] == point and runs[-1][2] == start:
+                runs[-1][2] = end
+            else:
+                runs.append([point, start, end])
+        sql(f"DELETE FROM {RUN_TABLE}")
+        self.insert(RUN_TABLE, [tuple(run) for run in runs])
+        if not self.sqlite:
+            sql(f"ANALYZE {RUN_TABLE}")
+        query = (f"SELECT r.supply_point_id, m.start, m.kwh, m.quality FROM {RUN_TABLE} r "
+                 "JOIN measure m ON m.supply_point_id = r.supply_point_id AND m.start >= r.start_utc "
+                 "AND m.start < r.end_utc ORDER BY r.supply_point_id, r.start_utc, m.start")
         updated = ", ".join(f"{column} = excluded.{column}" for column in
                             ("f1", "f2", "f3", "intervals", "estimated", "peak_kwh", "peak_start"))
-        sql(
-            "WITH hourly AS ("
-            "  SELECT t.supply_point_id, t.day, h.hour, h.band, SUM(CAST(m.kwh AS DOUBLE PRECISION)) AS kwh,"
-            "         COUNT(*) AS intervals, SUM(CASE WHEN m.quality = 'estimated' THEN 1 ELSE 0 END) AS estimated"
-            f"  FROM {TOUCHED_TABLE} t JOIN {DAY_TABLE} d ON d.day = t.day"
-            "  JOIN measure m ON m.supply_point_id = t.supply_point_id AND m.start >= d.start_utc"
-            "   AND m.start < d.end_utc"
-            f"  JOIN {HOUR_TABLE} h ON h.hour = {self.hour_of('m.start')}"
-            "  GROUP BY t.supply_point_id, t.day, h.hour, h.band"
-            "), ranked AS ("
-            "  SELECT hourly.*, ROW_NUMBER() OVER (PARTITION BY supply_point_id, day ORDER BY kwh DESC, hour) AS peak_order"
-            "  FROM hourly"
-            ") "
-            "INSERT INTO dailyconsumption (supply_point_id, day, f1, f2, f3, intervals, estimated, peak_kwh, peak_start) "
-            f"SELECT supply_point_id, day, {by_band}, SUM(intervals), SUM(estimated), "
-            "MAX(CASE WHEN peak_order = 1 THEN kwh END), MAX(CASE WHEN peak_order = 1 THEN hour END) "
-            "FROM ranked GROUP BY supply_point_id, day "
-            f"ON CONFLICT (supply_point_id, day) DO UPDATE SET {updated}"
-        )
+        upsert = f"ON CONFLICT (supply_point_id, day) DO UPDATE SET {updated}"
+        columns = "dailyconsumption (supply_point_id, day, f1, f2, f3, intervals, estimated, peak_kwh, peak_start)"
+        if self.sqlite:
+            days = list(self.daily_totals(self.database.cursor().execute(query)))
+        else:
+            sql(f"DECLARE totals_measures NO SCROLL CURSOR FOR {query}")  # streamed (we are in a transaction)
+            days = list(self.daily_totals(self.fetched("totals_measures")))
+            sql("CLOSE totals_measures")
+        self.insert(columns, days, upsert)
         sql(
             "WITH months AS ("
             "  SELECT DISTINCT t.supply_point_id, d.month, d.next_month"
@@ -166,19 +222,30 @@ def update_from_staging(database):
         totals.drop()
 
 
+def update_points(database, point_ids, batch=100):
+    """In the caller's transaction: the totals of every day the points have measures on (the
+    demo, after writing its measures)."""
+    totals = Totals(database)
+    try:
+        for start in range(0, len(point_ids), batch):
+            totals.touch_points(point_ids[start:start + batch])
+            totals.recompute()
+    finally:
+        totals.drop()
+
+
 def rebuild(database, batch=100, echo=None):
-    """All totals again from the measures: a batch of points per transaction, so memory and a
-    transaction's size stay small whatever the history. Returns how many points had measures."""
+    """The totals of every day that has measures, and of its month, again from the measures: a
+    batch of points per transaction, so memory and a transaction's size stay small whatever the
+    history. A day without measures keeps its totals: its month may be archived (README).
+    Returns how many points had measures."""
     point_ids = [i for (i,) in database.execute_sql("SELECT id FROM supplypoint ORDER BY id")]
     totals = Totals(database)
     done = 0
     try:
         for start in range(0, len(point_ids), batch):
             ids = point_ids[start:start + batch]
-            marks = ", ".join([database.param] * len(ids))
             with write_transaction():
-                for table in ("dailyconsumption", "monthlyconsumption"):
-                    database.execute_sql(f"DELETE FROM {table} WHERE supply_point_id IN ({marks})", ids)
                 totals.touch_points(ids)
                 done += database.execute_sql(f"SELECT COUNT(DISTINCT supply_point_id) FROM {TOUCHED_TABLE}"
                                              ).fetchone()[0]

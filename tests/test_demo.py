@@ -27,9 +27,11 @@ from models import (
     AuditLog,
     Consent,
     Customer,
+    DailyConsumption,
     Document,
     Invoice,
     Measure,
+    MonthlyConsumption,
     Reading,
     SupplyPoint,
     Ticket,
@@ -95,7 +97,16 @@ def fingerprint():
                                        Invoice.pdf_path, Invoice.pdf_sha256).tuples(), key=str),
         invoice_sum=sum(total for (total,) in Invoice.select(Invoice.total).tuples()),
         readings=sorted((str(d), r, v) for d, r, v in Reading.select(Reading.date, Reading.register, Reading.value).tuples()),
-        measures=sorted((start, round(kwh, 3)) for start, kwh in Measure.select(Measure.start, Measure.kwh).tuples()),
+        # Three million rows: the demo customer's own, and a digest per point of all (the sum in
+        # Wh, whole numbers: PostgreSQL sums kWh as REAL, SQLite as double).
+        measures=sorted((start, round(kwh, 3)) for start, kwh in Measure.select(Measure.start, Measure.kwh)
+                        .join(SupplyPoint).where(SupplyPoint.code == "PR002874").tuples()),
+        every_point_measures=sorted((code, n, first, last, int(wh)) for code, n, first, last, wh in (
+            Measure.select(SupplyPoint.code, fn.COUNT(Measure.id), fn.MIN(Measure.start), fn.MAX(Measure.start),
+                           fn.SUM(fn.ROUND(Measure.kwh * 1000))).join(SupplyPoint).group_by(SupplyPoint.code).tuples())),
+        totals=sorted((code, str(month), n, estimated) for code, month, n, estimated in (
+            MonthlyConsumption.select(SupplyPoint.code, MonthlyConsumption.month, MonthlyConsumption.intervals,
+                                      MonthlyConsumption.estimated).join(SupplyPoint).tuples())),
         documents=sorted(Document.select(Document.file, Document.sha256, Document.published_on).tuples()),
         users=sorted(User.select(User.email, User.tax_code, User.password_changed_at).tuples()),
         tickets=sorted(Ticket.select(Ticket.subject, Ticket.created_at, Ticket.updated_at).tuples()),
@@ -296,27 +307,62 @@ def test_readings_add_up_to_the_invoices():
         assert reading.status == Reading.VALIDATED and reading.submitted_by.username == "mario.rossi"
 
 
-def test_measures_are_every_hour_of_the_last_year_in_utc():
-    first, end = rome_midnight_utc(TODAY - timedelta(days=365)), rome_midnight_utc(TODAY)
-    hours = int((end - first) / timedelta(hours=1))
+def test_measures_are_quarters_of_the_last_13_months_with_a_gap():
+    # From the 1st of the month 13 months back (October 2025: both DST changes) to yesterday.
+    first, end = rome_midnight_utc(date(2025, 10, 1)), rome_midnight_utc(TODAY)
+    every = [first + n * timedelta(minutes=15) for n in range(int((end - first) / timedelta(minutes=15)))]
     electricity = SupplyPoint.get(SupplyPoint.code == "PR002874")
-    starts = [s for (s,) in Measure.select(Measure.start).where(Measure.supply_point == electricity)
-              .order_by(Measure.start).tuples()]
-    assert len(starts) == hours == Measure.select().count()
-    expected = [first + timedelta(hours=n) for n in range(hours)]
-    assert starts == expected
+    measures = list(Measure.select().where(Measure.supply_point == electricity).order_by(Measure.start))
+    starts = [m.start for m in measures]
+    missing = sorted(set(every) - set(starts))
+    assert len(missing) == 30 * 4 and missing[-1] - missing[0] == timedelta(hours=30) - timedelta(minutes=15)
+    assert starts == [s for s in every if s not in set(missing)]
 
-    # Local days have 24 hours, except the two DST days.
+    # Local days have 96 quarters, except the DST days and the gap's two (15 December from 08:00
+    # to 16 December 14:00).
     per_day = Counter(s.replace(tzinfo=timezone.utc).astimezone(ROME).date() for s in starts)
-    assert sorted(Counter(per_day.values()).items()) == [(23, 1), (24, 363), (25, 1)]
-    assert per_day[date(2026, 3, 29)] == 23 and per_day[date(2026, 10, 25)] == 25
+    assert (per_day[date(2025, 10, 26)], per_day[date(2026, 3, 29)], per_day[date(2026, 10, 25)]) == (100, 92, 100)
+    assert (per_day[date(2025, 12, 15)], per_day[date(2025, 12, 16)]) == (8 * 4, 10 * 4)
+    assert sorted(Counter(per_day.values()).items()) == [(32, 1), (40, 1), (92, 1), (96, len(per_day) - 5), (100, 2)]
 
-    measures = list(Measure.select())
-    assert all(m.interval_minutes == 60 and 0 < m.kwh < 3 for m in measures)
-    assert Counter(m.quality for m in measures)["estimated"] in range(24, 24 * 5)
+    assert all(m.interval_minutes == 15 and 0 < m.kwh < 3 for m in measures)
+    assert Counter(m.quality for m in measures)["estimated"] in range(96, 96 * 3 + 1)
     night = [m.kwh for m in measures if m.start.replace(tzinfo=timezone.utc).astimezone(ROME).hour == 3]
     evening = [m.kwh for m in measures if m.start.replace(tzinfo=timezone.utc).astimezone(ROME).hour == 20]
-    assert 0.1 < sum(night) / len(night) < 0.3 < 0.8 < sum(evening) / len(evening) < 1.5
+    assert 0.025 < sum(night) / len(night) < 0.075 < 0.2 < sum(evening) / len(evening) < 0.375
+
+
+def test_the_other_electricity_points_have_hourly_measures():
+    first, end = rome_midnight_utc(date(2025, 10, 1)), rome_midnight_utc(TODAY)
+    hours = int((end - first) / timedelta(hours=1))
+    others = {code: (n, minutes) for code, n, minutes in Measure.select(
+        SupplyPoint.code, fn.COUNT(Measure.id), fn.MAX(Measure.interval_minutes)).join(SupplyPoint)
+        .where(SupplyPoint.code != "PR002874").group_by(SupplyPoint.code).tuples()}
+    points = SupplyPoint.select().where(SupplyPoint.code != "PR002874")
+    active = {p.code for p in points if p.commodity == "electricity"
+              and (p.end_date is None or p.end_date >= date(2025, 10, 1))}
+    assert set(others) == active and len(active) > 250  # gas points have none
+    assert {minutes for _, minutes in others.values()} == {60}
+    always = [p.code for p in points if p.code in active and p.start_date <= date(2025, 10, 1) and p.end_date is None]
+    assert always and all(others[code][0] == hours for code in always)
+
+
+def test_totals_are_built_from_the_measures():
+    """As the import keeps them: a day per point and local day, a month per point and month."""
+    assert DailyConsumption.select(fn.SUM(DailyConsumption.intervals)).scalar() == Measure.select().count()
+    assert (MonthlyConsumption.select(fn.SUM(MonthlyConsumption.intervals)).scalar() == Measure.select().count())
+    electricity = SupplyPoint.get(SupplyPoint.code == "PR002874")
+    days = {d.day: d for d in DailyConsumption.select().where(DailyConsumption.supply_point == electricity)}
+    assert (days[date(2026, 3, 29)].intervals, days[date(2026, 10, 25)].intervals) == (92, 100)
+    assert sum(d.estimated for d in days.values()) == Measure.select().where(
+        Measure.supply_point == electricity, Measure.quality == "estimated").count()
+    october = MonthlyConsumption.get(MonthlyConsumption.supply_point == electricity,
+                                     MonthlyConsumption.month == date(2026, 10, 1))
+    invoice = Invoice.get(Invoice.supply_point == electricity, Invoice.period_start == date(2026, 10, 1))
+    for measured, billed in ((october.f1, invoice.energy_f1_kwh), (october.f2, invoice.energy_f2_kwh),
+                             (october.f3, invoice.energy_f3_kwh)):
+        assert abs(Decimal(str(measured)) - billed) <= 1  # the bill counts whole kWh per band
+    assert 0.5 < october.peak_kwh < 3 and october.peak_start.month == 10
 
 
 def test_measures_of_a_month_match_its_invoice():
@@ -613,10 +659,11 @@ def test_flask_demo_today_moves_the_demo_to_that_day(tmp_path):
         assert [i.year for i in Invoice.for_customer(mario).where(Invoice.status == "partial")] == [2026]
 
         assert Reading.select(fn.MAX(Reading.date)).scalar() == date(2026, 12, 31)
-        starts = [s for (s,) in Measure.select(Measure.start).order_by(Measure.start).tuples()]
-        assert starts[0] == datetime(2025, 12, 31, 23, 0)  # local midnight of 1 January 2026
-        assert starts[-1] == datetime(2026, 12, 31, 22, 0)  # the last hour of yesterday, in Rome
-        assert len(starts) == 365 * 24
+        starts = [s for (s,) in Measure.select(Measure.start).join(SupplyPoint)
+                  .where(SupplyPoint.code == "PR002874").order_by(Measure.start).tuples()]
+        assert starts[0] == datetime(2025, 11, 30, 23, 0)  # local midnight of 1 December 2025
+        assert starts[-1] == datetime(2026, 12, 31, 22, 45)  # the last quarter of yesterday, in Rome
+        assert len(starts) == (31 + 365) * 96 - 30 * 4  # less the gap
 
         owner = mario.owner()
         assert datetime(2026, 12, 1) < owner.previous_login_at < owner.last_login_at < datetime(2027, 1, 1)
