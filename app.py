@@ -84,6 +84,7 @@ def create_app(config=None):
 
     from views import (
         account,
+        api,
         auth,
         backoffice,
         branding,
@@ -104,6 +105,8 @@ def create_app(config=None):
     customer_areas = (customer_area.bp, home.bp, invoices.bp, consumption.bp, documents.bp, account.bp)
     for blueprint in (errors.bp, auth.bp, registration.bp, *customer_areas, account.lang_bp, backoffice.bp):
         app.register_blueprint(blueprint)
+    csrf.exempt(api.bp)  # a Bearer key, never a cookie, authenticates it: nothing for a CSRF token to guard
+    app.register_blueprint(api.bp)
 
     register_commands(app)
     return app

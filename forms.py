@@ -13,7 +13,7 @@ from wtforms.validators import Email, EqualTo, InputRequired, Length, NumberRang
 import accounts
 import identifiers
 import labels
-from models import Customer, Document, User
+from models import ApiToken, Customer, Document, User
 
 YES_NO = [SelectChoice("yes", _l("Acconsento")), SelectChoice("no", _l("Non acconsento"))]
 
@@ -217,6 +217,34 @@ class OperatorForm(FlaskForm):
 
 class NotificationsForm(FlaskForm):
     notify_invoices = BooleanField(_l("Avvisami per email quando arriva una nuova fattura"))
+
+
+class ApiTokenForm(FlaskForm):
+    """A new key to the personal data API: its name says where it is used, so the right one
+    can be revoked. The view sets `user`: a user has at most ApiToken.LIVE_LIMIT live keys."""
+
+    user = None
+
+    name = StringField(
+        _l("Nome della chiave"),
+        filters=[lambda text: text.strip() if text else text],
+        validators=[InputRequired(_l("Dai un nome alla chiave, per esempio «Domotica di casa».")),
+                    Length(max=60, message=_l("Al massimo 60 caratteri."))],
+        description=_l("Dove la userai, per riconoscerla quando vorrai revocarla."),
+    )
+
+    def validate_name(self, field):
+        if not field.data:  # spaces only: InputRequired saw text
+            raise ValidationError(self.name.validators[0].message)
+        if ApiToken.live_of(self.user).count() >= ApiToken.LIVE_LIMIT:
+            raise ValidationError(_l("Hai già %(limit)d chiavi attive: revocane una per crearne un'altra.",
+                                     limit=ApiToken.LIVE_LIMIT))
+
+
+class RevokeApiTokenForm(FlaskForm):
+    """Revoca beside a key: the key's id travels in the form, not in the URL."""
+
+    token = IntegerField(validators=[InputRequired(), NumberRange(min=1, max=2**63 - 1)])
 
 
 class ForgotPasswordForm(FlaskForm):

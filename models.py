@@ -803,8 +803,34 @@ class ImportJob(BaseModel):
         return [f["name"] for f in self.received_files]
 
 
+class ApiToken(BaseModel):
+    """A read-only key to the personal data API (views/api.py), made under Dati Anagrafici by a
+    customer's user. Only its digest is kept: the key is shown once, when it is made, and a
+    leaked database opens no API. A revoked key keeps its row, for the audit log's sake."""
+
+    LIVE_LIMIT = 10  # live keys per user: enough for a home and its energy manager, not a pile
+
+    user = pw.ForeignKeyField(User, backref="api_tokens", on_delete="CASCADE")
+    name = pw.CharField(max_length=60)
+    token_hash = pw.CharField(max_length=64, unique=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    last_used_at = pw.DateTimeField(null=True)  # written at most once a minute
+    revoked_at = pw.DateTimeField(null=True)
+
+    @classmethod
+    def live_of(cls, user):
+        """The user's keys not revoked, newest first (another user's key is not found)."""
+        return cls.select().where(cls.user == user, cls.revoked_at.is_null()).order_by(cls.id.desc())
+
+    @classmethod
+    def with_user(cls, secret):
+        """The live key `secret` opens, with its user and the user's customer; None if none."""
+        return (cls.select(cls, User, Customer).join(User).join(Customer)
+                .where(cls.token_hash == token_digest(secret), cls.revoked_at.is_null()).first())
+
+
 ALL_MODELS = [
     Customer, SupplyPoint, User, UserSession, EmailToken, Consent, Invoice, Reading, Measure,
     Ticket, TicketMessage, Document, AuditLog, OutboxMail, ImportJob,
-    MailRequest, RateCounter, DailyConsumption, MonthlyConsumption,
+    MailRequest, RateCounter, DailyConsumption, MonthlyConsumption, ApiToken,
 ]

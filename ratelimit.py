@@ -39,6 +39,7 @@ LIMITS = {
     "resend-account": (3, 60 * 60),
     "password-change": (10, 15 * 60),
     "second-factor": (10, 15 * 60),
+    "api-token": (600, 10 * 60),  # personal data API calls per key: about one a second
 }
 OUTAGE_LOG_EVERY = 60  # seconds: say that Redis is away once a minute, not once a request
 

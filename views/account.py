@@ -1,6 +1,8 @@
 """The customer's own account: "Cambio Password" (a dialog over the page, or a plain page
 without JavaScript; staff have the same in the back office) and the language."""
-from flask import Blueprint, abort, flash, redirect, request, session, url_for
+import secrets
+
+from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -9,9 +11,9 @@ import audit
 import i18n
 import ratelimit
 from database import write_transaction
-from forms import ChangePasswordForm, EmptyForm, NotificationsForm
+from forms import ApiTokenForm, ChangePasswordForm, EmptyForm, NotificationsForm, RevokeApiTokenForm
 from mailer import notify_password_changed
-from models import User
+from models import ApiToken, User, token_digest, utcnow
 from views.common import safe_next, too_many
 from views.customer_area import area_blueprint, portal_url
 from views.rendering import is_htmx, render
@@ -86,4 +88,48 @@ def customer_data():
                          notify_invoices=form.notify_invoices.data)
         flash(_("Preferenze salvate."), "success")
         return redirect(portal_url("account.customer_data"), 303)
-    return render("account/customer_data.html", title=_("Dati Anagrafici"), customer=current_user.customer, form=form)
+    return customer_data_page(form)
+
+
+def customer_data_page(form=None, token_form=None, new_token=None):
+    """Dati Anagrafici, or (htmx) the block its HX-Target names: the API keys' list after a key
+    is made or revoked. `new_token` is the key just made, shown this once and never again."""
+    return render("account/customer_data.html", title=_("Dati Anagrafici"), customer=current_user.customer,
+                  form=form or NotificationsForm(obj=current_user), token_form=token_form or ApiTokenForm(),
+                  revoke_form=RevokeApiTokenForm(), api_tokens=list(ApiToken.live_of(current_user.id)), new_token=new_token,
+                  api_url=current_app.config["PORTAL_BASE_URL"] + url_for("api.supply_points"))
+
+
+# --- Dati Anagrafici: keys to the personal data API (views/api.py) ----------------------------------
+
+@bp.route("/dati-anagrafici/chiavi-api", methods=["POST"])
+def create_api_token():
+    """A new read-only key. Only its digest is stored, so the answer itself shows it (no
+    redirect: a flash message would carry it in the session cookie)."""
+    user = current_user._get_current_object()
+    token_form = ApiTokenForm()
+    token_form.user = user
+    if not token_form.validate_on_submit():
+        return customer_data_page(token_form=token_form), 422
+    secret = "spt_" + secrets.token_urlsafe(32)  # the prefix lets secret scanners know it
+    with write_transaction():
+        token = ApiToken.create(user=user, name=token_form.name.data, token_hash=token_digest(secret))
+        audit.record("api_token_created", user=user, token=token.id, name=token.name)
+    return customer_data_page(new_token=secret), 201
+
+
+@bp.route("/dati-anagrafici/chiavi-api/revoca", methods=["POST"])
+def revoke_api_token():
+    """The key stops working at once; its row stays, revoked, for the audit log. (CSRF is
+    checked before the view: an invalid form here is a key id that is no key.)"""
+    user = current_user._get_current_object()
+    form = RevokeApiTokenForm()
+    form.validate_on_submit() or abort(404)
+    with write_transaction():
+        token = ApiToken.live_of(user).where(ApiToken.id == form.token.data).first() or abort(404)
+        ApiToken.update(revoked_at=utcnow()).where(ApiToken.id == token.id).execute()
+        audit.record("api_token_revoked", user=user, token=token.id, name=token.name)
+    if is_htmx():
+        return customer_data_page()
+    flash(_("Chiave «%(name)s» revocata.", name=token.name), "success")
+    return redirect(portal_url("account.customer_data"), 303)
