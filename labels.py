@@ -59,6 +59,8 @@ LABELS = {
         "password_change_failed": _l("Cambio password non riuscito"),
         "username_reminder": _l("Promemoria degli accessi inviato"),
         "notifications_changed": _l("Avvisi per email cambiati"),
+        "api_token_created": _l("Chiave API creata"),
+        "api_token_revoked": _l("Chiave API revocata"),
         "operator_viewed_customer": _l("Scheda cliente consultata"),
         "operator_resend_user": _l("Conferma inviata di nuovo da un operatore"),
         "operator_unlock_user": _l("Accesso sbloccato da un operatore"),
@@ -93,6 +95,7 @@ LABELS = {
         "rows": _l("Righe"),
         "since": _l("Dal"),
         "output": _l("Destinazione"),
+        "name": _l("Nome"),
     },
 }
 

@@ -114,7 +114,7 @@ def create_api_token():
     secret = "spt_" + secrets.token_urlsafe(32)  # the prefix lets secret scanners know it
     with write_transaction():
         token = ApiToken.create(user=user, name=token_form.name.data, token_hash=token_digest(secret))
-        audit.record("api_token_created", user=user, token=token.id, name=token.name)
+        audit.record("api_token_created", user=user, identifier=token.id, name=token.name)
     return customer_data_page(new_token=secret), 201
 
 
@@ -128,7 +128,7 @@ def revoke_api_token():
     with write_transaction():
         token = ApiToken.live_of(user).where(ApiToken.id == form.token.data).first() or abort(404)
         ApiToken.update(revoked_at=utcnow()).where(ApiToken.id == token.id).execute()
-        audit.record("api_token_revoked", user=user, token=token.id, name=token.name)
+        audit.record("api_token_revoked", user=user, identifier=token.id, name=token.name)
     if is_htmx():
         return customer_data_page()
     flash(_("Chiave «%(name)s» revocata.", name=token.name), "success")
