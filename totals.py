@@ -184,12 +184,19 @@ class Totals:
         upsert = f"ON CONFLICT (supply_point_id, day) DO UPDATE SET {updated}"
         columns = "dailyconsumption (supply_point_id, day, f1, f2, f3, intervals, estimated, peak_kwh, peak_start)"
         if self.sqlite:
-            days = list(self.daily_totals(self.database.cursor().execute(query)))
+            rows = self.database.cursor().execute(query)
         else:
             sql(f"DECLARE totals_measures NO SCROLL CURSOR FOR {query}")  # streamed (we are in a transaction)
-            days = list(self.daily_totals(self.fetched("totals_measures")))
-            sql("CLOSE totals_measures")
+            rows = self.fetched("totals_measures")
+        days = []
+        for day in self.daily_totals(rows):  # written as they come: memory stays flat
+            days.append(day)
+            if len(days) == 5000:
+                self.insert(columns, days, upsert)
+                days.clear()
         self.insert(columns, days, upsert)
+        if not self.sqlite:
+            sql("CLOSE totals_measures")
         sql(
             "WITH months AS ("
             "  SELECT DISTINCT t.supply_point_id, d.month, d.next_month"
