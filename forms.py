@@ -1,6 +1,7 @@
 """One form per use. Validation of the domain's codes lives in identifiers.py and the password
 policy in accounts.py; the forms call them so that every message lands next to its field."""
 import re
+from datetime import date, timedelta
 
 from flask import current_app, request
 from flask_babel import lazy_gettext as _l
@@ -369,6 +370,51 @@ class CustomerSearchForm(FlaskForm):
     def page(self):
         """The page asked for; a number that is none (or out of range) is the first page."""
         return self.pagina.data if self.pagina.validate(self) and self.pagina.data else 1
+
+
+# Misure elettriche's ready-made intervals: ?periodo= -> label. Each ends today; a bookmark keeps
+# "the last 7 days", not the days it was made on.
+MEASURE_PERIODS = {"7-giorni": _l("Ultimi 7 giorni"), "mese": _l("Ultimo mese"), "anno": _l("Ultimo anno")}
+# The days a measure's interval may name: a date past these is no meter's, and far enough out
+# (year 9999) it would overflow the conversion to UTC.
+MEASURE_DAYS = (date(2000, 1, 1), date(2099, 12, 31))
+
+
+class MeasuresFilterForm(DateRangeForm):
+    """Misure elettriche's interval (from one Rome day to another, both included, or a preset
+    that wins over the dates) and page."""
+
+    periodo = SelectField(choices=[SelectChoice("")] + [SelectChoice(value, label) for value, label in MEASURE_PERIODS.items()])
+    pagina = IntegerField(default=1, validators=[Optional(), PAGE_NUMBER])
+
+    def validate(self, extra_validators=None):
+        valid = super().validate(extra_validators)
+        first, last = MEASURE_DAYS
+        for field in (self.dal, self.al):
+            if field.data is not None and not field.errors and not first <= field.data <= last:
+                field.errors.append(_l("Scegli un giorno tra il %(first)s e il %(last)s.",
+                                       first=first.strftime("%d/%m/%Y"), last=last.strftime("%d/%m/%Y")))
+                valid = False
+        return valid
+
+    def interval(self, today):
+        """(first day, last day) asked for, either None when not given, or a preset's days."""
+        preset = self.chosen("periodo")
+        if preset == "7-giorni":
+            return today - timedelta(days=6), today
+        if preset == "mese":
+            return one_month_before(today) + timedelta(days=1), today
+        if preset == "anno":
+            return one_month_before(today, months=12) + timedelta(days=1), today
+        return self.chosen("dal"), self.chosen("al")
+
+
+def one_month_before(day, months=1):
+    """The same day `months` months earlier, or that month's last day (31 March -> 28/29 February)."""
+    year, month = divmod(day.year * 12 + day.month - 1 - months, 12)
+    month += 1
+    following = date(year + month // 12, month % 12 + 1, 1)
+    return date(year, month, min(day.day, (following - timedelta(days=1)).day))
 
 
 # Prelievi Fatturati's views: ?vista= -> label; the first is the default.

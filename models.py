@@ -493,6 +493,44 @@ class Measure(BaseModel):
         return (cls.select().join(SupplyPoint)
                 .where(SupplyPoint.customer == customer, cls.supply_point == point).order_by(cls.start))
 
+    @classmethod
+    def between(cls, customer, point, since=None, before=None):
+        """The measures of one of the customer's points starting from `since` and before `before`
+        (naive UTC; None: no bound), oldest first. The point is checked in a scalar subquery, run
+        once, rather than joined to every row; `=`, not IN, so that the (point, start) index gives
+        the order and no query sorts the interval's rows."""
+        owned = SupplyPoint.select(SupplyPoint.id).where(SupplyPoint.customer == customer, SupplyPoint.id == point)
+        query = cls.select().where(cls.supply_point == owned)
+        if since is not None:
+            query = query.where(cls.start >= since)
+        if before is not None:
+            query = query.where(cls.start < before)
+        return query.order_by(cls.start)
+
+    @classmethod
+    def batches_between(cls, customer, point, since=None, before=None, batch=5000):
+        """`between`'s measures as lists of (start, kwh, interval_minutes, quality) tuples, as the
+        driver gives them (start: text on SQLite, a datetime on PostgreSQL), `batch` rows at a
+        time, each batch picking up after the last start (keyset): memory stays flat however long
+        the interval, on both databases (psycopg2's ordinary cursor would fetch every row at once)."""
+        columns = (cls.start, cls.kwh, cls.interval_minutes, cls.quality)
+        query = cls.between(customer, point, since, before).select(*columns)
+        while True:
+            rows = cls._meta.database.execute(query.limit(batch)).fetchall()
+            if rows:
+                yield rows
+            if len(rows) < batch:
+                return
+            # The next batch starts after this one's last row, with no other lower bound: given
+            # two, SQLite walked the index from the first and filtered up to the second.
+            query = cls.between(customer, point, None, before).select(*columns).where(cls.start > rows[-1][0])
+
+    @classmethod
+    def first_start(cls, customer, point):
+        """The start of the point's oldest measure (naive UTC), None without measures."""
+        oldest = cls.between(customer, point).select(cls.start).first()
+        return oldest and oldest.start
+
 
 class DailyConsumption(BaseModel):
     """A point's metered kWh over one local (Europe/Rome) day, by ARERA band (bands.py): what

@@ -1,18 +1,22 @@
 """Prelievi Fatturati: billed withdrawals by month, as charts, a table and a CSV."""
 import io
+from datetime import timedelta
 
 from babel.dates import get_month_names
-from flask import current_app, g
+from flask import abort, current_app, g, redirect, request, stream_with_context, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+import bands
 import charts
 import forms
 import i18n
+import measure_files
 import spreadsheets
-from forms import WITHDRAWAL_VIEWS, WithdrawalsFilterForm
+from forms import MEASURE_PERIODS, WITHDRAWAL_VIEWS, MeasuresFilterForm, WithdrawalsFilterForm
 from i18n import rome_today
-from models import MonthlyConsumption
+from models import Measure, MonthlyConsumption, Reading, utcnow
 from views.common import svg_response
 from views.customer_area import area_blueprint, selected_point_or_404, serves_a_file
 from views.rendering import render
@@ -171,3 +175,106 @@ def advanced_charts_chart():
     svg = charts.consumption_svg(point, data, has_previous, i18n.language(), current_app.config["PORTAL_COLOR"],
                                  chart_texts(point, period, first))
     return svg_response(svg)
+
+
+# --- Misure elettriche ---------------------------------------------------------------------------
+
+MEASURES_PAGE = 96  # rows at a time: a day of quarter-hours, four days of hours
+MEASURE_QUALITY = {"actual": _l("rilevata"), "estimated": _l("stimata")}
+
+
+def measures_interval(point):
+    """(form, first day, last day): the Rome days asked for (a preset's, or the dates), an open
+    start being the day of the point's oldest measure and an open end today."""
+    form = MeasuresFilterForm()
+    first, last = form.interval(rome_today())
+    if form.chosen("periodo"):  # the date fields show the preset's days
+        form.dal.raw_data, form.al.raw_data = [first.isoformat()], [last.isoformat()]
+    last = last or rome_today()
+    if first is None:
+        oldest = Measure.first_start(current_user.customer_id, point)
+        first = min(bands.to_rome(oldest).date(), last) if oldest else last
+    return form, first, last
+
+
+def in_utc(first, last):
+    """The instants of Rome's days first..last (both included) as the database stores them."""
+    return i18n.rome_midnight_utc(first), i18n.rome_midnight_utc(last + timedelta(days=1))
+
+
+def measure_row(measure):
+    """A measure as the list shows it: its Rome day and start time; on the night summer time
+    ends, the hour that comes twice says which one it is."""
+    local = bands.to_rome(measure.start)
+    repeated = local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset()
+    return {"day": local.date(), "start": local.strftime("%H:%M"),
+            "clock": (_("ora legale") if local.dst() else _("ora solare")) if repeated else None,
+            "kwh": measure.kwh, "quality": measure.quality, "band": bands.band(measure.start)}
+
+
+@bp.route("/misure-elettriche")
+def measures():
+    point = g.supply_point
+    if point is None or point.is_gas:
+        # The menu offers this page for electricity only; a gas point reached by the point
+        # selector or an old bookmark gets a page saying where its figures are.
+        return render("consumption/measures.html", title=_("Misure elettriche"), point=point)
+    form, first, last = measures_interval(point)
+    customer = current_user.customer_id
+    page = form.chosen("pagina") or 1
+    since, before = in_utc(first, last)
+    rows = list(Measure.between(customer, point, since, before).order_by(Measure.start.desc())
+                .offset((page - 1) * MEASURES_PAGE).limit(MEASURES_PAGE + 1))
+    readings = (Reading.for_point(customer, point).where(Reading.date.between(first, last))
+                .order_by(Reading.date.desc(), Reading.register))
+    args = {key: value for key, value in request.args.items() if key != "pagina"}
+    return render("consumption/measures.html", title=_("Misure elettriche"), point=point, form=form,
+                  first=first, last=last, rows=[measure_row(m) for m in rows[:MEASURES_PAGE]],
+                  more=len(rows) > MEASURES_PAGE, page=page, args=args, readings=list(readings),
+                  presets=MEASURE_PERIODS, preset=form.chosen("periodo"), qualities=MEASURE_QUALITY,
+                  updated=charts.last_update(customer, point))
+
+
+def measures_file(make, mimetype, extension):
+    """A download of the interval asked for, streamed as it is made. Its links carry valid
+    dates; a hand-made URL with bad ones goes back to the page, which says what is wrong."""
+    point = selected_point_or_404()
+    if point.is_gas:
+        abort(404)
+    form, first, last = measures_interval(point)
+    if form.dal.errors or form.al.errors:  # other values that are none are ignored, as on the page
+        return redirect(url_for("consumption.measures", **request.args), 303)
+    batches = Measure.batches_between(current_user.customer_id, point, *in_utc(first, last))
+    response = current_app.response_class(stream_with_context(make(point, first, last, batches)), mimetype=mimetype)
+    name = f"misure-{point.code}-{first.isoformat()}-{last.isoformat()}{extension}"
+    response.headers["Content-Disposition"] = f"attachment; filename={name}"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.route("/misure-elettriche.csv")
+@serves_a_file
+def measures_csv():
+    return measures_file(lambda point, first, last, batches: measure_files.iso_csv(batches), "text/csv", ".csv")
+
+
+@bp.route("/misure-elettriche-excel.csv")
+@serves_a_file
+def measures_excel_csv():
+    """For Italian Excel: semicolons, decimal commas, a BOM."""
+    return measures_file(lambda point, first, last, batches: measure_files.excel_csv(batches), "text/csv", "-excel.csv")
+
+
+@bp.route("/misure-elettriche.xml")
+@serves_a_file
+def measures_green_button():
+    """Green Button "Download My Data" (ESPI Atom/XML)."""
+    def feed(point, first, last, batches):
+        return measure_files.espi_feed(batches, point.code, first, last, 15 if point_has_quarters(point) else 60, utcnow())
+    return measures_file(feed, "application/atom+xml", ".xml")
+
+
+def point_has_quarters(point):
+    """Whether the point's newest measure is a quarter-hour one (the ESPI ReadingType's interval)."""
+    newest = Measure.between(current_user.customer_id, point).order_by(Measure.start.desc()).first()
+    return newest is not None and newest.interval_minutes == 15

@@ -36,12 +36,12 @@ MENU = [
     ("customer_area.tickets", _l("Ticket")),
     ("home.technical_data", _l("Dati Tecnici")),
     ("home.contract_data", _l("Dati Contrattuali")),
-    ("customer_area.measures", _l("Misure elettriche")),
+    ("consumption.measures", _l("Misure elettriche")),
     ("documents.my_documents", _l("I miei documenti")),
     ("documents.downloads", _l("Download")),
     ("consumption.advanced_charts", _l("Grafici avanzati")),
 ]
-ELECTRICITY_ONLY = {"customer_area.measures"}
+ELECTRICITY_ONLY = {"consumption.measures"}
 GENERIC_DOCUMENTS = [
     ("modulistica", _l("Modulistica")),
     ("normative", _l("Normative")),
@@ -54,7 +54,6 @@ GENERIC_DOCUMENTS = [
 COMING_SOON = {
     "self_reading": "/autolettura",
     "tickets": "/ticket",
-    "measures": "/misure-elettriche",
 }
 
 
