@@ -412,3 +412,13 @@ def test_text_from_the_database_cannot_run_in_a_spreadsheet(logged_in, point, to
                      "quality": "'=1+1", "band": "F1"}]
     excel = logged_in.get("/misure-elettriche-excel.csv?sp=PR002874&dal=2026-03-02&al=2026-03-02")
     assert excel.get_data(as_text=True).split("\r\n")[1] == "02/03/2026;10:00;solare;-0,500;'=1+1;F1"
+
+
+def test_dst_days_in_the_green_button_xml(logged_in, hourly_dst):
+    response = logged_in.get("/misure-elettriche.xml?sp=PR002874&dal=2026-03-29&al=2026-10-25")
+    assert response.status_code == 200
+    blocks = ET.fromstring(response.data).findall(f".//{ESPI}IntervalBlock")
+    assert [len(block.findall(ESPI + "IntervalReading")) for block in blocks] == [23, 25]
+    assert [int(block.findtext(f"{ESPI}interval/{ESPI}duration")) for block in blocks] == [23 * 3600, 25 * 3600]
+    starts = [int(reading.findtext(f"{ESPI}timePeriod/{ESPI}start")) for reading in blocks[1].findall(ESPI + "IntervalReading")]
+    assert starts == [starts[0] + 3600 * n for n in range(25)]  # the repeated hour twice, an hour apart
