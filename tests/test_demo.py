@@ -604,6 +604,7 @@ def add_a_bit_of_everything():
     AuditLog.create(action="test", user=user, customer=owner_customer)
     models.OutboxMail.create(recipient="x@example.it", subject="x", body_text="x", body_html="x")
     models.ImportJob.create(started_by=user, folder="/tmp/x")
+    models.ApiToken.create(user=user, name="x", token_hash="c" * 64)
     models.MailRequest.create(kind="reset_password", subject="999999")
     models.RateCounter.create(key="x", count=1, window_ends=datetime(2026, 1, 1))
     models.DailyConsumption.create(supply_point=point, day=date(2026, 1, 1), f3=0.5, intervals=1)
