@@ -1,18 +1,20 @@
 """Daily and monthly consumption by band (models.DailyConsumption, MonthlyConsumption), made from
-the measures in SQL.
+the measures.
 
 The import calls `update_from_staging()` in its transaction, after merging measures.csv: every
 (point, local day) the file has rows for is summed again from the measure table, so a re-sent or
 changed row counts once, with its new value; then the months of those days are summed from the
-days. `rebuild()` (`flask rebuild-totals`) does the same for every day of every point that has
-measures, a batch of points per transaction.
+days, in SQL. `rebuild()` (`flask rebuild-totals`) does the same for every day of every point
+that has measures, a batch of points per transaction.
 
 Which local day and band an instant belongs to is decided in Python (bands.py, zoneinfo), once
-per hour, not in SQL: a temporary table maps every UTC hour of the span at hand to its Rome day
-and band, and the database joins each measure to its hour. So SQLite, which knows no time zones,
-and PostgreSQL get the same answer, DST days have their 23 or 25 hours, and the band rule and
-the holidays stay in one place. A day's peak is its largest hourly sum (the four quarters of an
-hour added up), with that hour's UTC start.
+per hour: so SQLite, which knows no time zones, and PostgreSQL get the same answer, DST days
+have their 23 or 25 hours, and the band rule and the holidays stay in one place. A temporary
+table of those hours lets the database find the touched (point, day) pairs; the days' measures
+are then read in (point, start) order, one index range per run of consecutive touched days, and
+summed in one streaming pass (on SQLite four times cheaper than the same sums in SQL). A day's
+peak is its largest hourly sum (the four quarters of an hour added up), with that hour's UTC
+start, the earliest of equal ones.
 """
 from datetime import datetime, timedelta
 
