@@ -9,7 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -318,6 +318,23 @@ def test_local_times_cross_the_autumn_change(app, tmp_path, store):
     assert len(starts) == 24 + 25 + 24
     assert datetime(2026, 10, 25, 0, 0) in starts and datetime(2026, 10, 25, 1, 0) in starts  # 02:00 +02, +01
     assert starts[0] == datetime(2026, 10, 23, 22, 0)
+
+
+def test_quarter_hours_in_local_time_cross_the_autumn_change(app, data, store):
+    """With 15-minute data 02:00 comes back after 02:45, not right after itself: still the later
+    hour, not a repeated row."""
+    folder, written = data
+    point = written["points"][0]
+    local = [f"2026-10-25 {hour:02d}:{minute:02d}" for hour in (1, 2, 2) for minute in (0, 15, 30, 45)]
+    with open(folder / "measures.csv", "w", encoding="utf-8", newline="") as f:
+        csv.writer(f, lineterminator="\n").writerows(
+            [["supply_point_code", "start", "kwh", "interval_minutes", "quality"]]
+            + [[point, stamp, "0.1", "15", "actual"] for stamp in local])
+    report = run(app, [folder / "customers.csv", folder / "supply_points.csv", folder / "measures.csv"], store)
+    assert report.problems == []
+    starts = [m.start for m in Measure.select().join(SupplyPoint).where(SupplyPoint.code == point)
+              .order_by(Measure.start)]
+    assert starts == [datetime(2026, 10, 24, 23, 0) + timedelta(minutes=15 * n) for n in range(12)]
 
 
 def test_offsets_and_local_times_agree(app, tmp_path, store):
