@@ -42,6 +42,19 @@ NOT_RUN = {
     "python3 -m venv .venv && .venv/bin/pip install -r requirements.txt":
         "downloads the pinned packages from PyPI (network, minutes); `make` installs the same ones "
         "into the .venv every other command here runs with",
+    'curl -H "Authorization: Bearer $SPORTELLO_KEY" "https://clienti.example.it/api/v1/supply-points/PR002874/'
+    'consumption?period_from=2026-11-01&period_to=2026-12-01&group_by=day"':
+        "needs a key made under Dati Anagrafici and the public address; tests/test_api.py calls the same URL "
+        "and tests/test_api_schema.py checks the running app against the OpenAPI document",
+    'psql sportello -c "ALTER TABLE measure DETACH PARTITION measure_2025_01"':
+        "archives a month of a production PostgreSQL database; tests/test_totals.py detaches a month "
+        "the same way on the test database and checks that the totals stay",
+    "pg_dump --format=custom --table=measure_2025_01 sportello > measure_2025_01.dump":
+        "archives a month of a production PostgreSQL database; tests/test_totals.py detaches a month "
+        "the same way on the test database and checks that the totals stay",
+    'psql sportello -c "DROP TABLE measure_2025_01"':
+        "archives a month of a production PostgreSQL database; tests/test_totals.py detaches a month "
+        "the same way on the test database and checks that the totals stay",
 }
 
 OPERATOR_PASSWORD = "Readme-Prova-2026!"  # typed (twice) when create-operator asks for one
