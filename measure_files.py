@@ -102,7 +102,7 @@ ISO_HEADER = "start,end,kwh,quality,band\n"
 EXCEL_HEADER = "\ufeffData;Ora;Ora legale o solare;kWh;Qualità;Fascia\r\n"
 
 
-QUARTER_ENDS = {"00": ":15:00", "15": ":30:00", "30": ":45:00"}  # the minute a quarter ends, in its hour
+QUARTER_ENDS = {"00": "15", "15": "30", "30": "45"}  # the minute a quarter ends, in its hour
 
 
 class Numbers(dict):
@@ -117,26 +117,34 @@ class Numbers(dict):
 
 
 def iso_csv(batches):
-    hours, tails, numbers, key = Hours(), Encoded(","), Numbers(), None
+    hours, tails, numbers, key, following = Hours(), Encoded(","), Numbers(), None, None
     yield ISO_HEADER
     for batch in batches:
         lines = []
         for start, kwh, minutes, quality in batch:
-            text = start_text(start)
+            text = start if start.__class__ is str else start_text(start)
             if text[:13] != key:
                 key = text[:13]
                 hour = hours[key]
                 here, offset, band = hour.text, hour.offset, hour.band
                 actual = tails["actual", band]
             minute = text[14:16]
+            # A quarter's start is most often the end of the row before: written once.
+            if following is not None and following[0] == key and following[1] == minute:
+                begin = following[2]
+            else:
+                begin = f"{here}:{minute}:00{offset}"
             if minutes == 15 and minute in QUARTER_ENDS:
-                until = f"{here}{QUARTER_ENDS[minute]}{offset}"
+                end = QUARTER_ENDS[minute]
+                until = f"{here}:{end}:00{offset}"
+                following = (key, end, until)
             else:  # ends in the next hour (or, off the quarter, wherever it ends)
                 end = int(minute) + minutes
                 after = hours[hour.next_key] if end >= 60 else hour
                 until = f"{after.text}:{end % 60:02d}:00{after.offset}"
+                following = None
             tail = actual if quality == "actual" else tails[quality, band]
-            lines.append(f"{here}:{minute}:00{offset},{until},{numbers[kwh]},{tail}\n")
+            lines.append(f"{begin},{until},{numbers[kwh]},{tail}\n")
         yield "".join(lines)
 
 

@@ -508,7 +508,7 @@ class Measure(BaseModel):
         return query.order_by(cls.start)
 
     @classmethod
-    def batches_between(cls, customer, point, since=None, before=None, batch=5000):
+    def batches_between(cls, customer, point, since=None, before=None, batch=10000):
         """`between`'s measures as lists of (start, kwh, interval_minutes, quality) tuples, as the
         driver gives them (start: text on SQLite, a datetime on PostgreSQL), `batch` rows at a
         time, each batch picking up after the last start (keyset): memory stays flat however long
