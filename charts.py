@@ -560,16 +560,16 @@ def consumption_svg(point, data, has_previous, locale, colour, labels):
 
 
 def last_update(customer, point):
-    """When the point's data were last brought: {"at", "kind"}. The portal keeps no record of
-    which import brought which point's rows, so this is the newest figure itself: for
-    electricity the end of the newest measure ("measure", a naive UTC instant), for gas the
-    newest reading ("reading") or invoice period's end ("invoice"), a day. None without data."""
+    """How fresh the point's data are: {"at", "kind", "day"}: for electricity the end of the
+    newest measure ("measure", a naive UTC instant) and "imported_at", when an import last
+    brought the point's measures (None for measures written otherwise); for gas the newest
+    reading ("reading") or invoice period's end ("invoice"), a day. None without data."""
     if not point.is_gas:
         newest = Measure.for_point(customer, point).order_by(Measure.start.desc()).first()
         if newest is None:
             return None
         return {"at": newest.start + timedelta(minutes=newest.interval_minutes), "kind": "measure",
-                "day": to_rome(newest.start).date()}
+                "day": to_rome(newest.start).date(), "imported_at": point.measures_imported_at}
     reading = (Reading.for_point(customer, point).where(Reading.status == Reading.VALIDATED)
                .order_by(Reading.date.desc()).first())
     invoice = (Invoice.for_customer(customer).select(Invoice.period_end)

@@ -741,6 +741,9 @@ def insert_measures(electricity, mario_hours, customers, point_ids, today):
         psycopg2.extras.execute_values(database.cursor(), insert + "%s", rows, page_size=2000)
     measured = [electricity] + other_points_hours(database, customers, point_ids, today)
     totals.update_points(database, measured)
+    # As if last night's import (02:00 in Rome) had brought them.
+    SupplyPoint.update(measures_imported_at=rome_midnight_utc(today) + timedelta(hours=2)).where(
+        SupplyPoint.id.in_(measured)).execute()
 
 
 def household_hours(rng, first_day, end_day, measures_from_day):

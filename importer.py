@@ -25,6 +25,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+import peewee as pw
 from flask_babel import lazy_gettext as _l
 
 import identifiers
@@ -33,7 +34,7 @@ import totals
 from database import is_sqlite, refresh_statistics, write_transaction
 from files import CONTENT_TYPES, EXTENSIONS, FileStore
 from i18n import ROME, rome_today
-from models import Customer, Document, Invoice, Reading, SupplyPoint, User, db_wrapper
+from models import Customer, Document, Invoice, Reading, SupplyPoint, User, db_wrapper, utcnow
 
 
 class Problem(ValueError):
@@ -765,6 +766,9 @@ class ImportRun:
         )
         self.report.summary["measures.csv"] = (added, updated, matched - updated)
         totals.update_from_staging(self.database)
+        # Every point the file names was brought up to date, changed rows or not.
+        SupplyPoint.update(measures_imported_at=utcnow()).where(SupplyPoint.code.in_(
+            pw.SQL("(SELECT DISTINCT supply_point_code FROM import_measure)"))).execute()
 
     def write_documents(self):
         rows = self.rows.get("documents.csv", [])

@@ -103,6 +103,8 @@ class SupplyPoint(BaseModel):
     # The billing system's tech_* and contract_* columns, as JSON objects {label: value}.
     technical_data = pw.TextField(default="{}")
     contract_data = pw.TextField(default="{}")
+    # When an import last brought measures for the point: what "Dati aggiornati al" tells.
+    measures_imported_at = pw.DateTimeField(null=True)
 
     class Meta:
         indexes = ((("customer", "code"), False),)

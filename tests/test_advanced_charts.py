@@ -488,3 +488,26 @@ def test_the_times_shown_are_romes(client):
     page = page_of(client, f"{PAGE}?sp=PR002874")
     assert "Dati aggiornati al 02/12/2026 00:00" in page
     assert 'chart-period-name" aria-live="polite">dicembre 2026<' in page
+
+
+def test_the_pages_say_when_an_import_last_brought_the_points_measures(client, app, tmp_path):
+    """"Dati aggiornati al" is the last import that brought measures for the point, whatever
+    their own dates; measures written otherwise (the demo's, a test's) say their end only."""
+    import importer
+    from models import SupplyPoint, utcnow
+
+    (tmp_path / "measures.csv").write_text(
+        "supply_point_code,start,kwh,interval_minutes,quality\n"
+        "PR002874,2026-11-30T23:00:00+00:00,0.500,60,actual\n")
+    before = utcnow()
+    with app.app_context():
+        assert not importer.run([str(tmp_path / "measures.csv")], str(tmp_path / "store")).problems
+    imported = point().measures_imported_at
+    assert imported is not None and imported >= before.replace(microsecond=0)
+    assert point("PR002875").measures_imported_at is None  # not in the file
+    assert SupplyPoint.get(SupplyPoint.code == "PR999999").measures_imported_at is None
+
+    charts_page = page_of(client, f"{PAGE}?sp=PR002874&vista=giorno&data=2026-12-01")
+    assert "con l'ultima importazione di misure per questo punto; l'ultima misura finisce il 01/12/2026 01:00" in charts_page
+    measures_page = page_of(client, "/misure-elettriche?sp=PR002874&dal=2026-12-01&al=2026-12-01")
+    assert "misure fino al 01/12/2026 01:00 · importate il " in measures_page
