@@ -510,6 +510,13 @@ class Measure(BaseModel):
         return query.order_by(cls.start)
 
     @classmethod
+    def newest_interval_minutes(cls, customer, point):
+        """15 or 60: the length of the point's newest measure (a Green Button file's interval),
+        None without measures."""
+        newest = cls.between(customer, point).order_by(cls.start.desc()).first()
+        return newest.interval_minutes if newest is not None else None
+
+    @classmethod
     def batches_between(cls, customer, point, since=None, before=None, batch=10000):
         """`between`'s measures as lists of (start, kwh, interval_minutes, quality) tuples, as the
         driver gives them (start: text on SQLite, a datetime on PostgreSQL), `batch` rows at a

@@ -458,3 +458,49 @@ def test_the_openapi_document_describes_every_route(app, api):
                               ["parameters"]}
     assert consumption_parameters["group_by"]["schema"]["enum"] == ["none", "hour", "day", "week", "month"]
     assert consumption_parameters["period_from"]["required"] and consumption_parameters["period_to"]["required"]
+
+
+# --- Green Button ---------------------------------------------------------------------------------
+
+ESPI = "{http://naesb.org/espi}"
+
+
+def green_button(api, key, code="PR002874", **params):
+    return api.get(f"/api/v1/supply-points/{code}/green-button", query_string=params, headers=bearer(key))
+
+
+def test_green_button_is_the_espi_feed_of_the_days_asked_for(api, key, measures):
+    import xml.etree.ElementTree as ET
+
+    response = green_button(api, key, period_from="2026-03-28", period_to="2026-03-30")
+    assert response.status_code == 200
+    assert response.mimetype == "application/atom+xml"
+    assert response.headers["Content-Disposition"] == "attachment; filename=misure-PR002874-2026-03-28-2026-03-29.xml"
+    feed = ET.fromstring(response.get_data())  # well-formed XML
+    blocks = feed.findall(f".//{ESPI}IntervalBlock")
+    assert [len(block.findall(ESPI + "IntervalReading")) for block in blocks] == [96, 92]  # the clocks went forward
+    values = [int(r.findtext(ESPI + "value")) for r in feed.findall(f".//{ESPI}IntervalReading")]
+    assert sum(values) == measures * 250  # Wh
+    # One day only: the period's end is excluded.
+    one_day = ET.fromstring(green_button(api, key, period_from="2026-03-29", period_to="2026-03-30").get_data())
+    assert [len(b.findall(ESPI + "IntervalReading")) for b in one_day.findall(f".//{ESPI}IntervalBlock")] == [92]
+
+
+@pytest.mark.parametrize("params, wrong", [
+    ({}, {"period_from", "period_to"}),
+    ({"period_from": "2026-03-28T10:00", "period_to": "2026-03-30"}, {"period_from"}),
+    ({"period_from": "2026-03-30", "period_to": "2026-03-28"}, {"period_to"}),
+    ({"period_from": "ieri", "period_to": "2026-03-28"}, {"period_from"}),
+])
+def test_green_button_wants_two_dates_in_order(api, key, params, wrong):
+    response = green_button(api, key, **params)
+    assert response.status_code == 422 and response.mimetype == "application/problem+json"
+    assert {error["parameter"] for error in response.json["errors"]} == wrong
+
+
+def test_green_button_only_for_the_keys_customer_and_electricity(api, key, points):
+    make_supply_point(make_customer(code="009999"), code="PR999999")
+    dates = dict(period_from="2026-03-28", period_to="2026-03-29")
+    assert green_button(api, key, "PR999999", **dates).status_code == 404
+    assert green_button(api, key, "PR002875", **dates).status_code == 404  # gas
+    assert api.get("/api/v1/supply-points/PR002874/green-button", query_string=dates).status_code == 401

@@ -23,10 +23,11 @@ import re
 from datetime import UTC, date, datetime, time, timedelta
 
 import peewee as pw
-from flask import Blueprint, current_app, g, request, url_for
+from flask import Blueprint, current_app, g, request, stream_with_context, url_for
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.http import HTTP_STATUS_CODES
 
+import measure_files
 import ratelimit
 from bands import band
 from database import is_sqlite, write_transaction
@@ -146,6 +147,24 @@ def consumption(code):
                          query, count),
             "results": rows}
     return json_response(body)
+
+
+@bp.route("/supply-points/<code>/green-button")
+def green_button(code):
+    """Green Button "Download My Data": the days from period_from to period_to (excluded) as an
+    ESPI Atom feed, the same file as Misure elettriche's, streamed."""
+    point = customer_point(code)
+    if point.is_gas:
+        return problem(404, "Metered intervals exist for electricity points only; this is a gas point.")
+    query = consumption_query(dict(request.args.items(), group_by="day"))  # dates, in order
+    first, end = to_rome(query["period_from"]).date(), to_rome(query["period_to"]).date()
+    batches = Measure.batches_between(g.api_customer, point, query["period_from"], query["period_to"])
+    minutes = Measure.newest_interval_minutes(g.api_customer, point) or 60
+    feed = measure_files.espi_feed(batches, point.code, first, end - timedelta(days=1), minutes, utcnow())
+    response = current_app.response_class(stream_with_context(feed), mimetype="application/atom+xml")
+    response.headers["Content-Disposition"] = (
+        f"attachment; filename=misure-{point.code}-{first.isoformat()}-{(end - timedelta(days=1)).isoformat()}.xml")
+    return response
 
 
 @bp.route("/invoices")
@@ -563,6 +582,23 @@ OPENAPI = {
                 *_PAGE_PARAMETERS,
             ],
             "responses": {"200": _ok("A page of the intervals.", "Consumption"), **_errors(401, 404, 422, 429)}}},
+        "/supply-points/{code}/green-button": {"get": {
+            "operationId": "getGreenButton", "summary": "Green Button \"Download My Data\" (ESPI)",
+            "description": (
+                "The point's metered intervals of the days from period_from (included) to period_to "
+                "(excluded) as an ESPI Atom feed: one IntervalBlock per Rome day, values in Wh, "
+                "the quality of each reading. The same file as the Misure elettriche page's."),
+            "parameters": [
+                _POINT_CODE,
+                {"name": "period_from", "in": "query", "required": True, "schema": {"type": "string", "format": "date"},
+                 "description": "The first day, included.", "example": "2026-11-01"},
+                {"name": "period_to", "in": "query", "required": True, "schema": {"type": "string", "format": "date"},
+                 "description": "The day after the last, excluded.", "example": "2026-12-01"},
+            ],
+            "responses": {
+                "200": {"description": "The ESPI feed.",
+                        "content": {"application/atom+xml": {"schema": {"type": "string"}}}},
+                **_errors(401, 404, 422, 429)}}},
         "/invoices": {"get": {
             "operationId": "listInvoices", "summary": "The customer's invoices, newest first",
             "parameters": [

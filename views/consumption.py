@@ -270,11 +270,6 @@ def measures_excel_csv():
 def measures_green_button():
     """Green Button "Download My Data" (ESPI Atom/XML)."""
     def feed(point, first, last, batches):
-        return measure_files.espi_feed(batches, point.code, first, last, 15 if point_has_quarters(point) else 60, utcnow())
+        minutes = Measure.newest_interval_minutes(current_user.customer_id, point) or 60
+        return measure_files.espi_feed(batches, point.code, first, last, minutes, utcnow())
     return measures_file(feed, "application/atom+xml", ".xml")
-
-
-def point_has_quarters(point):
-    """Whether the point's newest measure is a quarter-hour one (the ESPI ReadingType's interval)."""
-    newest = Measure.between(current_user.customer_id, point).order_by(Measure.start.desc()).first()
-    return newest is not None and newest.interval_minutes == 15
