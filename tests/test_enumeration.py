@@ -69,28 +69,21 @@ def deliver_all(app):
     return sent
 
 
-def test_forgot_password_costs_the_same_for_anyone(app, client, owner, unlimited, smtp):
-    page = client.get("/password-dimenticata")
+@pytest.mark.parametrize("url, field, existing, unknown", [
+    ("/password-dimenticata", "user", "005007", "999999"),
+    ("/username-dimenticato", "email", "mario@example.it", "nessuno@example.it"),
+])
+def test_forgotten_password_and_username_cost_the_same_for_anyone(app, client, owner, unlimited, smtp,
+                                                                    url, field, existing, unknown):
+    page = client.get(url)
     assert page.status_code == 200
     token = csrf_from(page)
 
-    def ask(code):
-        return lambda n: timed_post(client, "/password-dimenticata", {"user": code, "csrf_token": token}, 303)
+    def ask(value):
+        return lambda n: timed_post(client, url, {field: value, "csrf_token": token}, 303)
 
-    assert_same_cost(alternated_pairs(ask("005007"), ask("999999")))
-    # Every request for the existing code was answered: a mail each, once the sender has run.
-    assert deliver_all(app) == PAIRS
-
-
-def test_forgot_username_costs_the_same_for_anyone(app, client, owner, unlimited, smtp):
-    page = client.get("/username-dimenticato")
-    assert page.status_code == 200
-    token = csrf_from(page)
-
-    def ask(email):
-        return lambda n: timed_post(client, "/username-dimenticato", {"email": email, "csrf_token": token}, 303)
-
-    assert_same_cost(alternated_pairs(ask("mario@example.it"), ask("nessuno@example.it")))
+    assert_same_cost(alternated_pairs(ask(existing), ask(unknown)))
+    # Every request for the existing login was answered: a mail each, once the sender has run.
     assert deliver_all(app) == PAIRS
 
 
