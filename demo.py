@@ -706,19 +706,21 @@ def other_points_hours(database, customers, point_ids, today):
             row = point["row"]
             if row["commodity"] == "electricity":
                 scale = round(point["usage"]["annual"] / 52.18 / per_week[shape] * 10000)
-                points.append((point_ids[row["code"]], shape == "business", scale, str(row["start_date"]),
-                               str(row["end_date"] or today)))
+                # The noise's seed is the point's place in the demo, not its id: ids depend on
+                # what the database held before (a sequence is not reset by deleting rows).
+                points.append((point_ids[row["code"]], len(points), shape == "business", scale,
+                               str(row["start_date"]), str(row["end_date"] or today)))
     sql = database.execute_sql
     sql("CREATE TEMPORARY TABLE demo_hour (n INTEGER, start TIMESTAMP, day DATE, household BIGINT, business BIGINT)")
-    sql("CREATE TEMPORARY TABLE demo_point (id INTEGER, business BOOLEAN, scale BIGINT, since DATE, until DATE)")
-    marks = ", ".join([database.param] * 5)
-    database.cursor().executemany(f"INSERT INTO demo_hour VALUES ({marks})", hours)
-    database.cursor().executemany(f"INSERT INTO demo_point VALUES ({marks})", points)
+    sql("CREATE TEMPORARY TABLE demo_point (id INTEGER, seed INTEGER, business BOOLEAN, scale BIGINT, since DATE, "
+        "until DATE)")
+    database.cursor().executemany(f"INSERT INTO demo_hour VALUES ({', '.join([database.param] * 5)})", hours)
+    database.cursor().executemany(f"INSERT INTO demo_point VALUES ({', '.join([database.param] * 6)})", points)
     sql("INSERT INTO measure (supply_point_id, start, kwh, interval_minutes, quality) "
         # Wh = shape (1/1000) x scale (1/10000) x noise (0.75 to 1.25, 1/10000), the noise from
-        # (hour * a + point * b) mod 10007, written without % (psycopg2 takes it for a parameter).
+        # (hour * a + point's seed * b) mod 10007, written without % (psycopg2 takes it for a parameter).
         "SELECT p.id, h.start, ((CASE WHEN p.business THEN h.business ELSE h.household END) * p.scale"
-        "  * (7500 + 5000 * (h.n * 104729 + p.id * 7919 - 10007 * ((h.n * 104729 + p.id * 7919) / 10007)) / 10007)"
+        "  * (7500 + 5000 * (h.n * 104729 + p.seed * 7919 - 10007 * ((h.n * 104729 + p.seed * 7919) / 10007)) / 10007)"
         "  / 100000000) / 1000.0, 60, 'actual' "
         "FROM demo_point p JOIN demo_hour h ON h.day >= p.since AND h.day <= p.until")
     sql("DROP TABLE demo_hour")
