@@ -217,6 +217,13 @@ class User(BaseModel):
         return self.role in self.STAFF_ROLES
 
     @property
+    def can_write(self):
+        """May this customer's user send what changes the customer's records (self-readings,
+        tickets, contact data, delegates)? Every customer write view asks this one place; a
+        delegate with read-only rights may not (the delegates' work refines it)."""
+        return self.customer_id is not None
+
+    @property
     def display_name(self):
         if self.customer_id and self.role == self.OWNER:
             return self.customer.name
