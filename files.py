@@ -136,6 +136,20 @@ class FileStore:
         return relative
 
 
+    def store_bytes(self, data, suffix):
+        """Keep bytes (an upload already checked by uploads.accept); returns the path inside
+        the store, named by the SHA-256 like every stored file."""
+        sha256 = hashlib.sha256(data).hexdigest()
+        relative = f"{sha256[:2]}/{sha256}{suffix}"
+        target = self.root / relative
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temporary = target.with_suffix(target.suffix + ".part")
+            temporary.write_bytes(data)
+            os.replace(temporary, target)
+        return relative
+
+
 def tail(path, size=1024):
     """The last `size` bytes of a file: where a whole PDF has its %%EOF."""
     with open(path, "rb") as f:
