@@ -1,4 +1,7 @@
 """Helpers that several view modules share."""
+import threading
+import time
+from collections import OrderedDict
 from urllib.parse import urlsplit
 
 from flask import current_app
@@ -50,3 +53,33 @@ def invalid_link():
     return render("auth/message.html", title=_("Link non valido"), message=_(
         "Questo link non è valido: è scaduto (vale un'ora), è già stato usato, oppure nel "
         "frattempo la password è cambiata. Puoi chiederne uno nuovo.")), 410
+
+
+class RecentPages:
+    """What a view made lately, by a key that changes whenever its content would: kept by this
+    process for `seconds` at most, `entries` at most (the oldest go first). For content that
+    only an import changes, keyed by the import's time."""
+
+    def __init__(self, entries, seconds):
+        self.entries, self.seconds = entries, seconds
+        self.made = OrderedDict()  # key -> (time.monotonic() when made, content)
+        self.lock = threading.Lock()  # the development server serves in threads
+
+    def get(self, key):
+        with self.lock:
+            entry = self.made.get(key)
+            if entry is None or time.monotonic() - entry[0] > self.seconds:
+                return None
+            self.made.move_to_end(key)
+            return entry[1]
+
+    def put(self, key, content):
+        with self.lock:
+            self.made[key] = (time.monotonic(), content)
+            self.made.move_to_end(key)
+            while len(self.made) > self.entries:
+                self.made.popitem(last=False)
+
+    def clear(self):
+        with self.lock:
+            self.made.clear()
