@@ -134,7 +134,7 @@ def set_password(user, password):
 
 # --- emailed tokens ----------------------------------------------------------------------
 
-def issue_token(user, purpose, new_email=None):
+def issue_token(user, purpose, new_email=None, lifetime=TOKEN_LIFETIME):
     """A new single-use token; returns the secret for the link (only its digest is stored)."""
     secret = secrets.token_urlsafe(32)
     EmailToken.create(
@@ -142,7 +142,7 @@ def issue_token(user, purpose, new_email=None):
         user=user,
         purpose=purpose,
         new_email=new_email,
-        expires_at=utcnow() + TOKEN_LIFETIME,
+        expires_at=utcnow() + lifetime,
     )
     return secret
 
@@ -306,7 +306,7 @@ def find_login(identifier):
         return (
             User.select(User, Customer)
             .join(Customer)
-            .where(Customer.code == identifier, User.role == User.OWNER)
+            .where(Customer.code == identifier, User.role == User.OWNER, User.closed_at.is_null())
             .first()
         )
     if "@" in identifier:

@@ -63,8 +63,9 @@ class Customer(BaseModel):
         return format_address(self.address, self.postcode, self.city, self.province)
 
     def owner(self):
-        """The user who registered with the customer code (None before registration)."""
-        return self.users.where(User.role == User.OWNER).order_by(User.id).first()
+        """The user who registered with the customer code (None before registration, or once
+        their account is closed)."""
+        return self.users.where(User.role == User.OWNER, User.closed_at.is_null()).order_by(User.id).first()
 
     @classmethod
     def search(cls, text):
@@ -155,6 +156,9 @@ class User(BaseModel):
     OWNER, DELEGATE, OPERATOR, ADMIN = "owner", "delegate", "operator", "admin"
     CUSTOMER_ROLES = (OWNER, DELEGATE)
     STAFF_ROLES = (OPERATOR, ADMIN)
+    READ, FULL = "read", "full"  # a delegate's rights: read only, or all the owner may do
+    DELEGATE_RIGHTS = (READ, FULL)
+    DELEGATE_LIMIT = 10  # live delegates and invitations per customer
 
     customer = pw.ForeignKeyField(Customer, null=True, backref="users", on_delete="CASCADE")
     role = pw.CharField(max_length=8, default=OWNER)
@@ -177,6 +181,12 @@ class User(BaseModel):
     last_login_at = pw.DateTimeField(null=True)
     previous_login_at = pw.DateTimeField(null=True)
     password_changed_at = pw.DateTimeField(default=utcnow)
+    # A delegate's rights (READ or FULL; None for the others) and who invited them. A revoked
+    # delegate and a closed account keep their row (disabled), so the audit log still names them.
+    delegate_rights = pw.CharField(max_length=4, null=True)
+    invited_by = pw.ForeignKeyField("self", null=True, backref="delegates_invited", on_delete="SET NULL")
+    revoked_at = pw.DateTimeField(null=True)
+    closed_at = pw.DateTimeField(null=True)  # "Chiudi l'account": the login's data erased then
 
     # Flask-Login's interface. The id Flask-Login keeps in the cookie is the server-side
     # session's token (see UserSession), never the user's primary key.
@@ -220,8 +230,15 @@ class User(BaseModel):
     def can_write(self):
         """May this customer's user send what changes the customer's records (self-readings,
         tickets, contact data, delegates)? Every customer write view asks this one place; a
-        delegate with read-only rights may not (the delegates' work refines it)."""
-        return self.customer_id is not None
+        delegate with read-only rights may not."""
+        return self.customer_id is not None and (
+            self.role == self.OWNER or (self.role == self.DELEGATE and self.delegate_rights == self.FULL))
+
+    @classmethod
+    def delegates_of(cls, customer):
+        """The customer's delegates, invited or active, not revoked nor closed, oldest first."""
+        return cls.select().where(cls.customer == customer, cls.role == cls.DELEGATE,
+                                  cls.revoked_at.is_null(), cls.closed_at.is_null()).order_by(cls.id)
 
     @property
     def display_name(self):
@@ -271,7 +288,7 @@ def session_user_points(token_hash):
 class EmailToken(BaseModel):
     """A single-use, expiring link sent by email (confirm registration, reset password...)."""
 
-    CONFIRM, RESET, NEW_EMAIL = "confirm", "reset", "new_email"
+    CONFIRM, RESET, NEW_EMAIL, INVITE = "confirm", "reset", "new_email", "invite"
 
     token_hash = pw.CharField(max_length=64, unique=True)
     user = pw.ForeignKeyField(User, backref="tokens", on_delete="CASCADE")

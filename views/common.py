@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from werkzeug.routing import IntegerConverter
 
-from views.rendering import render
+from views.rendering import render, render_page
 
 
 class DatabaseId(IntegerConverter):
@@ -83,3 +83,12 @@ class RecentPages:
     def clear(self):
         with self.lock:
             self.made.clear()
+
+
+def read_only_refusal():
+    """The answer to a write that `current_user.can_write` refuses (a read-only delegate):
+    `if not current_user.can_write: return read_only_refusal()`. Always the whole page: htmx
+    does not swap a 403 (the layout's error line tells the user)."""
+    return render_page("errors/error.html", code=403, message=_(
+        "Il tuo accesso è in sola lettura: puoi vedere i dati del cliente ma non cambiarli. "
+        "Se ti serve, chiedi al titolare del contratto i permessi completi.")), 403
