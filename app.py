@@ -91,10 +91,12 @@ def create_app(config=None):
         common,
         consumption,
         customer_area,
+        delegates,
         documents,
         errors,
         home,
         invoices,
+        privacy,
         registration,
         rendering,
     )
@@ -104,6 +106,8 @@ def create_app(config=None):
     branding.init_app(app)
     customer_areas = (customer_area.bp, home.bp, invoices.bp, consumption.bp, documents.bp, account.bp)
     for blueprint in (errors.bp, auth.bp, registration.bp, *customer_areas, account.lang_bp, backoffice.bp):
+        app.register_blueprint(blueprint)
+    for blueprint in (privacy.bp, delegates.bp, delegates.invitation_bp):  # Privacy e account, Delegati
         app.register_blueprint(blueprint)
     csrf.exempt(api.bp)  # a Bearer key, never a cookie, authenticates it: nothing for a CSRF token to guard
     app.register_blueprint(api.bp)

@@ -447,3 +447,105 @@ class AdvancedChartsForm(FilterForm):
     vista = SelectField(choices=[SelectChoice(value, label) for value, label in CHART_PERIODS.items()])
     data = PickerDateField(validators=[Optional(), chart_date_in_range])
     mostra = SelectField(choices=[SelectChoice(value, label) for value, label in CHART_DISPLAYS.items()])
+
+
+# --- privacy, closing the account, delegates (views/privacy.py, views/delegates.py) ---------------
+
+class ConsentsForm(FlaskForm):
+    """The optional consents of the privacy notice, as at registration; the required one is not
+    a choice here (withdrawing it is closing the account)."""
+
+    consent_marketing = RadioField(_l("Comunicazioni commerciali"), choices=YES_NO)
+    consent_third_parties = RadioField(_l("Comunicazione dei dati a terzi"), choices=YES_NO)
+    consent_profiling = RadioField(_l("Profilazione"), choices=YES_NO)
+
+    KINDS = {"marketing": "consent_marketing", "third_parties": "consent_third_parties", "profiling": "consent_profiling"}
+
+    def validate(self, extra_validators=None):
+        # A RadioField answers "Not a valid choice" to a missing answer: say what to do instead.
+        valid = super().validate(extra_validators)
+        for name in self.KINDS.values():
+            field = self[name]
+            if field.data not in ("yes", "no"):
+                field.errors = [_l("Scegli una delle due risposte.")]
+                valid = False
+        return valid
+
+    def answers(self):
+        """{kind: granted} as submitted."""
+        return {kind: self[name].data == "yes" for kind, name in self.KINDS.items()}
+
+
+class CloseAccountForm(FlaskForm):
+    """"Chiudi l'account": the password proves it is the user, the box that they read what follows."""
+
+    user = None  # set by the view
+
+    password = PasswordField(
+        _l("Password"),
+        validators=[InputRequired(_l("Scrivi la tua password per confermare.")), Length(max=accounts.PASSWORD_MAX_LENGTH)],
+    )
+    understood = BooleanField(
+        _l("Ho capito: il mio accesso sarà cancellato e non potrò più entrare con questi dati"),
+        validators=[InputRequired(_l("Spunta la casella per confermare."))],
+    )
+
+    def validate_password(self, field):
+        if not accounts.check_password(self.user, field.data):
+            raise ValidationError(_l("La password non è giusta."))
+
+
+class InviteDelegateForm(FlaskForm):
+    """An invitation to a delegate: where to send it and what they may do."""
+
+    customer = None  # set by the view: the inviting owner's customer
+
+    email = StringField(
+        _l("Email del delegato"),
+        filters=[lambda text: text.strip().lower() if text else text],
+        validators=[InputRequired(_l("Scrivi l'indirizzo email della persona da invitare.")), Length(max=254),
+                    Email(_l("Questo indirizzo email non è valido."))],
+        description=_l("Riceverà un link, valido 7 giorni, per scegliere username e password."),
+    )
+    rights = RadioField(
+        _l("Permessi"),
+        choices=[SelectChoice(User.READ, _l("Solo lettura: vede fatture, consumi e documenti")),
+                 SelectChoice(User.FULL, _l("Completi: può anche inviare letture, aprire ticket e cambiare i contatti"))],
+        default=User.READ,
+        validators=[InputRequired(_l("Scegli i permessi."))],
+    )
+
+    def validate_email(self, field):
+        taken = User.delegates_of(self.customer).where(User.email == field.data).exists()
+        if taken:
+            raise ValidationError(_l("Questa persona è già tra i tuoi delegati (o ha un invito in attesa)."))
+        if User.delegates_of(self.customer).count() >= User.DELEGATE_LIMIT:
+            raise ValidationError(_l("Hai già %(limit)d delegati: revocane uno per invitarne un altro.",
+                                     limit=User.DELEGATE_LIMIT))
+
+
+class RevokeDelegateForm(FlaskForm):
+    """Revoca beside a delegate: the delegate's id travels in the form, not in the URL."""
+
+    delegate = IntegerField(validators=[InputRequired(), NumberRange(min=1, max=2**63 - 1)])
+
+
+class AcceptInvitationForm(RegisterUserForm):
+    """The invited delegate's own login: registration's step 2 without what the invitation
+    already knows (the email) or a delegate does not need (codice fiscale, mobile); the
+    username is required, since a delegate never logs in with the customer code."""
+
+    email = None
+    email_repeat = None
+    tax_code = None
+    mobile = None
+    username = StringField(
+        _l("Username"),
+        validators=[InputRequired(_l("Scegli uno username.")), Length(min=3, max=40, message=_l("Da 3 a 40 caratteri."))],
+        description=_l("Lo userai per accedere, con la password."),
+    )
+
+    invited_email = ""  # set by the view: part of the password policy's personal data
+
+    def personal_data(self):
+        return (self.customer_code, self.username.data, self.invited_email.split("@")[0])

@@ -18,6 +18,7 @@ LABELS = {
         "owner": _l("Titolare"), "delegate": _l("Delegato"),
         "operator": _l("Operatore"), "admin": _l("Amministratore"),
     },
+    "delegate_rights": {"read": _l("sola lettura"), "full": _l("permessi completi")},
     "consent": {
         "privacy": _l("Privacy"), "marketing": _l("Marketing"), "third_parties": _l("Terzi"),
         "profiling": _l("Profilazione"),
@@ -77,6 +78,12 @@ LABELS = {
         "document_unpublished": _l("Documento ritirato"),
         "export_readings": _l("Esportazione delle letture"),
         "export_tickets": _l("Esportazione dei ticket"),
+        "consents_changed": _l("Consensi cambiati"),
+        "data_exported": _l("Dati personali scaricati"),
+        "account_closed": _l("Account chiuso, dati di accesso cancellati"),
+        "delegate_invited": _l("Delegato invitato"),
+        "delegate_invitation_accepted": _l("Invito da delegato accettato"),
+        "delegate_revoked": _l("Delegato revocato"),
     },
     # The keys of an audit entry's details (the keyword arguments of audit.record()).
     "audit_detail": {
@@ -96,11 +103,13 @@ LABELS = {
         "since": _l("Dal"),
         "output": _l("Destinazione"),
         "name": _l("Nome"),
+        "rights": _l("Permessi"),
+        "consents": _l("Consensi"),
     },
 }
 
 # Detail values that are codes themselves, by the detail's key.
-DETAIL_VALUE_LABELS = {"role": "role", "section": "document_section"}
+DETAIL_VALUE_LABELS = {"role": "role", "section": "document_section", "rights": "delegate_rights"}
 
 
 def label(group, code):

@@ -40,6 +40,11 @@ LIMITS = {
     "password-change": (10, 15 * 60),
     "second-factor": (10, 15 * 60),
     "api-token": (600, 10 * 60),  # personal data API calls per key: about one a second
+    "data-export": (5, 60 * 60),  # "Scarica i miei dati": each reads every table of the customer
+    "close-account": (5, 15 * 60),  # its password could be guessed
+    "delegate-invite": (10, 60 * 60),  # each invitation mails an address the owner typed
+    "invitation-ip": (30, 60 * 60),  # accepting an invitation asks whether a username is taken
+    "invitation": (20, 60 * 60),  # the same, per invitation
 }
 OUTAGE_LOG_EVERY = 60  # seconds: say that Redis is away once a minute, not once a request
 
