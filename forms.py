@@ -503,8 +503,8 @@ class InviteDelegateForm(FlaskForm):
     email = StringField(
         _l("Email del delegato"),
         filters=[lambda text: text.strip().lower() if text else text],
-        validators=[InputRequired(_l("Scrivi l'indirizzo email della persona da invitare.")), Length(max=254),
-                    Email(_l("Questo indirizzo email non è valido."))],
+        validators=[InputRequired(_l("Scrivi l'indirizzo email della persona da invitare.")),
+                    Length(max=254, message=_l("Al massimo 254 caratteri.")), Email(_l("Questo indirizzo email non è valido."))],
         description=_l("Riceverà un link, valido 7 giorni, per scegliere username e password."),
     )
     rights = RadioField(
@@ -514,6 +514,13 @@ class InviteDelegateForm(FlaskForm):
         default=User.READ,
         validators=[InputRequired(_l("Scegli i permessi."))],
     )
+
+    def validate(self, extra_validators=None):
+        valid = super().validate(extra_validators)
+        if self.rights.data not in User.DELEGATE_RIGHTS:  # WTForms' own message is English
+            self.rights.errors = [_l("Scegli i permessi.")]
+            valid = False
+        return valid
 
     def validate_email(self, field):
         taken = User.delegates_of(self.customer).where(User.email == field.data).exists()

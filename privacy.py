@@ -73,7 +73,11 @@ def row_of(instance, only=None, leave_out=()):
         if field.name not in names or field.name in SECRET_COLUMNS or field.name in leave_out:
             continue
         column = field.column_name if hasattr(field, "rel_model") else field.name  # customer -> customer_id
-        row[column] = plain(getattr(instance, column if hasattr(field, "rel_model") else field.name))
+        value = getattr(instance, column if hasattr(field, "rel_model") else field.name)
+        if isinstance(field, pw.DecimalField) and value is not None:
+            # SQLite hands back 1234.5 where PostgreSQL says 1234.500: the column's places, always.
+            value = Decimal(value).quantize(Decimal(1).scaleb(-field.decimal_places))
+        row[column] = plain(value)
     return row
 
 

@@ -88,7 +88,7 @@ def user_action(user_id, action):
     operator = current_user._get_current_object()
     with write_transaction():
         if action == "resend":
-            if user.confirmed_at is not None:
+            if user.confirmed_at is not None or user.role != User.OWNER:  # a delegate's is an invitation
                 abort(409)
             token = accounts.issue_token(user, EmailToken.CONFIRM)
             mailer.queue(user.email, _l("Conferma la registrazione"), "confirm_registration",
@@ -100,6 +100,8 @@ def user_action(user_id, action):
             User.update(disabled=True).where(User.id == user.id).execute()
             UserSession.delete().where(UserSession.user == user).execute()
         else:
+            if user.revoked_at or user.closed_at:  # a revoked delegate or a closed account stays so
+                abort(409)
             User.update(disabled=False).where(User.id == user.id).execute()
         audit.record(f"operator_{action}_user", user=operator, customer=user.customer_id, target_user=user.id)
     flash(str(ACTIONS[action]), "success")
