@@ -48,6 +48,7 @@ SETTINGS = {
     "SESSION_IDLE_MINUTES": (30, int),
     "SESSION_MAX_HOURS": (12, int),
     "SESSION_CACHE_SECONDS": (10, int),  # PostgreSQL: how long a process may reuse a session's rows; 0: never
+    "CHART_BLOCKS_SECONDS": (300, int),  # how long a process answers a Grafici avanzati view it made, again, without a query; 0: never
     "PROXY_COUNT": (0, int),  # reverse proxies in front of the app that set X-Forwarded-*
     "MAX_CONTENT_LENGTH": (20 * 1024 * 1024, int),
     "FILE_STORE": (None, str),  # invoices' PDFs and documents; default: instance/files

@@ -384,6 +384,7 @@ def fill(rng, today):
     insert_measures(electricity, hourly["measures"], customers[1:], point_ids, today)
     create_demo_ticket(mario_id, electricity, owner, rows, today)
     create_documents(mario_id, rows, electricity, gas, today)
+    create_demo_delegate(mario_id, owner, today)
 
 
 # --- customers ------------------------------------------------------------------------------
@@ -616,6 +617,24 @@ def create_demo_owner(customer_id, tax_code, today):
         for kind in Consent.KINDS
     ]).execute()
     return owner
+
+
+def create_demo_delegate(customer_id, owner, today):
+    """Mario's accountant, a read-only delegate he invited a few months ago: logs in as
+    studio.bianchi with the demo password (issue 14's Delegati)."""
+    invited = days_before(today, 96, 10, 12)
+    delegate = User.create(
+        customer=customer_id, role=User.DELEGATE, delegate_rights=User.READ, invited_by=owner,
+        username="studio.bianchi", email="studio.bianchi@example.it", first_name="Anna", last_name="Bianchi",
+        password_hash=accounts.hash_password(DEMO_PASSWORD), language="it", created_at=invited,
+        confirmed_at=invited + timedelta(hours=3), password_changed_at=invited + timedelta(hours=3),
+        last_login_at=days_before(today, 9, 11, 5),
+    )
+    Consent.insert_many([
+        dict(user=delegate.id, kind=kind, granted=kind == "privacy", text_version=Consent.TEXT_VERSION,
+             recorded_at=invited + timedelta(hours=3), ip="151.38.77.201")
+        for kind in Consent.KINDS
+    ]).execute()
 
 
 def insert_other_users(rng, customers, customer_ids, today):

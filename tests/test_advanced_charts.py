@@ -11,7 +11,7 @@ import bands
 from i18n import rome_midnight_utc
 from models import DailyConsumption, Measure, MonthlyConsumption, Reading
 from tests.factories import PASSWORD, make_customer, make_invoice, make_supply_point, make_user
-from tests.helpers import login
+from tests.helpers import login, post_form
 
 PAGE = "/grafici-avanzati"
 CHART = "/grafici-avanzati.svg"
@@ -258,7 +258,7 @@ def test_dst_days_have_23_or_25_hours(client, day, hours, minutes):
     else:  # the hour the clocks go back is charted twice, each told apart
         assert labels[2 * 60 // minutes] == "02:00 (ora legale)" and labels[3 * 60 // minutes] == "02:00 (ora solare)"
     svg = page_of(client, f"{CHART}?sp=PR002874&vista=giorno&data={day}")
-    assert svg.count('<g class="bar"') == hours * 60 // minutes  # a bar a slot, each slot in one band
+    assert svg.count('class="rect reactive"') == hours * 60 // minutes  # a bar a slot, each slot in one band
     axis = re.findall(r'<text[^>]*class="major[^"]*"[^>]*>([^<]+)</text>', svg)
     assert len([label for label in axis if ":" in label]) <= 12
     if hours == 25:  # both 02:00 are on the axis, told apart
@@ -511,3 +511,82 @@ def test_the_pages_say_when_an_import_last_brought_the_points_measures(client, a
     assert "con l'ultima importazione di misure per questo punto; l'ultima misura finisce il 01/12/2026 01:00" in charts_page
     measures_page = page_of(client, "/misure-elettriche?sp=PR002874&dal=2026-12-01&al=2026-12-01")
     assert "misure fino al 01/12/2026 01:00 · importate il " in measures_page
+
+
+# --- a view asked again --------------------------------------------------------------------------
+
+def import_measures(app, tmp_path, rows):
+    import importer
+    (tmp_path / "measures.csv").write_text("supply_point_code,start,kwh,interval_minutes,quality\n" + rows)
+    with app.app_context():
+        assert not importer.run([str(tmp_path / "measures.csv")], str(tmp_path / "store")).problems
+
+
+def test_a_view_asked_again_is_answered_without_a_query_until_an_import_changes_it(client, app, tmp_path, monkeypatch):
+    """The year block htmx swaps is kept by the process, keyed by the point's last import: the
+    same view again sends the same HTML and asks the database nothing past the session; the
+    next import's measures show at once."""
+    import models
+    import_measures(app, tmp_path, "PR002874,2026-03-10T10:00:00+00:00,15.000,60,actual\n")
+    url = f"{PAGE}?sp=PR002874&vista=anno&data=2026-01-01&mostra=tabella"
+    first = get(client, url, headers=htmx())
+    assert {"HX-Request", "HX-Target"} <= {v.strip() for v in first.headers["Vary"].split(",")}
+    assert dict(table_rows(first.get_data(as_text=True)))["mar"][3] == "15"
+
+    database = models.db_wrapper.database.obj
+    sent = []
+    execute_sql = database.execute_sql
+    monkeypatch.setattr(database, "execute_sql", lambda sql, params=None: sent.append(sql) or execute_sql(sql, params))
+    again = get(client, url, headers=htmx())
+    assert again.get_data() == first.get_data() and again.headers["Vary"] == first.headers["Vary"]
+    assert not [sql for sql in sent if "usersession" not in sql.lower()], sent  # the session's own lookup only
+
+    import_measures(app, tmp_path, "PR002874,2026-03-10T11:00:00+00:00,20.000,60,actual\n")
+    after = get(client, url, headers=htmx())
+    assert dict(table_rows(after.get_data(as_text=True)))["mar"][3] == "35"
+
+
+def test_the_whole_page_and_other_views_are_not_taken_from_the_kept_block(client, app, tmp_path):
+    import_measures(app, tmp_path, "PR002874,2026-03-10T10:00:00+00:00,1.500,60,actual\n")
+    url = f"{PAGE}?sp=PR002874&vista=anno&data=2026-01-01&mostra=tabella"
+    get(client, url, headers=htmx())
+    page = page_of(client, url)
+    assert page.startswith("<!doctype html>") and "<h1>Grafici avanzati</h1>" in page
+    month = page_of(client, f"{PAGE}?sp=PR002874&vista=mese&data=2026-03-01&mostra=tabella", headers=htmx())
+    assert 'aria-live="polite">marzo 2026<' in month
+    assert post_form(client, "/lingua", {"lang": "en"}, page=url).status_code == 303
+    english = page_of(client, url, headers=htmx())
+    assert "← Previous</a>" in english and "Precedente" not in english
+
+
+def test_a_chart_asked_again_is_answered_without_a_query_until_an_import_changes_it(client, app, tmp_path, monkeypatch):
+    import models
+    import_measures(app, tmp_path, "PR002874,2026-03-10T10:00:00+00:00,15.000,60,actual\n")
+    url = f"{CHART}?sp=PR002874&vista=giorno&data=2026-03-10"
+    first = get(client, url)
+    assert first.mimetype == "image/svg+xml" and first.get_data().count(b'class="rect reactive"') == 1
+
+    database = models.db_wrapper.database.obj
+    sent = []
+    execute_sql = database.execute_sql
+    monkeypatch.setattr(database, "execute_sql", lambda sql, params=None: sent.append(sql) or execute_sql(sql, params))
+    again = get(client, url)
+    assert again.get_data() == first.get_data()
+    assert not [sql for sql in sent if "usersession" not in sql.lower()], sent
+
+    import_measures(app, tmp_path, "PR002874,2026-03-10T11:00:00+00:00,20.000,60,actual\n")
+    assert get(client, url).get_data().count(b'class="rect reactive"') == 2
+
+
+def test_nothing_is_kept_when_the_setting_is_zero(make_app, tmp_path):
+    app = make_app(CHART_BLOCKS_SECONDS=0)
+    with app.app_context():
+        customer = make_customer(code="005007")
+        make_supply_point(customer, code="PR002874")
+        make_user(customer)
+        client = app.test_client()
+        assert login(client, "005007", PASSWORD).status_code == 303
+        import_measures(app, tmp_path, "PR002874,2026-03-10T10:00:00+00:00,15.000,60,actual\n")
+        get(client, f"{CHART}?sp=PR002874&vista=giorno&data=2026-03-10")
+        get(client, f"{PAGE}?sp=PR002874&vista=giorno&data=2026-03-10", headers=htmx())
+        assert "recent_chart_blocks" not in app.extensions

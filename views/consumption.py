@@ -3,7 +3,7 @@ import io
 from datetime import timedelta
 
 from babel.dates import get_month_names
-from flask import abort, current_app, g, redirect, request, stream_with_context, url_for
+from flask import abort, current_app, g, make_response, redirect, request, stream_with_context, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -17,9 +17,9 @@ import spreadsheets
 from forms import MEASURE_PERIODS, WITHDRAWAL_VIEWS, MeasuresFilterForm, WithdrawalsFilterForm
 from i18n import rome_today
 from models import Measure, MonthlyConsumption, Reading, utcnow
-from views.common import svg_response
+from views.common import RecentPages, svg_response
 from views.customer_area import area_blueprint, selected_point_or_404, serves_a_file
-from views.rendering import render
+from views.rendering import render, requested_block
 
 bp = area_blueprint("consumption", __name__)
 
@@ -143,14 +143,46 @@ def chart_data(point, period, first, last):
     return data, has_previous
 
 
+# The Grafici avanzati block htmx swaps (a period, a step back or forth) and its chart are the
+# same for anyone who asks for the same view of a point until an import brings the point new
+# measures: each process keeps the blocks and charts it made, keyed by that import's time, and
+# answers them again without a query. CHART_BLOCKS_SECONDS at most (five minutes), because a month's comparison moves with
+# other households' imports. Points whose measures came otherwise (no import time) are not
+# kept. One store per app: tests make many apps, whose databases reuse ids.
+def recent_chart_blocks():
+    return current_app.extensions.setdefault(
+        "recent_chart_blocks", RecentPages(entries=2000, seconds=current_app.config["CHART_BLOCKS_SECONDS"]))
+
+
+def kept_view_key(point, period, first, display, form):
+    """What a view's block or chart is kept by (None: not kept). `display` is None for the chart."""
+    if (point.is_gas or point.measures_imported_at is None or form["data"].errors  # the block says what is wrong
+            or not current_app.config["CHART_BLOCKS_SECONDS"]):
+        return None
+    return (point.id, point.measures_imported_at, period, first, display, i18n.language(), rome_today())
+
+
 @bp.route("/grafici-avanzati")
 def advanced_charts():
     point = g.supply_point
     if point is None:
         return render("consumption/advanced.html", title=_("Grafici avanzati"), data=None)
     customer = current_user.customer_id
-    updated = charts.last_update(customer, point)
+    updated = charts.last_update(customer, point) if "data" not in request.args else None
     period, first, last, display, form = chart_choice(point, updated)
+    key = kept_view_key(point, period, first, display, form) if requested_block() == "advanced_charts" else None
+    block = recent_chart_blocks().get(key) if key else None
+    if block is not None:
+        return make_response(block)
+    response = advanced_charts_page(point, period, first, last, display, form, updated)
+    if key:
+        recent_chart_blocks().put(key, response.get_data(as_text=True))
+    return response
+
+
+def advanced_charts_page(point, period, first, last, display, form, updated):
+    customer = current_user.customer_id
+    updated = updated or charts.last_update(customer, point)
     data, has_previous = chart_data(point, period, first, last)
     comparison = None
     if period == "mese":
@@ -170,10 +202,15 @@ def advanced_charts():
 @serves_a_file
 def advanced_charts_chart():
     point = selected_point_or_404()
-    period, first, last, _display, _form = chart_choice(point)
-    data, has_previous = chart_data(point, period, first, last)
-    svg = charts.consumption_svg(point, data, has_previous, i18n.language(), current_app.config["PORTAL_COLOR"],
-                                 chart_texts(point, period, first))
+    period, first, last, _display, form = chart_choice(point)
+    key = kept_view_key(point, period, first, None, form)
+    svg = recent_chart_blocks().get(key) if key else None
+    if svg is None:
+        data, has_previous = chart_data(point, period, first, last)
+        svg = charts.consumption_svg(point, data, has_previous, i18n.language(), current_app.config["PORTAL_COLOR"],
+                                     chart_texts(point, period, first))
+        if key:
+            recent_chart_blocks().put(key, svg)
     return svg_response(svg)
 
 
