@@ -16,6 +16,7 @@ import i18n
 import labels
 import mailer
 import ratelimit
+import self_readings
 from database import init_database, write_transaction
 from extensions import babel, csrf, login_manager, mail
 from models import db_wrapper
@@ -53,6 +54,9 @@ SETTINGS = {
     "MAX_CONTENT_LENGTH": (20 * 1024 * 1024, int),
     "FILE_STORE": (None, str),  # invoices' PDFs and documents; default: instance/files
     "IMPORT_MAX_BYTES": (1024 * 1024 * 1024, int),  # an upload to the back office's import
+    # Self-reading windows, days of the month ("25-31"; "28-3" runs into the next month); none: any day.
+    "READING_WINDOW_ELECTRICITY": (None, str),
+    "READING_WINDOW_GAS": (None, str),
 }
 
 
@@ -98,6 +102,7 @@ def create_app(config=None):
         home,
         invoices,
         privacy,
+        readings,
         registration,
         rendering,
     )
@@ -105,7 +110,7 @@ def create_app(config=None):
     app.url_map.converters["int"] = common.DatabaseId  # before any route is added
     rendering.init_app(app)
     branding.init_app(app)
-    customer_areas = (customer_area.bp, home.bp, invoices.bp, consumption.bp, documents.bp, account.bp)
+    customer_areas = (customer_area.bp, home.bp, invoices.bp, consumption.bp, documents.bp, account.bp, readings.bp)
     for blueprint in (errors.bp, auth.bp, registration.bp, *customer_areas, account.lang_bp, backoffice.bp):
         app.register_blueprint(blueprint)
     for blueprint in (privacy.bp, delegates.bp, delegates.invitation_bp):  # Privacy e account, Delegati
@@ -159,6 +164,11 @@ def load_config(app, overrides):
         raise ConfigError("PORTAL_COLOR must be a colour like #0b5cab.")
     if app.config["REGISTRATION_PROOF"] not in ("invoice_or_point", "invoice", "point"):
         raise ConfigError("REGISTRATION_PROOF must be invoice_or_point, invoice or point.")
+    for name in ("READING_WINDOW_ELECTRICITY", "READING_WINDOW_GAS"):
+        try:
+            self_readings.parse_window(app.config[name])
+        except ValueError:
+            raise ConfigError(f"{name} must be days of the month like 25-31, not {app.config[name]!r}.") from None
     if not app.config["FILE_STORE"]:
         app.config["FILE_STORE"] = os.path.join(app.instance_path, "files")
     if not app.config["DATABASE_URL"]:
@@ -284,6 +294,15 @@ def register_commands(app):
         except ValueError as error:
             raise click.ClickException(str(error)) from None
         click.echo(f"{role} {user.email} created: log in with the email in the User field.")
+
+    @app.cli.command("remind-readings")
+    @click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), help="The day to act as (default: today in Rome).")
+    def remind_readings_command(today):
+        """(Daily) mail the customers who asked for it that a self-reading window is open: once per window."""
+        from i18n import rome_today
+
+        sent = self_readings.remind(today.date() if today else rome_today())
+        click.echo(f"{sent} reminder(s) queued.")
 
     @app.cli.command("send-mail")
     @click.option("--loop", is_flag=True, help="Keep running: a separate mail worker.")

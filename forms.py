@@ -2,14 +2,33 @@
 policy in accounts.py; the forms call them so that every message lands next to its field."""
 import re
 from datetime import date, timedelta
+from decimal import Decimal
 
 from flask import current_app, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import BooleanField, DateField, IntegerField, PasswordField, RadioField, SelectField, StringField
+from wtforms import (
+    BooleanField,
+    DateField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    RadioField,
+    SelectField,
+    StringField,
+)
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import Email, EqualTo, InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    EqualTo,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
 
 import accounts
 import identifiers
@@ -556,3 +575,63 @@ class AcceptInvitationForm(RegisterUserForm):
 
     def personal_data(self):
         return (self.customer_code, self.username.data, self.invited_email.split("@")[0])
+
+# --- Autolettura ------------------------------------------------------------------------------------
+
+# What a meter's display shows: up to 9 digits, maybe up to 3 decimals after a comma (or point).
+READING_VALUE = re.compile(r"\d{1,9}(?:[.,]\d{1,3})?")
+
+
+def reading_value(form, field):
+    """The text as typed stays in the field; its number goes to `field.decimal`."""
+    text = (field.data or "").replace(" ", "")
+    if not READING_VALUE.fullmatch(text):
+        raise ValidationError(_l("Scrivi solo le cifre del contatore, con al più 3 decimali dopo la virgola "
+                                 "(per esempio 12345 o 12345,6)."))
+    field.decimal = Decimal(text.replace(",", "."))
+
+
+class SelfReadingForm(FlaskForm):
+    """Autolettura: the date, one value per register the meter shows (`for_registers` adds
+    them), an optional photo (or the one already sent with this form, `kept_photo`, signed by
+    the view), the confirmation of an implausible value, and the form's one-time key: a double
+    click sends it twice, the reading is written once. The reading rules: self_readings.py."""
+
+    date = PickerDateField(_l("Data della lettura"), validators=[InputRequired(_l("Scegli la data della lettura."))],
+                           description=_l("Il giorno in cui hai letto il contatore."))
+    photo = FileField(_l("Foto del contatore (facoltativa)"),
+                      description=_l("JPEG o PNG, al massimo 5 MB: ci aiuta a verificare la lettura."))
+    kept_photo = HiddenField(validators=[Length(max=300)])
+    confirm_implausible = BooleanField(_l("Confermo che la lettura è giusta"))
+    submission = HiddenField(validators=[Optional(), Length(max=36)])
+
+    registers = ()
+
+    @classmethod
+    def for_registers(cls, registers, unit, **kwargs):
+        fields = {}
+        for register in registers:
+            name = register if register != "total" else ""
+            label = (_l("Lettura %(register)s (%(unit)s)", register=name, unit=unit) if name
+                     else _l("Lettura (%(unit)s)", unit=unit))
+            fields[f"value_{register}"] = StringField(label, validators=[
+                InputRequired(_l("Scrivi la lettura che vedi sul contatore.")), Length(max=20), reading_value])
+        form = type("SelfReadingForm", (cls,), fields)(**kwargs)
+        form.registers = tuple(registers)
+        return form
+
+    def value_fields(self):
+        """[(register, field)] in the meter's order."""
+        return [(register, self[f"value_{register}"]) for register in self.registers]
+
+    def values(self):
+        """{register: Decimal} once validated."""
+        return {register: field.decimal for register, field in self.value_fields()}
+
+
+class RejectReadingForm(FlaskForm):
+    """The back office refuses a self-reading: the customer reads the reason in the mail."""
+
+    reason = StringField(_l("Motivo"), filters=[lambda text: text.strip() if text else text],
+                         validators=[DataRequired(_l("Scrivi il motivo: lo leggerà il cliente.")),
+                                     Length(max=300, message=_l("Al massimo 300 caratteri."))])

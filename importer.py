@@ -732,12 +732,16 @@ class ImportRun:
         def fields(row):
             values = self.present(row, mapping)
             values["supply_point"] = points[row.values["supply_point_code"]]
+            # What the billing system sends is validated: a customer's pending self-reading of
+            # the same day and register is that row, now validated, not a second one.
+            values["status"] = Reading.VALIDATED
             return values
 
         ids = sorted({points[r.values["supply_point_code"]] for r in rows})
         existing = {}
         for start in range(0, len(ids), 500):
-            for reading in Reading.select().where(Reading.supply_point.in_(ids[start:start + 500])):
+            # A rejected self-reading is history: the billing system's reading is a new row.
+            for reading in Reading.live().where(Reading.supply_point.in_(ids[start:start + 500])):
                 existing[(reading.supply_point_id, reading.date, reading.register)] = reading
         self.upsert("readings.csv", Reading, rows,
                     lambda r: (points[r.values["supply_point_code"]], r.values["date"], r.values["register"]),

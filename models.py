@@ -171,6 +171,7 @@ class User(BaseModel):
     mobile = pw.CharField(null=True)
     language = pw.CharField(max_length=2, default="it")
     notify_invoices = pw.BooleanField(default=True)
+    notify_readings = pw.BooleanField(default=False)  # a mail when a self-reading window opens
     totp_secret = pw.CharField(null=True)  # staff's second factor, encrypted (totp.encrypt_secret)
     totp_pending_secret = pw.CharField(null=True)  # the one being enrolled, encrypted, until a code proves it
     totp_last_step = pw.BigIntegerField(null=True)  # the last 30-second step used: no replay
@@ -484,9 +485,15 @@ class Reading(BaseModel):
     status = pw.CharField(max_length=9, default=VALIDATED)
     submitted_by = pw.ForeignKeyField(User, null=True, backref="readings", on_delete="SET NULL")
     created_at = pw.DateTimeField(default=utcnow)
-
-    class Meta:
-        indexes = ((("supply_point", "date", "register"), True),)
+    # A self-reading (self_readings.py): the form's one-time key (a double click sends it
+    # twice, it is written once), the photo in the file store, whether the customer confirmed
+    # a consumption far above the usual, and the operator's decision.
+    submission = pw.CharField(max_length=36, null=True, index=True)
+    photo_path = pw.CharField(max_length=100, null=True)
+    confirmed_implausible = pw.BooleanField(default=False)
+    reviewed_by = pw.ForeignKeyField(User, null=True, backref="reviewed_readings", on_delete="SET NULL")
+    reviewed_at = pw.DateTimeField(null=True)
+    rejection_reason = pw.CharField(max_length=300, null=True)
 
     @classmethod
     def for_customer(cls, customer):
@@ -498,6 +505,34 @@ class Reading(BaseModel):
     def for_point(cls, customer, point):
         """The readings of one of the customer's points (another customer's point has none)."""
         return cls.for_customer(customer).where(cls.supply_point == point)
+
+    @classmethod
+    def live(cls):
+        """The readings that count: a rejected one is kept for the history, and no more."""
+        return cls.select().where(cls.status != cls.REJECTED)
+
+    @property
+    def photo_content_type(self):
+        return "image/png" if (self.photo_path or "").endswith(".png") else "image/jpeg"
+
+
+# One live reading per point, day and register. A rejected one leaves the day free for a new
+# reading, and the billing system's import finds (and validates) the customer's own row.
+Reading.add_index(Reading.index(Reading.supply_point, Reading.date, Reading.register, unique=True,
+                                where=Reading.status != Reading.REJECTED))
+
+
+class ReadingReminder(BaseModel):
+    """A reminder mail sent when a self-reading window opened (`flask remind-readings`): one
+    per user, commodity and window, however often the command runs."""
+
+    user = pw.ForeignKeyField(User, backref="reading_reminders", on_delete="CASCADE")
+    commodity = pw.CharField(max_length=11)
+    window_start = pw.DateField()
+    sent_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("user", "commodity", "window_start"), True),)
 
 
 class Measure(BaseModel):
@@ -903,5 +938,5 @@ class ApiToken(BaseModel):
 ALL_MODELS = [
     Customer, SupplyPoint, User, UserSession, EmailToken, Consent, Invoice, Reading, Measure,
     Ticket, TicketMessage, Document, AuditLog, OutboxMail, ImportJob,
-    MailRequest, RateCounter, DailyConsumption, MonthlyConsumption, ApiToken,
+    MailRequest, RateCounter, DailyConsumption, MonthlyConsumption, ApiToken, ReadingReminder,
 ]

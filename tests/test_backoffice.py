@@ -967,7 +967,8 @@ def everything(app, operator):
     details = {"identifier": "00****07", "customer_code": "005007", "notify_invoices": False, "target_user": delegate.id,
                "role": User.OPERATOR, "job": 1, "files": ["customers.csv"], "summary": ["customers.csv: 1"],
                "problems": 0, "document": 1, "section": "personal", "title": "Report", "rows": 3, "since": "2026-01-01",
-               "output": "letture.csv"}
+               "output": "letture.csv", "point": "PR002874", "date": "2026-11-30", "values": ["F1 1600.000"],
+               "reason": "Foto illeggibile", "notify_readings": True}
     for action in labels.LABELS["audit_action"]:
         AuditLog.create(action=action, user=operator, customer=mario, detail=json.dumps(details))
     return mario
@@ -979,7 +980,7 @@ def test_the_back_office_shows_labels_not_stored_codes(app, admin, operator, eve
     ids = {"code": everything.code, "job_id": ImportJob.select().first().id}
     pages = []
     for method, _url, endpoint in BACKOFFICE_ROUTES:
-        if method == "GET":
+        if method == "GET" and endpoint != "backoffice.reading_photo":  # a file, not a page
             arguments = app.url_map._rules_by_endpoint[endpoint][0].arguments
             assert arguments <= set(ids), f"{endpoint}: which {arguments - set(ids)} to show?"
             with app.test_request_context():

@@ -36,7 +36,8 @@ PAGES = [url for method, url, endpoint in CUSTOMER_ROUTES if method == "GET" and
 
 
 def test_the_route_lists_are_complete():
-    assert set(customer_area_blueprints()) == {"customer_area", "home", "invoices", "consumption", "documents", "account"}
+    assert set(customer_area_blueprints()) == {"customer_area", "home", "invoices", "consumption", "documents", "account",
+                                             "readings"}
     assert {"/", "/fatture", "/fatture/1/pdf", "/cambio-password", "/documentazione/comunicati"} <= set(CUSTOMER_GETS)
     assert {"/cambio-password", "/dati-anagrafici"} <= set(CUSTOMER_POSTS)
     assert "/fatture/pdf.zip" not in PAGES and "/fatture" in PAGES

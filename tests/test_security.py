@@ -169,6 +169,24 @@ def customer_urls_with_ids(app):
             and any(isinstance(rule._converters[name], IntegerConverter) for name in rule.arguments)]
 
 
+def self_reading_with_photo(app, customer):
+    """A pending self-reading of the customer's first point, with a photo in the file store."""
+    import io
+    from datetime import date
+
+    from PIL import Image
+
+    from files import FileStore
+    from models import Reading, SupplyPoint
+
+    photo = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(photo, "PNG")
+    path = FileStore(app.config["FILE_STORE"]).store_bytes(photo.getvalue(), ".png")
+    point = SupplyPoint.get(SupplyPoint.customer == customer)
+    return Reading.create(supply_point=point, date=date(2026, 11, 30), register="total", value=1, source="customer",
+                          status=Reading.PENDING, photo_path=path)
+
+
 def test_every_id_in_a_customers_url_answers_404_unless_it_is_theirs(app):
     """Another customer's object and an id that does not exist give the same 404; the owner
     gets the object. A new id-bearing URL with no case below fails this test."""
@@ -182,13 +200,14 @@ def test_every_id_in_a_customers_url_answers_404_unless_it_is_theirs(app):
         make_user(customer)
     invoice = make_invoice(owner, pdf_path=store_pdf(app, pdf_bytes("Fattura"))[0])
     document = store_document(app, "Contratto", "personal", customer=owner)
-    owners_objects = {"invoice_id": invoice.id, "document_id": document.id}
+    reading = self_reading_with_photo(app, owner)
+    owners_objects = {"invoice_id": invoice.id, "document_id": document.id, "reading_id": reading.id}
 
     owners, strangers = app.test_client(), app.test_client()
     login(owners, "005007", PASSWORD)
     login(strangers, "009999", PASSWORD)
     rules = customer_urls_with_ids(app)
-    assert {r.endpoint for r in rules} == {"invoices.invoice_pdf", "documents.document_file"}
+    assert {r.endpoint for r in rules} == {"invoices.invoice_pdf", "documents.document_file", "readings.reading_photo"}
     for rule in rules:
         assert set(rule.arguments) <= set(owners_objects), f"{rule.rule}: add its object to this test"
         with app.test_request_context():  # closed before the requests: g would leak into them

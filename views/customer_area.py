@@ -30,7 +30,7 @@ MENU = [
     ("home.home", _l("Home Page")),
     ("invoices.invoices", _l("Elenco fatture")),
     ("account.change_password", _l("Cambio Password")),
-    ("customer_area.self_reading", _l("Autolettura Contatore")),
+    ("readings.self_reading", _l("Autolettura Contatore")),
     ("account.customer_data", _l("Dati Anagrafici")),
     ("consumption.billed_withdrawals", _l("Prelievi Fatturati")),
     ("customer_area.tickets", _l("Ticket")),
@@ -52,7 +52,6 @@ GENERIC_DOCUMENTS = [
 
 # Sections that later work fills in; until then they say so. endpoint -> URL path.
 COMING_SOON = {
-    "self_reading": "/autolettura",
     "tickets": "/ticket",
 }
 

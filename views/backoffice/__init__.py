@@ -19,6 +19,7 @@ STAFF_MENU = [
     ("backoffice.home", _l("Clienti")),
     ("backoffice.imports", _l("Importazioni")),
     ("backoffice.documents", _l("Documenti")),
+    ("backoffice.readings", _l("Autoletture")),
     ("backoffice.audit_log", _l("Registro attività")),
     ("backoffice.change_password", _l("Cambio Password")),
 ]
@@ -64,4 +65,4 @@ def staff_context():
 
 
 # Each page module adds its routes to bp.
-from views.backoffice import audit_log, customers, documents, imports, operators, password  # noqa: F401
+from views.backoffice import audit_log, customers, documents, imports, operators, password, readings  # noqa: F401

@@ -1,0 +1,684 @@
+"""Autolettura Contatore (issue 14): the page, every rule through HTTP (plain and htmx), the
+photo, the operator's queue and the mails, the import and export, the reminder."""
+import io
+import re
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pyotp
+import pytest
+from PIL import Image
+
+import accounts
+import importer
+import self_readings
+from i18n import rome_today
+from models import AuditLog, Reading, ReadingReminder, User
+from tests.factories import PASSWORD, make_customer, make_supply_point, make_user
+from tests.helpers import csrf_from, deliver, htmx_headers, login, post_form, text_of
+from tests.import_data import pdf_bytes
+
+TODAY = rome_today()
+PREVIOUS = TODAY - timedelta(days=30)  # the last validated reading
+OLDER = TODAY - timedelta(days=60)  # the one before: 10 kWh (or 1 m³) a day in between
+START = {"F1": Decimal("1000"), "F2": Decimal("2000"), "F3": Decimal("3000"), "total": Decimal("500")}
+DAILY = {"F1": 10, "F2": 10, "F3": 10, "total": 1}
+
+
+def validated(point, day, register, value, source="distributor"):
+    return Reading.create(supply_point=point, date=day, register=register, value=value, source=source,
+                          status=Reading.VALIDATED)
+
+
+@pytest.fixture
+def history(points):
+    """Two months of validated readings on both of Mario's points."""
+    electricity, gas = points
+    for register in ("F1", "F2", "F3"):
+        validated(electricity, OLDER, register, START[register])
+        validated(electricity, PREVIOUS, register, START[register] + 30 * DAILY[register])
+    validated(gas, OLDER, "total", START["total"])
+    validated(gas, PREVIOUS, "total", START["total"] + 30)
+    return points
+
+
+def last(register):
+    return START[register] + 30 * DAILY[register]
+
+
+def plausible(register, days=30):
+    """A value that continues the point's usual consumption for `days` days."""
+    return last(register) + days * DAILY[register]
+
+
+def italian(value):
+    """A number as an Italian types it; text is sent as it is."""
+    return value if isinstance(value, str) else str(value).replace(".", ",")
+
+
+def form_fields(page):
+    """The hidden one-time key of the form on the page."""
+    match = re.search(r'name="submission"[^>]*value="([^"]+)"', page)
+    assert match, "no submission key on the page"
+    return match.group(1)
+
+
+def send(client, point="PR002874", day=TODAY, values=None, confirm=False, photo=None, htmx=False,
+         submission=None, kept_photo=None):
+    """Fill the form as a browser does: the page first (CSRF token, one-time key)."""
+    page = client.get(f"/autolettura?sp={point}")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    if values is None:
+        values = ({"total": plausible("total")} if point == "PR002875"
+                  else {r: plausible(r) for r in ("F1", "F2", "F3")})
+    data = {"csrf_token": csrf_from(page), "date": day.isoformat() if isinstance(day, date) else day,
+            "submission": submission or form_fields(html)}
+    data.update({f"value_{register}": italian(value) for register, value in values.items()})
+    if confirm:
+        data["confirm_implausible"] = "y"
+    if kept_photo:
+        data["kept_photo"] = kept_photo
+    if photo is not None:
+        data["photo"] = (io.BytesIO(photo[1]), photo[0])
+    headers = {**htmx_headers("self-reading"), "HX-Current-URL": f"http://localhost/autolettura?sp={point}"} if htmx else {}
+    return client.post(f"/autolettura?sp={point}", data=data, headers=headers, content_type="multipart/form-data")
+
+
+def image_bytes(kind="JPEG", exif=True):
+    image = Image.new("RGB", (64, 48), (200, 30, 30))
+    out = io.BytesIO()
+    if kind == "JPEG" and exif:
+        data = Image.Exif()
+        data[0x010E] = "SECRET-COMMENT"  # ImageDescription
+        data[0x8825] = {2: (44.0, 25.0, 0.0)}  # a GPS position
+        image.save(out, kind, exif=data.tobytes())
+    else:
+        image.save(out, kind)
+    return out.getvalue()
+
+
+def body(response):
+    return response.get_data(as_text=True)
+
+
+# --- the page -----------------------------------------------------------------------------------
+
+def test_the_menu_leads_to_the_page(logged_in):
+    home = logged_in.get("/?sp=PR002874")
+    assert home.status_code == 200
+    assert 'href="/autolettura?sp=PR002874"' in body(home)
+    assert logged_in.get("/autolettura").status_code == 302  # to its URL with the point
+
+
+def test_electricity_shows_three_registers_with_their_last_validated_reading(logged_in, history):
+    response = logged_in.get("/autolettura?sp=PR002874")
+    page = body(response)
+    assert response.status_code == 200
+    assert "Autolettura Contatore" in page and "<html" in page
+    for register in ("F1", "F2", "F3"):
+        assert f'name="value_{register}"' in page
+        assert f"Lettura {register} (kWh)" in page
+    assert 'name="value_total"' not in page
+    assert "1.300,000" in page and PREVIOUS.strftime("%d/%m/%Y") in page and "distributore" in page
+    assert f'value="{TODAY.isoformat()}"' in page  # today by default
+    assert f'max="{TODAY.isoformat()}"' in page  # the picker offers no future day
+
+
+def test_gas_shows_one_register(logged_in, history):
+    page = body(logged_in.get("/autolettura?sp=PR002875"))
+    assert 'name="value_total"' in page and "Lettura (m³)" in page
+    assert 'name="value_F1"' not in page
+    assert "530,000" in page
+
+
+def test_a_point_without_readings_offers_its_commodity_registers(logged_in, points):
+    page = body(logged_in.get("/autolettura?sp=PR002874"))
+    assert "Nessuna lettura validata." in page and 'name="value_F3"' in page
+    assert "Nessuna lettura per questo punto." in page
+
+
+def test_switching_point_answers_the_frame(logged_in, history):
+    response = logged_in.get("/autolettura?sp=PR002875", headers={
+        **htmx_headers("frame"), "HX-Current-URL": "http://localhost/autolettura?sp=PR002874"})
+    assert response.status_code == 200
+    assert "<html" not in body(response) and 'name="value_total"' in body(response)
+    assert {"HX-Request", "HX-Target"} <= set(response.headers["Vary"].split(", "))
+
+
+# --- a reading accepted -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
+def test_a_plausible_reading_is_sent_and_shown_as_inviata(app, logged_in, history, smtp, htmx):
+    response = send(logged_in, htmx=htmx)
+    if htmx:
+        assert response.status_code == 200
+        fragment = body(response)
+        assert "<html" not in fragment and "Autolettura inviata" in fragment
+        assert "inviata" in fragment and "1.600,000" in fragment
+        assert {"HX-Request", "HX-Target"} <= set(response.headers["Vary"].split(", "))
+        # a fresh form for the next one: today's date and a new one-time key
+        assert f'value="{TODAY.isoformat()}"' in fragment
+        assert re.search(r'<input [^>]*name="value_F1"[^>]*value="">', fragment)
+    else:
+        assert response.status_code == 303 and response.headers["Location"] == "/autolettura?sp=PR002874"
+        page = logged_in.get(response.headers["Location"])
+        assert page.status_code == 200 and "Autolettura inviata" in body(page)
+    rows = list(Reading.select().where(Reading.source == "customer").order_by(Reading.register))
+    assert [(r.register, r.value, r.status, r.date) for r in rows] == [
+        (register, plausible(register), Reading.PENDING, TODAY) for register in ("F1", "F2", "F3")]
+    assert all(r.submitted_by.username == "mario.rossi" for r in rows)
+    assert AuditLog.select().where(AuditLog.action == "reading_submitted").count() == 1
+    assert deliver(app) == 1
+    [mail] = smtp.messages
+    assert mail["To"] == "mario@example.it" and mail["Subject"] == \
+        "Abbiamo ricevuto la tua autolettura"
+    assert "F1: 1.600,000 kWh" in text_of(mail) and "http://portal.test/autolettura?sp=PR002874" in text_of(mail)
+
+
+def test_a_double_click_writes_the_reading_once(logged_in, history):
+    page = logged_in.get("/autolettura?sp=PR002875")
+    key = form_fields(body(page))
+    first = send(logged_in, point="PR002875", submission=key)
+    second = send(logged_in, point="PR002875", submission=key)
+    third = send(logged_in, point="PR002875", submission=key, htmx=True)
+    assert first.status_code == 303 and second.status_code == 303 and third.status_code == 200
+    assert "Autolettura inviata" in body(third)
+    assert Reading.select().where(Reading.source == "customer").count() == 1
+    assert AuditLog.select().where(AuditLog.action == "reading_submitted").count() == 1
+
+
+def test_a_decimal_point_or_comma_and_spaces_are_read(logged_in, history):
+    response = send(logged_in, point="PR002875", values={"total": "54 0,25"})
+    assert response.status_code == 303
+    assert Reading.get(Reading.source == "customer").value == Decimal("540.25")
+
+
+# --- the rules, each refused with its reason next to the field --------------------------------------
+
+def refused(response, htmx, field, text):
+    """A refusal: 422, the form again with the message next to `field`, nothing written."""
+    page = body(response)
+    assert response.status_code == 422
+    error = re.search(rf'<p class="field-error" id="err-{field}">([^<]*)</p>', page)
+    assert error, f"no error next to {field}"
+    assert text in error.group(1).replace("&#39;", "'"), error.group(1)
+    assert ("<html" in page) is not htmx
+    assert Reading.select().where(Reading.source == "customer", Reading.status == Reading.PENDING).count() == 0
+    return page
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
+def test_a_reading_lower_than_the_last_validated_is_refused(logged_in, history, htmx):
+    values = {"F1": last("F1") - 1, "F2": plausible("F2"), "F3": plausible("F3")}
+    page = refused(send(logged_in, values=values, htmx=htmx), htmx, "value_F1",
+                   f"La lettura è più bassa dell'ultima lettura validata, 1.300 del {PREVIOUS.strftime('%d/%m/%Y')}")
+    assert 'value="1299"' in page and f'value="{italian(plausible("F2"))}"' in page  # what was typed stays
+
+
+def test_the_same_value_as_the_last_validated_is_accepted(logged_in, history):
+    """No consumption is possible (a holiday home): equal is not lower."""
+    assert send(logged_in, point="PR002875", values={"total": last("total")}).status_code == 303
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
+def test_a_reading_higher_than_a_later_validated_one_is_refused(logged_in, history, htmx):
+    gas = history[1]
+    later = validated(gas, TODAY - timedelta(days=5), "total", last("total") + 20)
+    refused(send(logged_in, point="PR002875", day=TODAY - timedelta(days=10), values={"total": later.value + 1},
+                 htmx=htmx), htmx, "value_total", "La lettura è più alta di quella validata del")
+
+
+def test_a_reading_between_two_validated_ones_is_accepted(logged_in, history):
+    gas = history[1]
+    validated(gas, TODAY - timedelta(days=5), "total", last("total") + 20)
+    response = send(logged_in, point="PR002875", day=TODAY - timedelta(days=10), values={"total": last("total") + 10})
+    assert response.status_code == 303
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
+def test_a_duplicate_of_a_reading_already_sent_is_refused(logged_in, history, htmx):
+    assert send(logged_in).status_code == 303
+    refused_page = send(logged_in, values={r: plausible(r) + 1 for r in ("F1", "F2", "F3")}, htmx=htmx)
+    assert refused_page.status_code == 422
+    assert "Hai già inviato una lettura con questa data" in body(refused_page)
+    assert Reading.select().where(Reading.source == "customer").count() == 3
+
+
+def test_a_reading_on_the_day_of_a_validated_one_is_refused(logged_in, history):
+    response = send(logged_in, point="PR002875", day=PREVIOUS, values={"total": last("total")})
+    assert response.status_code == 422
+    assert "Per questa data c&#39;è già una lettura validata" in body(response)
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
+def test_gas_accepts_one_reading_a_month(logged_in, history, htmx):
+    first_day = TODAY.replace(day=1)
+    if first_day <= PREVIOUS:
+        pytest.skip("the month's first day is not after the last validated reading")  # never: 30 days back
+    assert send(logged_in, point="PR002875", day=first_day,
+                values={"total": last("total") + (first_day - PREVIOUS).days}).status_code == 303
+    second_day = first_day + timedelta(days=1)
+    if second_day > TODAY:
+        second_day = first_day  # the 1st of the month: the same day is a duplicate, still refused
+    response = send(logged_in, point="PR002875", day=second_day, values={"total": plausible("total")}, htmx=htmx)
+    assert response.status_code == 422
+    assert "Per il gas si accetta una sola autolettura al mese" in body(response)
+
+
+def test_electricity_may_be_read_more_than_once_a_month(logged_in, history):
+    assert send(logged_in, day=TODAY - timedelta(days=1), values={r: plausible(r, 29) for r in ("F1", "F2", "F3")}
+                ).status_code == 303
+    assert send(logged_in).status_code == 303
+    assert Reading.select().where(Reading.source == "customer").count() == 6
+
+
+@pytest.mark.parametrize("day, message", [
+    (TODAY + timedelta(days=1), "La data della lettura non può essere nel futuro."),
+    (TODAY - timedelta(days=self_readings.MAX_AGE_DAYS + 1), "Si possono inviare solo letture degli ultimi 90 giorni."),
+    ("31/02/2026", "Data non valida: usa il calendario o AAAA-MM-GG."),
+    ("", "Scegli la data della lettura."),
+], ids=["future", "too-old", "not-a-date", "empty"])
+@pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
+def test_the_date_is_checked(logged_in, history, day, message, htmx):
+    page = refused(send(logged_in, point="PR002875", day=day, htmx=htmx), htmx, "date", message)
+    if isinstance(day, str) and day:
+        assert f'value="{day}"' in page
+
+
+@pytest.mark.parametrize("value, message", [
+    ("", "Scrivi la lettura che vedi sul contatore."),
+    ("12a45", "Scrivi solo le cifre del contatore"),
+    ("1.234,5", "Scrivi solo le cifre del contatore"),  # a thousands separator: which digit is which?
+    ("123,4567", "Scrivi solo le cifre del contatore"),
+    ("-5", "Scrivi solo le cifre del contatore"),
+    ("1234567890", "Scrivi solo le cifre del contatore"),
+], ids=["empty", "letters", "thousands", "four-decimals", "negative", "too-long"])
+def test_the_value_is_checked(logged_in, history, value, message):
+    page = refused(send(logged_in, point="PR002875", values={"total": value}), False, "value_total", message)
+    assert f'value="{value}"' in page
+
+
+# --- implausible: only with the customer's confirmation -------------------------------------------
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
+def test_an_implausible_reading_is_accepted_only_after_confirmation(logged_in, history, htmx):
+    high = {"total": last("total") + 4 * 30}  # 4 m³ a day where 1 is usual
+    first = send(logged_in, point="PR002875", values=high, htmx=htmx)
+    page = refused(first, htmx, "value_total", "risulterebbero 4,0 m³ al giorno, molto più del solito (1,0 m³ al giorno)")
+    assert 'name="confirm_implausible"' in page and "Confermo che la lettura è giusta" in page
+    confirmed = send(logged_in, point="PR002875", values=high, confirm=True, htmx=htmx)
+    assert confirmed.status_code == (200 if htmx else 303)
+    reading = Reading.get(Reading.source == "customer")
+    assert reading.value == high["total"] and reading.confirmed_implausible is True
+
+
+def test_the_confirmation_box_is_not_shown_for_a_plausible_reading(logged_in, history):
+    page = body(logged_in.get("/autolettura?sp=PR002875"))
+    assert 'name="confirm_implausible"' not in page
+    response = send(logged_in, point="PR002875", values={"total": last("total") - 1})
+    assert response.status_code == 422 and 'name="confirm_implausible"' not in body(response)
+
+
+def test_without_history_nothing_is_implausible(logged_in, points):
+    gas = points[1]
+    validated(gas, PREVIOUS, "total", Decimal(500))
+    assert send(logged_in, point="PR002875", values={"total": Decimal(5000)}).status_code == 303
+
+
+def test_estimated_readings_are_not_compared_against(logged_in, history):
+    gas = history[1]
+    validated(gas, TODAY - timedelta(days=3), "total", last("total") + 500, source="estimated")
+    assert send(logged_in, point="PR002875", values={"total": plausible("total")}).status_code == 303
+
+
+# --- the on-change check ----------------------------------------------------------------------------
+
+def check(client, point="PR002875", **fields):
+    page = client.get(f"/autolettura?sp={point}")
+    data = {"csrf_token": csrf_from(page), "date": TODAY.isoformat(), "value_total": "", **fields}
+    return client.post(f"/autolettura/verifica?sp={point}", data=data, headers={
+        **htmx_headers("reading-check"), "HX-Current-URL": f"http://localhost/autolettura?sp={point}"})
+
+
+def test_the_on_change_check_says_only_the_filled_fields_problems(logged_in, history):
+    untouched = check(logged_in)
+    assert untouched.status_code == 200
+    assert "<html" not in body(untouched) and 'hx-swap-oob="outerHTML"' in body(untouched)
+    assert "Scrivi la lettura" not in body(untouched)  # not filled in yet: nothing to say
+    assert {"HX-Request", "HX-Target"} <= set(untouched.headers["Vary"].split(", "))
+    lower = check(logged_in, value_total="1")
+    assert lower.status_code == 422
+    assert re.search(r'<p class="field-error" id="err-value_total" hx-swap-oob="outerHTML">La lettura è più bassa',
+                     body(lower))
+    implausible = check(logged_in, value_total=str(last("total") + 200))
+    assert implausible.status_code == 422 and 'name="confirm_implausible"' in body(implausible)
+    future = check(logged_in, date=(TODAY + timedelta(days=2)).isoformat())
+    assert "non può essere nel futuro" in body(future)
+    assert Reading.select().where(Reading.source == "customer").count() == 0
+
+
+# --- reading windows -------------------------------------------------------------------------------
+
+def window_without(today):
+    """A window of days of the month that excludes today."""
+    return "20-25" if today.day < 15 else "2-6"
+
+
+def test_windows_are_read_and_clipped(app):
+    with app.app_context():
+        assert self_readings.parse_window("25-31") == (25, 31)
+        assert self_readings.parse_window(None) is None
+        for bad in ("25", "0-3", "25-32", "a-b"):
+            with pytest.raises(ValueError):
+                self_readings.parse_window(bad)
+        windows = list(self_readings.windows_near((25, 31), date(2027, 2, 10)))
+        assert self_readings.Window(date(2027, 2, 25), date(2027, 2, 28)) in windows  # end clipped
+        wrapping = list(self_readings.windows_near((28, 3), date(2026, 12, 30)))
+        assert self_readings.Window(date(2026, 12, 28), date(2027, 1, 3)) in wrapping
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
+def test_outside_the_window_the_reading_is_refused_with_the_next_dates(make_app, owner, history, htmx):
+    windowed = make_app(READING_WINDOW_GAS=window_without(TODAY))
+    client = windowed.test_client()
+    assert login(client, "005007", PASSWORD).status_code == 303
+    with windowed.app_context():
+        _, upcoming = self_readings.open_window(history[1], TODAY)
+    dates = f"dal {upcoming.first.strftime('%d/%m/%Y')} al {upcoming.last.strftime('%d/%m/%Y')}"
+    page = body(client.get("/autolettura?sp=PR002875"))
+    assert "La prossima finestra va " + dates in page and "Avvisami per email" in page
+    refused(send(client, point="PR002875", htmx=htmx), htmx, "date",
+            "Ora non è il periodo per inviare l'autolettura. La prossima finestra va " + dates)
+    # electricity has no window configured: any day
+    assert send(client).status_code == 303
+
+
+def test_inside_the_window_the_date_must_be_in_it(make_app, owner, history):
+    window = f"{TODAY.day}-{TODAY.day}"
+    windowed = make_app(READING_WINDOW_GAS=window)
+    client = windowed.test_client()
+    login(client, "005007", PASSWORD)
+    response = send(client, point="PR002875", day=TODAY - timedelta(days=1))
+    assert response.status_code == 422 and "La data deve essere nella finestra di autolettura in corso" in body(response)
+    assert send(client, point="PR002875").status_code == 303
+
+
+def test_a_bad_window_setting_stops_the_start(migrated_database):
+    from app import ConfigError, create_app
+    from tests.conftest import TEST_CONFIG
+
+    with pytest.raises(ConfigError, match="READING_WINDOW_GAS"):
+        create_app(dict(TEST_CONFIG, DATABASE_URL=migrated_database, READING_WINDOW_GAS="ultima settimana"))
+
+
+# --- the photo -----------------------------------------------------------------------------------
+
+def test_a_photo_is_kept_as_pixels_only_and_shown_to_its_owner(app, logged_in, history):
+    original = image_bytes()
+    assert b"SECRET-COMMENT" in original
+    response = send(logged_in, point="PR002875", photo=("contatore.jpg", original))
+    assert response.status_code == 303
+    reading = Reading.get(Reading.source == "customer")
+    assert reading.photo_path.endswith(".jpg")
+    page = body(logged_in.get("/autolettura?sp=PR002875"))
+    assert f'href="/autolettura/{reading.id}/foto?sp=PR002875"' in page
+    photo = logged_in.get(f"/autolettura/{reading.id}/foto")
+    assert photo.status_code == 200 and photo.mimetype == "image/jpeg"
+    assert photo.headers["Cache-Control"] == "private, no-store"
+    assert b"SECRET-COMMENT" not in photo.data and Image.open(io.BytesIO(photo.data)).getexif() == {}
+    stranger = make_customer(code="009999")
+    make_supply_point(stranger)
+    make_user(stranger)
+    other = app.test_client()
+    login(other, "009999", PASSWORD)
+    assert other.get(f"/autolettura/{reading.id}/foto").status_code == 404
+    assert other.get("/autolettura/987654/foto").status_code == 404
+
+
+@pytest.mark.parametrize("name, data", [
+    ("contatore.jpg", pdf_bytes("Non una foto")),  # a PDF renamed .jpg
+    ("contatore.gif", b""),  # filled below: a real GIF
+    ("contatore.jpg", b"\xff\xd8\xff\xe0 not really a jpeg"),
+], ids=["pdf-renamed-jpg", "gif", "broken-jpeg"])
+@pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
+def test_a_photo_that_is_no_jpeg_or_png_is_refused(logged_in, history, name, data, htmx):
+    if name.endswith(".gif"):
+        data = image_bytes("GIF")
+    page = refused(send(logged_in, point="PR002875", photo=(name, data), htmx=htmx), htmx, "photo",
+                   "Sono ammesse solo immagini JPEG o PNG.")
+    assert f'value="{italian(plausible("total"))}"' in page  # the reading typed stays
+
+
+def test_a_photo_sent_with_a_refused_reading_is_kept_for_the_next_attempt(logged_in, history):
+    """The confirmation step must not lose the photo: a browser cannot refill a file field."""
+    high = {"total": last("total") + 4 * 30}
+    first = send(logged_in, point="PR002875", values=high, photo=("contatore.png", image_bytes("PNG")))
+    assert first.status_code == 422 and "La foto che hai scelto è già allegata" in body(first)
+    kept = re.search(r'name="kept_photo" type="hidden" value="([^"]+)"', body(first)).group(1)
+    assert send(logged_in, point="PR002875", values=high, confirm=True, kept_photo=kept).status_code == 303
+    assert Reading.get(Reading.source == "customer").photo_path.endswith(".png")
+
+
+def test_a_forged_kept_photo_is_ignored(logged_in, history):
+    assert send(logged_in, point="PR002875", kept_photo="ab/forged.jpg").status_code == 303
+    assert Reading.get(Reading.source == "customer").photo_path is None
+
+
+# --- who may write -----------------------------------------------------------------------------------
+
+def test_a_user_who_cannot_write_gets_403_and_no_form(logged_in, history, monkeypatch):
+    page = logged_in.get("/autolettura?sp=PR002875")
+    token, key = csrf_from(page), form_fields(body(page))
+    monkeypatch.setattr(User, "can_write", property(lambda user: False))
+    read_only = logged_in.get("/autolettura?sp=PR002875")
+    assert read_only.status_code == 200 and "sola lettura" in body(read_only) and 'name="value_total"' not in body(read_only)
+    response = logged_in.post("/autolettura?sp=PR002875", data={
+        "csrf_token": token, "submission": key, "date": TODAY.isoformat(), "value_total": "600"})
+    assert response.status_code == 403 and "Non hai accesso" in body(response)
+    assert Reading.select().where(Reading.source == "customer").count() == 0
+
+
+def test_a_post_without_csrf_token_is_refused(logged_in, history):
+    response = logged_in.post("/autolettura?sp=PR002875", data={"date": TODAY.isoformat(), "value_total": "600"})
+    assert response.status_code == 400
+    assert Reading.select().where(Reading.source == "customer").count() == 0
+
+
+def test_sending_is_rate_limited(logged_in, history, monkeypatch):
+    import ratelimit
+
+    monkeypatch.setitem(ratelimit.LIMITS, "self-reading", (2, 3600))
+    send(logged_in, point="PR002875", values={"total": "1"})
+    send(logged_in, point="PR002875", values={"total": "1"})
+    response = send(logged_in, point="PR002875")
+    assert response.status_code == 429 and "Troppi tentativi" in body(response)
+    assert Reading.select().where(Reading.source == "customer").count() == 0
+
+
+# --- the back office --------------------------------------------------------------------------------
+
+OPERATOR_PASSWORD = "Sportello-Staff-2026!"
+
+
+@pytest.fixture
+def staff(app):
+    with app.app_context():
+        accounts.create_staff("operatore@utility.it", OPERATOR_PASSWORD)
+    client = app.test_client()
+    assert login(client, "operatore@utility.it", OPERATOR_PASSWORD).status_code == 303
+    page = body(client.get("/login/codice"))
+    secret = re.search(r'<code class="secret">([A-Z2-7]+)</code>', page).group(1)
+    assert post_form(client, "/login/codice", {"code": pyotp.TOTP(secret).now()}).status_code == 303
+    return client
+
+
+def test_the_queue_lists_pending_readings_oldest_first_with_what_to_judge(logged_in, history, staff):
+    assert send(logged_in, point="PR002875", values={"total": last("total") + 4 * 30}, confirm=True,
+                photo=("c.png", image_bytes("PNG"))).status_code == 303
+    assert send(logged_in).status_code == 303
+    response = staff.get("/backoffice/letture")
+    page = body(response)
+    assert response.status_code == 200 and "Autoletture da validare" in page
+    assert page.index("PR002875") < page.index("PR002874")  # oldest first
+    assert "ROSSI MARIO (005007)" in page and "mario@example.it" in page
+    assert "650,000" in page and "530,000" in page and "4,0 m³" in page  # value, previous, per day
+    assert "1.600,000" in page and "10,0 kWh" in page
+    assert "valore fuori dal solito, confermato dal cliente" in page
+    gas_reading = Reading.get(Reading.source == "customer", Reading.register == "total")
+    assert f'href="/backoffice/letture/{gas_reading.id}/foto"' in page
+    photo = staff.get(f"/backoffice/letture/{gas_reading.id}/foto")
+    assert photo.status_code == 200 and photo.mimetype == "image/png"
+    assert "Autoletture" in body(staff.get("/backoffice/"))  # in the staff menu
+
+
+def reject(staff, reading, reason, htmx=False):
+    page = staff.get("/backoffice/letture")
+    headers = {**htmx_headers("reading-queue"), "HX-Current-URL": "http://localhost/backoffice/letture"} if htmx else {}
+    return staff.post(f"/backoffice/letture/{reading.id}/respingi",
+                      data={"csrf_token": csrf_from(page), f"r{reading.id}-reason": reason}, headers=headers)
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
+def test_reading_then_operator_rejects_then_customer_is_mailed(app, logged_in, history, staff, smtp, htmx):
+    assert send(logged_in).status_code == 303
+    deliver(app)
+    smtp.messages.clear()
+    first = Reading.get(Reading.source == "customer", Reading.register == "F1")
+
+    empty = reject(staff, first, "   ", htmx=htmx)
+    assert empty.status_code == 422
+    assert re.search(rf'id="err-r{first.id}-reason">Scrivi il motivo: lo leggerà il cliente.', body(empty))
+    assert Reading.select().where(Reading.status == Reading.PENDING).count() == 3
+
+    reason = "La foto non è leggibile <e il valore non torna>"
+    response = reject(staff, first, reason, htmx=htmx)
+    if htmx:
+        assert response.status_code == 200 and "respinta: il cliente riceve" in body(response)
+        assert "Nessuna autolettura da validare." in body(response) and "<html" not in body(response)
+    else:
+        assert response.status_code == 303 and response.headers["Location"] == "/backoffice/letture"
+    rows = list(Reading.select().where(Reading.source == "customer"))
+    assert {(r.status, r.rejection_reason) for r in rows} == {(Reading.REJECTED, reason)}
+    assert all(r.reviewed_by.email == "operatore@utility.it" and r.reviewed_at for r in rows)
+    entry = AuditLog.get(AuditLog.action == "reading_rejected")
+    assert entry.user.email == "operatore@utility.it" and entry.customer.code == "005007"
+
+    assert deliver(app) == 1
+    [mail] = smtp.messages
+    assert mail["To"] == "mario@example.it" and mail["Subject"] == "La tua autolettura non è stata accettata"
+    assert reason in text_of(mail) and "F2: 2.600,000 kWh" in text_of(mail)
+    assert "&lt;e il valore non torna&gt;" in mail.get_body(("html",)).get_content()
+
+    history_page = body(logged_in.get("/autolettura?sp=PR002874"))
+    assert "respinta</span>: La foto non è leggibile &lt;e il valore non torna&gt;" in history_page
+    # the day is free again: a new reading for it is accepted
+    assert send(logged_in).status_code == 303
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
+def test_operator_validates_and_customer_is_mailed(app, logged_in, history, staff, smtp, htmx):
+    assert send(logged_in, point="PR002875").status_code == 303
+    deliver(app)
+    smtp.messages.clear()
+    reading = Reading.get(Reading.source == "customer")
+    page = staff.get("/backoffice/letture")
+    headers = {**htmx_headers("reading-queue"), "HX-Current-URL": "http://localhost/backoffice/letture"} if htmx else {}
+    response = staff.post(f"/backoffice/letture/{reading.id}/valida", data={"csrf_token": csrf_from(page)},
+                          headers=headers)
+    assert response.status_code == (200 if htmx else 303)
+    assert Reading.get_by_id(reading.id).status == Reading.VALIDATED
+    assert AuditLog.select().where(AuditLog.action == "reading_validated").count() == 1
+    assert deliver(app) == 1
+    assert smtp.messages[0]["Subject"] == "La tua autolettura è stata validata"
+    # the validated reading is now the one the next is compared with
+    assert "560,000" in body(logged_in.get("/autolettura?sp=PR002875"))
+    # a second operator's click on the same reading changes nothing
+    again = staff.post(f"/backoffice/letture/{reading.id}/valida", data={"csrf_token": csrf_from(page)})
+    assert again.status_code == 303
+    assert "già stata gestita" in body(staff.get("/backoffice/letture"))
+    assert deliver(app) == 0
+
+
+def test_customers_cannot_reach_the_queue_nor_a_foreign_reading(logged_in, history, staff):
+    assert logged_in.get("/backoffice/letture").status_code == 404
+    assert staff.post("/backoffice/letture/987654/valida", data={"csrf_token": csrf_from(staff.get("/backoffice/letture"))}
+                      ).status_code == 404
+    assert staff.get("/backoffice/letture/987654/foto").status_code == 404
+
+
+# --- import and export -----------------------------------------------------------------------------
+
+def import_readings(app, tmp_path, rows):
+    folder = tmp_path / "import"
+    folder.mkdir(exist_ok=True)
+    lines = ["supply_point_code,date,register,value,source"] + [",".join(row) for row in rows]
+    (folder / "readings.csv").write_text("\n".join(lines) + "\n")
+    with app.app_context():
+        report = importer.run([str(folder / "readings.csv")], app.config["FILE_STORE"])
+    assert report.problems == []
+    return report
+
+
+def test_the_billing_systems_reading_validates_the_customers_row(app, logged_in, history, tmp_path):
+    assert send(logged_in, point="PR002875").status_code == 303
+    sent = Reading.get(Reading.source == "customer")
+    report = import_readings(app, tmp_path, [("PR002875", TODAY.isoformat(), "total", str(sent.value), "customer")])
+    assert report.summary["readings.csv"] == (0, 1, 0)
+    again = import_readings(app, tmp_path, [("PR002875", TODAY.isoformat(), "total", str(sent.value), "customer")])
+    assert again.summary["readings.csv"] == (0, 0, 1)  # the same file twice changes nothing
+    rows = list(Reading.select().where(Reading.date == TODAY))
+    assert [(r.id, r.status, r.submitted_by_id) for r in rows] == [(sent.id, Reading.VALIDATED, sent.submitted_by_id)]
+
+
+def test_after_a_rejection_the_billing_systems_reading_is_a_new_row(app, logged_in, history, staff, tmp_path):
+    assert send(logged_in, point="PR002875").status_code == 303
+    sent = Reading.get(Reading.source == "customer")
+    assert reject(staff, sent, "Cifre sbagliate").status_code == 303
+    report = import_readings(app, tmp_path, [("PR002875", TODAY.isoformat(), "total", "555", "distributor")])
+    assert report.summary["readings.csv"] == (1, 0, 0)
+    assert Reading.get_by_id(sent.id).status == Reading.REJECTED
+
+
+def test_the_export_carries_the_self_readings(app, logged_in, history):
+    import exporter
+
+    assert send(logged_in, point="PR002875").status_code == 303
+    out = io.StringIO()
+    with app.test_request_context():
+        assert exporter.export_readings(TODAY, out) == 1
+    lines = out.getvalue().splitlines()
+    assert lines[1].startswith(f"PR002875,01234567891011,005007,{TODAY.isoformat()},total,560.000,pending,")
+
+
+# --- the reminder ----------------------------------------------------------------------------------
+
+def test_the_reminder_opt_in_and_the_mail_once_per_window(make_app, owner, history, smtp):
+    window = f"{TODAY.day}-{TODAY.day}"
+    windowed = make_app(READING_WINDOW_GAS=window)
+    client = windowed.test_client()
+    login(client, "005007", PASSWORD)
+    page = client.get("/autolettura?sp=PR002875")
+    response = client.post("/autolettura/promemoria?sp=PR002875",
+                           data={"csrf_token": csrf_from(page), "notify_readings": "yes"})
+    assert response.status_code == 303
+    assert User.get_by_id(owner.id).notify_readings is True
+    assert "Ti scriviamo quando si apre la finestra" in body(client.get("/autolettura?sp=PR002875"))
+    runner = windowed.test_cli_runner()
+    first = runner.invoke(args=["remind-readings"])
+    assert first.exit_code == 0 and "1 reminder(s) queued." in first.output
+    second = runner.invoke(args=["remind-readings"])
+    assert "0 reminder(s) queued." in second.output
+    assert ReadingReminder.select().count() == 1
+    deliver(windowed)
+    [mail] = smtp.messages
+    assert mail["Subject"] == "È il momento dell'autolettura" and "PR002875" in text_of(mail)
+    assert "PR002874" not in text_of(mail)  # electricity has no window
+    outside = runner.invoke(args=["remind-readings", "--today", (TODAY + timedelta(days=1)).isoformat()])
+    assert "0 reminder(s) queued." in outside.output
+
+
+def test_no_reminder_without_the_opt_in(make_app, owner, history):
+    windowed = make_app(READING_WINDOW_GAS=f"{TODAY.day}-{TODAY.day}")
+    result = windowed.test_cli_runner().invoke(args=["remind-readings"])
+    assert "0 reminder(s) queued." in result.output
