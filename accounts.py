@@ -176,6 +176,22 @@ def use_token(token):
     )
 
 
+def live_token(user, purpose):
+    """The user's newest unused, unexpired token of `purpose` (a new email waiting for its
+    confirmation), or None."""
+    return (EmailToken.select()
+            .where(EmailToken.user == user, EmailToken.purpose == purpose,
+                   EmailToken.used_at.is_null(), EmailToken.expires_at > utcnow())
+            .order_by(EmailToken.id.desc()).first())
+
+
+def void_tokens(user, purpose):
+    """Use up the user's live tokens of `purpose`: a newer request replaces them."""
+    EmailToken.update(used_at=utcnow()).where(
+        EmailToken.user == user, EmailToken.purpose == purpose, EmailToken.used_at.is_null()
+    ).execute()
+
+
 # --- sessions ----------------------------------------------------------------------------
 
 def start_session(user, new_login=True):

@@ -111,7 +111,7 @@ def create_app(config=None):
     rendering.init_app(app)
     branding.init_app(app)
     customer_areas = (customer_area.bp, home.bp, invoices.bp, consumption.bp, documents.bp, account.bp, readings.bp)
-    for blueprint in (errors.bp, auth.bp, registration.bp, *customer_areas, account.lang_bp, backoffice.bp):
+    for blueprint in (errors.bp, auth.bp, registration.bp, *customer_areas, account.lang_bp, account.email_bp, backoffice.bp):
         app.register_blueprint(blueprint)
     for blueprint in (privacy.bp, delegates.bp, delegates.invitation_bp):  # Privacy e account, Delegati
         app.register_blueprint(blueprint)
@@ -318,7 +318,7 @@ def register_commands(app):
     # output, so it can be piped; the summary goes to standard error.
     @app.cli.group("export")
     def export_group():
-        """Export customers' readings or tickets as CSV for the billing system."""
+        """Export customers' readings, tickets or contact changes as CSV for the billing system."""
 
     since_option = click.option(
         "--since", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),
@@ -347,3 +347,10 @@ def register_commands(app):
     def export_tickets_command(since, output):
         """Tickets updated since --since, with their message count and last message."""
         run_export("tickets", since, output)
+
+    @export_group.command("contacts")
+    @since_option
+    @output_option
+    def export_contacts_command(since, output):
+        """Contact data (email, phone, fax, mobile) customers changed since --since, one row per change."""
+        run_export("contacts", since, output)

@@ -384,6 +384,7 @@ def fill(rng, today):
     insert_measures(electricity, hourly["measures"], customers[1:], point_ids, today)
     create_demo_ticket(mario_id, electricity, owner, rows, today)
     create_documents(mario_id, rows, electricity, gas, today)
+    create_demo_contact_change(mario_id, owner, today)
     create_demo_delegate(mario_id, owner, today)
 
 
@@ -1035,6 +1036,18 @@ def create_demo_ticket(customer_id, point_id, owner, invoices, today):
             "e rispedircelo via email: la fattura resterà sospesa fino alla nostra risposta. "
             "Cordiali saluti, il Servizio Clienti")),
     ]).execute()
+
+
+def create_demo_contact_change(customer_id, owner, today):
+    """Mario gave a new mobile number under Dati Anagrafici three days ago. The billing system
+    has not sent it back yet: `flask export contacts` carries it and the nightly import leaves
+    it alone (contacts.py)."""
+    changed = datetime.combine(today - timedelta(days=3), time(18, 12))
+    old_mobile = Customer.get_by_id(customer_id).mobile
+    new_mobile = "+393471234567"
+    Customer.update(mobile=new_mobile).where(Customer.id == customer_id).execute()
+    models.ContactChange.create(customer=customer_id, field="mobile", old_value=old_mobile, new_value=new_mobile,
+                                changed_at=changed, changed_by=owner.id)
 
 
 # The utility's documents that do not age: (section, slug, title, published on, lines).

@@ -31,6 +31,7 @@ from wtforms.validators import (
 )
 
 import accounts
+import contacts
 import identifiers
 import labels
 from models import ApiToken, Customer, Document, User
@@ -237,6 +238,37 @@ class OperatorForm(FlaskForm):
 
 class NotificationsForm(FlaskForm):
     notify_invoices = BooleanField(_l("Avvisami per email quando arriva una nuova fattura"))
+
+
+class ContactDataForm(FlaskForm):
+    """Dati Anagrafici's contacts. Each field is checked by contacts.py; what is typed stays in
+    the field (errors or not) and the value to store goes to `cleaned` (phones in E.164, the
+    email in lower case). A field left out of the request keeps the stored value. The view
+    sets `current_email`: an address on file may be replaced, not emptied."""
+
+    email = StringField(_l("Email"), description=_l("Un nuovo indirizzo vale quando apri il link che gli mandiamo."))
+    phone = StringField(_l("Telefono"), description=_l("Fisso o cellulare. Un numero non italiano con il prefisso: +41 ..."))
+    mobile = StringField(_l("Cellulare"))
+    fax = StringField(_l("Fax"))
+
+    current_email = None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.cleaned = {}
+
+    def validate(self, extra_validators=None):
+        valid = super().validate(extra_validators)
+        for name in contacts.FIELDS:
+            field = self[name]
+            if name == "email" and not (field.data or "").strip() and self.current_email:
+                field.errors.append(_l("Scrivi l'indirizzo email: ti serve per ricevere gli avvisi e recuperare la password."))
+                continue
+            try:
+                self.cleaned[name] = contacts.clean(name, field.data)
+            except contacts.InvalidContact as error:
+                field.errors.append(str(error))
+        return valid and not any(self[name].errors for name in contacts.FIELDS)
 
 
 class ApiTokenForm(FlaskForm):

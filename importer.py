@@ -28,6 +28,7 @@ from pathlib import Path
 import peewee as pw
 from flask_babel import lazy_gettext as _l
 
+import contacts
 import identifiers
 import partitions
 import totals
@@ -254,12 +255,13 @@ class Row:
 class Report:
     problems: list = field(default_factory=list)
     summary: dict = field(default_factory=dict)  # file -> (added, updated, unchanged)
+    notes: list = field(default_factory=list)  # what else the run wants said (values it kept)
 
     def problem(self, file, line, column, reason):
         self.problems.append(f"{file}:{line}: {column}: {reason}")
 
     def lines(self):
-        return [f"{name}: added {a}, updated {u}, unchanged {n}" for name, (a, u, n) in self.summary.items()]
+        return [f"{name}: added {a}, updated {u}, unchanged {n}" for name, (a, u, n) in self.summary.items()] + self.notes
 
 
 def open_csv(path):
@@ -675,8 +677,24 @@ class ImportRun:
         mapping = {name: name for name in SPECS["customers.csv"].columns if name != "customer_code"}
         mapping["customer_code"] = "code"
         existing = {c.code: c for c in Customer.select()}
-        self.upsert("customers.csv", Customer, rows, lambda r: r.values["customer_code"],
-                    lambda r: self.present(r, mapping), existing)
+        # A contact the customer changed in the portal is left alone while the billing system
+        # has not taken it yet (contacts.import_keeps says until when).
+        incoming = {existing[r.values["customer_code"]].id: {f: r.values[f] for f in contacts.FIELDS if f in r.values}
+                    for r in rows if r.values["customer_code"] in existing}
+        keeps = contacts.import_keeps(incoming) if incoming else {}
+
+        def fields(row):
+            values = self.present(row, mapping)
+            current = existing.get(row.values["customer_code"])
+            for name in keeps.get(current.id if current else None, ()):
+                values.pop(name, None)
+            return values
+
+        self.upsert("customers.csv", Customer, rows, lambda r: r.values["customer_code"], fields, existing)
+        kept = sum(len(names) for names in keeps.values())
+        if kept:
+            self.report.notes.append(f"customers.csv: kept {kept} contact value(s) changed in the portal "
+                                     "and not yet in the billing system (flask export contacts)")
 
     def write_supply_points(self):
         rows = self.rows.get("supply_points.csv", [])

@@ -935,8 +935,41 @@ class ApiToken(BaseModel):
                 .where(cls.token_hash == token_digest(secret), cls.revoked_at.is_null()).first())
 
 
+class ContactChange(BaseModel):
+    """A contact field (email, phone, fax, mobile) the customer changed in the portal, with the
+    value before and after: what `flask export contacts` hands the billing system, and what keeps
+    the nightly import from undoing the change before the billing system has taken it (the rule
+    is contacts.import_keeps). `settled_at` is set once the import brought the same value back,
+    or once the portal's time to win is over; until then the change is pending."""
+
+    FIELDS = ("email", "phone", "fax", "mobile")
+
+    customer = pw.ForeignKeyField(Customer, backref="contact_changes", on_delete="CASCADE")
+    field = pw.CharField(max_length=6)
+    old_value = pw.CharField(null=True)  # as the portal held it (the import's text, or E.164)
+    new_value = pw.CharField(null=True)  # phones in E.164, emails in lower case; None: removed
+    changed_at = pw.DateTimeField(default=utcnow, index=True)
+    changed_by = pw.ForeignKeyField(User, null=True, backref="contact_changes", on_delete="SET NULL")
+    settled_at = pw.DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("customer", "field"), False),)
+
+    @classmethod
+    def for_customer(cls, customer):
+        """The customer's changes, newest first (another customer's are not found)."""
+        return cls.select().where(cls.customer == customer).order_by(cls.changed_at.desc(), cls.id.desc())
+
+    @classmethod
+    def pending(cls):
+        """Every change the import has not settled yet, oldest first: few rows, however many
+        customers there are."""
+        return cls.select().where(cls.settled_at.is_null()).order_by(cls.changed_at, cls.id)
+
+
 ALL_MODELS = [
     Customer, SupplyPoint, User, UserSession, EmailToken, Consent, Invoice, Reading, Measure,
     Ticket, TicketMessage, Document, AuditLog, OutboxMail, ImportJob,
     MailRequest, RateCounter, DailyConsumption, MonthlyConsumption, ApiToken, ReadingReminder,
+    ContactChange,
 ]

@@ -40,6 +40,8 @@ LIMITS = {
     "password-change": (10, 15 * 60),
     "second-factor": (10, 15 * 60),
     "api-token": (600, 10 * 60),  # personal data API calls per key: about one a second
+    "contacts-change": (20, 60 * 60),  # Dati Anagrafici's contact form sent, per user
+    "email-change": (3, 60 * 60),  # confirmation links to a new address, per user: no mail bombing
     "self-reading": (20, 60 * 60),  # Autolettura's submits per user (a reading, its confirmation, retries)
     "self-reading-check": (300, 60 * 60),  # and its on-change checks
     "data-export": (5, 60 * 60),  # "Scarica i miei dati": each reads every table of the customer

@@ -609,6 +609,7 @@ def add_a_bit_of_everything():
     models.RateCounter.create(key="x", count=1, window_ends=datetime(2026, 1, 1))
     models.DailyConsumption.create(supply_point=point, day=date(2026, 1, 1), f3=0.5, intervals=1)
     models.MonthlyConsumption.create(supply_point=point, month=date(2026, 1, 1), f3=0.5, intervals=1)
+    models.ContactChange.create(customer=owner_customer, field="phone", new_value="+390544401234", changed_by=user)
     return {model.__name__ for model in models.ALL_MODELS if model.select().exists()}
 
 

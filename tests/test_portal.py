@@ -37,7 +37,7 @@ PAGES = [url for method, url, endpoint in CUSTOMER_ROUTES if method == "GET" and
 
 def test_the_route_lists_are_complete():
     assert set(customer_area_blueprints()) == {"customer_area", "home", "invoices", "consumption", "documents", "account",
-                                             "readings"}
+                                             "readings", "privacy", "delegates"}
     assert {"/", "/fatture", "/fatture/1/pdf", "/cambio-password", "/documentazione/comunicati"} <= set(CUSTOMER_GETS)
     assert {"/cambio-password", "/dati-anagrafici"} <= set(CUSTOMER_POSTS)
     assert "/fatture/pdf.zip" not in PAGES and "/fatture" in PAGES
