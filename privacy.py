@@ -191,9 +191,13 @@ def close_account(user):
     accounts.end_all_sessions(user)
     EmailToken.delete().where(EmailToken.user == user).execute()
     ApiToken.update(revoked_at=now).where(ApiToken.user == user, ApiToken.revoked_at.is_null()).execute()
-    User.update(
+    erased = dict(
         username=None, email="", password_hash="", first_name=None, last_name=None, tax_code=None, mobile=None,
         totp_secret=None, totp_pending_secret=None, totp_last_step=None, notify_invoices=False,
         last_login_at=None, previous_login_at=None, locked_until=None,
         disabled=True, closed_at=now,
-    ).where(User.id == user.id).execute()
+    )
+    # Every other mail preference off too (Autolettura's reminder, and any a later page adds).
+    erased.update({field.name: False for field in User._meta.sorted_fields
+                   if field.name.startswith("notify_") and isinstance(field, pw.BooleanField)})
+    User.update(**erased).where(User.id == user.id).execute()
