@@ -6,18 +6,21 @@ import io
 import re
 from datetime import timedelta
 
+import pyotp
 import pytest
 
+import accounts
 import contacts
 import importer
 from models import AuditLog, ContactChange, Customer, EmailToken, User, utcnow
 from tests.factories import PASSWORD, make_customer, make_supply_point, make_user
-from tests.helpers import csrf_from, deliver, html_of, htmx_headers, link_in, login, text_of
+from tests.helpers import csrf_from, deliver, html_of, htmx_headers, link_in, login, post_form, text_of
 
 PAGE = "/dati-anagrafici?sp=PR002874"
 SAVE = "/dati-anagrafici/contatti?sp=PR002874"
 CHECK = "/dati-anagrafici/contatti/verifica?sp=PR002874"
 HTMX_SUBMIT = dict(htmx_headers("contact-data"), **{"HX-Current-URL": "http://localhost" + PAGE})
+STAFF_PASSWORD = "Sportello-Staff-2026!"
 STORED = {"email": "mario@example.it", "phone": "0544 401234", "mobile": "333 1234567", "fax": ""}
 
 # (field, typed, stored in E.164) — Italian landlines, mobiles, foreign numbers with + or 00.
@@ -292,6 +295,23 @@ def test_the_contacts_urls_need_a_login(client, mario):
     for url in (SAVE, CHECK):
         response = client.post(url, data=dict(STORED, csrf_token=token))
         assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+
+
+def test_the_back_office_shows_the_numbers_as_people_read_them(app, mario):
+    client, _customer, _owner = mario
+    assert send(client, {"phone": "+41 44 668 18 00", "fax": "0544/401235"}).status_code == 303
+    with app.app_context():
+        accounts.create_staff("operatore@utility.it", STAFF_PASSWORD)
+    staff = app.test_client()
+    assert login(staff, "operatore@utility.it", STAFF_PASSWORD).headers["Location"] == "/login/codice"
+    enrolment = staff.get("/login/codice")
+    assert enrolment.status_code == 200
+    secret = re.search(r'<code class="secret">([A-Z2-7]+)</code>', enrolment.get_data(as_text=True)).group(1)
+    assert post_form(staff, "/login/codice", {"code": pyotp.TOTP(secret).now()}).status_code == 303
+    response = staff.get("/backoffice/clienti/005007")
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "mario@example.it · +41 44 668 18 00 · 333 123 4567 · 0544 401235" in body
 
 
 # --- a new email: only once its link is followed --------------------------------------------------

@@ -110,7 +110,7 @@ def customer_data_page(form=None, token_form=None, new_token=None, contact_form=
                   api_url=current_app.config["PORTAL_BASE_URL"] + url_for("api.supply_points"),
                   contact_form=contact_form or stored_contacts_form(customer), contact_notice=contact_notice,
                   pending_email=accounts.live_token(current_user.id, EmailToken.NEW_EMAIL),
-                  display_phone=contacts.display_phone, change_request_url=change_request_url())
+                  change_request_url=change_request_url())
 
 
 # --- Dati Anagrafici: the contact data ----------------------------------------------------------------
@@ -121,6 +121,10 @@ def customer_data_page(form=None, token_form=None, new_token=None, contact_form=
 # that user is the holder (owner): one address for the holder, proved by the link. A delegate
 # changes the customer's address only; their own login address stays theirs, and they never
 # move the holder's (where the holder's password resets go).
+
+# `{{ number|phone }}` in every template (the back office's customer page too): a stored number
+# as people read it (contacts.display_phone).
+bp.add_app_template_filter(contacts.display_phone, "phone")
 
 EMAIL_RESEND_AFTER = timedelta(minutes=1)  # the same new address again sooner: a double click, no new mail
 
