@@ -34,7 +34,8 @@ def owners_only():
 
 def delegates_page(form=None, invited=None):
     owner = current_user._get_current_object()
-    return render("delegates/delegates.html", title=_("Delegati"), form=form or InviteDelegateForm(),
+    # After a change the form starts empty (not refilled from the request that made it).
+    return render("delegates/delegates.html", title=_("Delegati"), form=form or InviteDelegateForm(formdata=None),
                   revoke_form=RevokeDelegateForm(), delegates=list(User.delegates_of(owner.customer_id)),
                   invited=invited, limit=User.DELEGATE_LIMIT)
 

@@ -26,7 +26,7 @@ OPTIONAL_CONSENTS = ("marketing", "third_parties", "profiling")
 def consents_form(user):
     """The form with the user's current answers (no answer yet: not given)."""
     latest = Consent.latest_by_user([user]).get(user.id, {})
-    return ConsentsForm(data={
+    return ConsentsForm(formdata=None, data={
         name: "yes" if kind in latest and latest[kind].granted else "no" for kind, name in ConsentsForm.KINDS.items()})
 
 
