@@ -57,6 +57,7 @@ SETTINGS = {
     # Self-reading windows, days of the month ("25-31"; "28-3" runs into the next month); none: any day.
     "READING_WINDOW_ELECTRICITY": (None, str),
     "READING_WINDOW_GAS": (None, str),
+    "TICKET_REOPEN_DAYS": (30, int),  # a closed ticket may be reopened by its customer this many days
 }
 
 
@@ -105,12 +106,14 @@ def create_app(config=None):
         readings,
         registration,
         rendering,
+        tickets,
     )
 
     app.url_map.converters["int"] = common.DatabaseId  # before any route is added
     rendering.init_app(app)
     branding.init_app(app)
-    customer_areas = (customer_area.bp, home.bp, invoices.bp, consumption.bp, documents.bp, account.bp, readings.bp)
+    customer_areas = (customer_area.bp, home.bp, invoices.bp, consumption.bp, documents.bp, account.bp, tickets.bp,
+                      readings.bp)
     for blueprint in (errors.bp, auth.bp, registration.bp, *customer_areas, account.lang_bp, account.email_bp, backoffice.bp):
         app.register_blueprint(blueprint)
     for blueprint in (privacy.bp, delegates.bp, delegates.invitation_bp):  # Privacy e account, Delegati

@@ -6,7 +6,7 @@
   an electricity point (PR002874) and a gas point (PR002875), monthly invoices since January
   2014 (the last two years' with a PDF bill, but for a few), two years of meter readings,
   15-minute measures since the first of the month 13 months back (both DST changes, three
-  estimated days, a gap of 30 hours), a ticket, his own documents;
+  estimated days, a gap of 30 hours), a ticket waiting for his reply and a closed one, his own documents;
 - customer 005008, a person with no login yet, to try the registration;
 - about 300 other customers (people, firms, town halls) with their points and invoices, and
   hourly measures for their electricity points over the same months;
@@ -383,6 +383,7 @@ def fill(rng, today):
     insert_rows(Reading, demo_readings(rng, rows, electricity, gas, owner.id, today))
     insert_measures(electricity, hourly["measures"], customers[1:], point_ids, today)
     create_demo_ticket(mario_id, electricity, owner, rows, today)
+    create_demo_closed_ticket(mario_id, gas, owner, today)
     create_documents(mario_id, rows, electricity, gas, today)
     create_demo_contact_change(mario_id, owner, today)
     create_demo_delegate(mario_id, owner, today)
@@ -1022,7 +1023,7 @@ def create_demo_ticket(customer_id, point_id, owner, invoices, today):
     answered = min(asked + timedelta(days=1, hours=1, minutes=31), datetime.combine(today, time(10, 5)))
     ticket = Ticket.create(
         customer=customer_id, supply_point=point_id, opened_by=owner.id,
-        subject="Richiesta rateizzazione fattura", category="billing", status=Ticket.ANSWERED,
+        subject="Richiesta rateizzazione fattura", category="billing", status=Ticket.WAITING_CUSTOMER,
         created_at=asked, updated_at=answered,
     )
     TicketMessage.insert_many([
@@ -1035,6 +1036,50 @@ def create_demo_ticket(customer_id, point_id, owner, invoices, today):
             "scaricare il modulo \"Richiesta di rateizzazione\" dalla sezione Download, compilarlo "
             "e rispedircelo via email: la fattura resterà sospesa fino alla nostra risposta. "
             "Cordiali saluti, il Servizio Clienti")),
+    ]).execute()
+
+
+def create_demo_contact_change(customer_id, owner, today):
+    """Mario gave a new mobile number under Dati Anagrafici three days ago. The billing system
+    has not sent it back yet: `flask export contacts` carries it and the nightly import leaves
+    it alone (contacts.py)."""
+    changed = datetime.combine(today - timedelta(days=3), time(18, 12))
+    old_mobile = Customer.get_by_id(customer_id).mobile
+    new_mobile = "+393471234567"
+    Customer.update(mobile=new_mobile).where(Customer.id == customer_id).execute()
+    models.ContactChange.create(customer=customer_id, field="mobile", old_value=old_mobile, new_value=new_mobile,
+                                changed_at=changed, changed_by=owner.id)
+
+
+def create_demo_closed_ticket(customer_id, point_id, owner, today):
+    """A gas meter that stopped, fixed by the distributor and closed 40 days ago (past the
+    30 days to reopen it), with an operator's internal note the customer never sees; and the
+    canned replies the operators start from."""
+    asked = datetime.combine(today - timedelta(days=47), time(18, 12))
+    noted = asked + timedelta(hours=15, minutes=3)
+    answered = asked + timedelta(days=2, hours=-2, minutes=40)
+    closed = datetime.combine(today - timedelta(days=40), time(9, 30))
+    ticket = Ticket.create(
+        customer=customer_id, supply_point=point_id, opened_by=owner.id, subject="Contatore del gas fermo",
+        category="fault", status=Ticket.CLOSED, created_at=asked, updated_at=closed, closed_at=closed,
+    )
+    TicketMessage.insert_many([
+        dict(ticket=ticket.id, author=owner.id, from_staff=False, created_at=asked, body=(
+            "Buonasera, da tre giorni il contatore del gas segna sempre la stessa lettura anche se la "
+            "caldaia funziona. Può essere guasto?")),
+        dict(ticket=ticket.id, author=None, from_staff=True, internal=True, created_at=noted, body=(
+            "Segnalato al distributore (pratica 2026/4471); intervento previsto entro 48 ore.")),
+        dict(ticket=ticket.id, author=None, from_staff=True, created_at=answered, body=(
+            "Gentile cliente, il distributore ha sostituito il contatore: i consumi dei giorni in cui "
+            "era fermo saranno stimati nella prossima bolletta. Cordiali saluti, il Servizio Clienti")),
+    ]).execute()
+    models.CannedReply.insert_many([
+        dict(title="Rateizzazione", updated_at=closed, body=(
+            "Gentile cliente, la rateizzazione è possibile per le fatture sopra i 50 euro: scarichi il "
+            "modulo \"Richiesta di rateizzazione\" dalla sezione Download e ce lo rispedisca compilato.")),
+        dict(title="Lettura stimata", updated_at=closed, body=(
+            "Gentile cliente, quando il distributore non riesce a leggere il contatore i consumi sono "
+            "stimati; con un'autolettura la prossima bolletta sarà calcolata sui consumi reali.")),
     ]).execute()
 
 

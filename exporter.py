@@ -31,6 +31,7 @@ READING_COLUMNS = (
 TICKET_COLUMNS = (
     "ticket_id", "customer_code", "supply_point_code", "category", "status", "subject",
     "opened_at", "updated_at", "messages", "last_message_from", "last_message_at",
+    "message_from", "message_at", "message",  # one row per message: the conversation itself
 )
 
 
@@ -86,61 +87,70 @@ def three_decimals(value):
 
 
 def export_tickets(since, out):
-    """Write the tickets updated since the Rome day `since`, one row each; return the count."""
+    """Write the tickets updated since the Rome day `since`, one row per message of each (the
+    ticket's columns repeated; a ticket without messages has one row with empty message
+    columns); return the number of tickets. Internal notes are never exported: the counts
+    and "last message" are of what the customer sees too."""
     start = since_utc(since)
-    # Message count and last message come from one windowed subquery joined to the tickets,
-    # so the export is a single query however many tickets it holds. The subquery reads only
-    # the messages of the tickets being exported.
+    # The messages, their count and the newest come from one windowed subquery joined to the
+    # tickets, so the export is a single query however many tickets it holds. The subquery
+    # reads only the visible messages of the tickets being exported.
     Message = TicketMessage.alias("m")
     Exported = Ticket.alias("exported")
     exported = Exported.select(Exported.id).where(Exported.updated_at >= start)
+    newest_first = [Message.created_at.desc(), Message.id.desc()]
     messages = (
         Message.select(
             Message.ticket.alias("ticket_id"),
+            Message.id.alias("message_id"),
             Message.from_staff.alias("from_staff"),
             Message.created_at.alias("created_at"),
+            Message.body.alias("body"),
             pw.fn.COUNT(Message.id).over(partition_by=[Message.ticket]).alias("message_count"),
-            pw.fn.ROW_NUMBER()
-            .over(partition_by=[Message.ticket], order_by=[Message.created_at.desc(), Message.id.desc()])
-            .alias("newest"),
+            pw.fn.FIRST_VALUE(Message.from_staff).over(partition_by=[Message.ticket], order_by=newest_first)
+            .alias("last_from"),
+            pw.fn.MAX(Message.created_at).over(partition_by=[Message.ticket]).alias("last_at"),
         )
-        .where(Message.ticket.in_(exported))
+        .where(Message.ticket.in_(exported), Message.internal == False)  # noqa: E712 - never a note
         .alias("messages")
     )
     query = (
         Ticket.select(
             Ticket.id, Customer.code, SupplyPoint.code, Ticket.category, Ticket.status,
             Ticket.subject, Ticket.created_at, Ticket.updated_at,
-            messages.c.message_count, messages.c.from_staff, messages.c.created_at,
+            messages.c.message_count, messages.c.last_from, messages.c.last_at,
+            messages.c.from_staff, messages.c.created_at, messages.c.body,
         )
         .join(Customer)
         .switch(Ticket)
         .join(SupplyPoint, pw.JOIN.LEFT_OUTER)
         .switch(Ticket)
-        .join(
-            messages, pw.JOIN.LEFT_OUTER,
-            on=((messages.c.ticket_id == Ticket.id) & (messages.c.newest == 1)),
-        )
+        .join(messages, pw.JOIN.LEFT_OUTER, on=(messages.c.ticket_id == Ticket.id))
         .where(Ticket.updated_at >= start)
-        .order_by(Ticket.updated_at, Ticket.id)
+        .order_by(Ticket.updated_at, Ticket.id, messages.c.created_at, messages.c.message_id)
         .tuples()
     )
     writer = writer_for(out)
     writer.writerow(TICKET_COLUMNS)
-    rows = 0
+    tickets, previous = 0, None
     for (ticket_id, customer_code, point_code, category, status, subject, opened_at, updated_at,
-         count, from_staff, last_at) in query.iterator():
-        # The subquery's columns come back raw (SQLite: 0/1 and text), so the fields convert them.
-        from_staff = TicketMessage.from_staff.python_value(from_staff)
-        last_at = TicketMessage.created_at.python_value(last_at)
+         count, last_from, last_at, from_staff, message_at, body) in query.iterator():
         writer.writerow((
             ticket_id, customer_code, point_code or "", category, status, subject,
             local_timestamp(opened_at), local_timestamp(updated_at), count or 0,
-            "" if from_staff is None else ("staff" if from_staff else "customer"),
-            local_timestamp(last_at),
+            who_wrote(last_from), local_timestamp(TicketMessage.created_at.python_value(last_at)),
+            who_wrote(from_staff), local_timestamp(TicketMessage.created_at.python_value(message_at)), body or "",
         ))
-        rows += 1
-    return rows
+        if ticket_id != previous:
+            tickets, previous = tickets + 1, ticket_id
+    return tickets
+
+
+def who_wrote(from_staff):
+    """"staff", "customer", or "" for no message. The subquery's columns come back raw (SQLite:
+    0/1), so the field converts them."""
+    from_staff = TicketMessage.from_staff.python_value(from_staff)
+    return "" if from_staff is None else ("staff" if from_staff else "customer")
 
 
 CONTACT_COLUMNS = ("customer_code", "field", "old_value", "new_value", "changed_at", "changed_by")

@@ -13,10 +13,12 @@ from wtforms import (
     DateField,
     HiddenField,
     IntegerField,
+    MultipleFileField,
     PasswordField,
     RadioField,
     SelectField,
     StringField,
+    TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import (
@@ -34,7 +36,8 @@ import accounts
 import contacts
 import identifiers
 import labels
-from models import ApiToken, Customer, Document, User
+import uploads
+from models import ApiToken, CannedReply, Customer, Document, Ticket, TicketAttachment, User
 
 YES_NO = [SelectChoice("yes", _l("Acconsento")), SelectChoice("no", _l("Non acconsento"))]
 
@@ -607,6 +610,174 @@ class AcceptInvitationForm(RegisterUserForm):
 
     def personal_data(self):
         return (self.customer_code, self.username.data, self.invited_email.split("@")[0])
+
+
+# --- Ticket (views/tickets.py, views/backoffice/tickets.py) --------------------------------------
+
+IDEMPOTENCY_KEY = r"^[0-9a-f]{32}$"  # uuid4().hex, made when the form is shown
+
+
+def new_idempotency_key():
+    import uuid
+
+    return uuid.uuid4().hex
+
+
+def without_nul(text):
+    """A NUL character is nothing a person types, and PostgreSQL refuses it in text."""
+    return text.replace("\x00", "") if text else text
+
+
+def one_line(text):
+    """A subject is one line (it becomes a mail's Subject header): line breaks become spaces."""
+    return re.sub(r"[\r\n\t\v\f]+", " ", text).strip() if text else text
+
+
+def not_blank(message):
+    def validator(form, field):
+        if not (field.data or "").strip():
+            raise ValidationError(message)
+    return validator
+
+
+class IdempotentForm(FlaskForm):
+    """A form whose write must happen once however often it is sent: the key, made when the form
+    is shown, is stored with what it writes (unique), so a second send finds the first."""
+
+    idempotency_key = HiddenField()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not re.fullmatch(IDEMPOTENCY_KEY, self.idempotency_key.data or ""):
+            # Shown for the first time, or a hand-made request: a new key (no duplicate to find).
+            self.idempotency_key.data = new_idempotency_key()
+
+
+def message_field(label, required_message):
+    return TextAreaField(label, filters=[without_nul], validators=[
+        InputRequired(required_message), not_blank(required_message),
+        Length(max=Ticket.BODY_MAX, message=_l("Al massimo %(max)d caratteri.", max=Ticket.BODY_MAX))])
+
+
+class AttachmentsMixin:
+    """Up to TicketAttachment.MAX_PER_MESSAGE files, each judged by its bytes (uploads.accept):
+    JPEG, PNG or PDF. The accepted ones are in `clean_files` as (name, CleanFile)."""
+
+    attachments = MultipleFileField(
+        _l("Allegati (facoltativi)"),
+        description=_l("Fino a %(count)d file JPEG, PNG o PDF, in tutto al massimo %(mb)d MB.",
+                       count=TicketAttachment.MAX_PER_MESSAGE,
+                       mb=TicketAttachment.MAX_TOTAL_BYTES // (1024 * 1024)))
+    clean_files = ()
+
+    def validate_attachments(self, field):
+        sent = [f for f in (field.data or []) if getattr(f, "filename", None)]
+        if len(sent) > TicketAttachment.MAX_PER_MESSAGE:
+            raise ValidationError(_l("Al massimo %(count)d allegati.", count=TicketAttachment.MAX_PER_MESSAGE))
+        kept, total = [], 0
+        for upload in sent:
+            data = upload.read(uploads.MAX_UPLOAD_BYTES + 1)
+            total += len(data)
+            if total > TicketAttachment.MAX_TOTAL_BYTES:
+                raise ValidationError(_l("Gli allegati superano in tutto %(mb)d MB.",
+                                         mb=TicketAttachment.MAX_TOTAL_BYTES // (1024 * 1024)))
+            try:
+                clean = uploads.accept(data, kinds=("image", "pdf"))
+            except uploads.Refused as refused:
+                raise ValidationError(f"{upload.filename[:100]}: {refused}") from None
+            name = (upload.filename.replace("\\", "/").rsplit("/", 1)[-1].replace("\x00", "") or "allegato")[:200]
+            kept.append((name, clean))
+        self.clean_files = kept
+
+
+class TicketForm(AttachmentsMixin, IdempotentForm):
+    """A new ticket. The view sets the supply point's choices (the customer's own)."""
+
+    category = SelectField(_l("Categoria"), choices=[
+        SelectChoice(code, text) for code, text in labels.LABELS["ticket_category"].items()], default="other")
+    supply_point = SelectField(_l("Punto di fornitura (facoltativo)"), choices=[], validate_choice=True)
+    subject = StringField(_l("Oggetto"), filters=[without_nul, one_line],
+                          validators=[InputRequired(_l("Scrivi l'oggetto.")),
+                                      Length(max=Ticket.SUBJECT_MAX, message=_l("Al massimo %(max)d caratteri.",
+                                                                                max=Ticket.SUBJECT_MAX))])
+    message = message_field(_l("Messaggio"), _l("Scrivi il messaggio."))
+
+    def validate_subject(self, field):
+        if not field.data:  # spaces only: InputRequired saw text
+            raise ValidationError(_l("Scrivi l'oggetto."))
+
+
+class TicketReplyForm(AttachmentsMixin, IdempotentForm):
+    """The customer's reply (on a closed ticket within the reopening window, it reopens it)."""
+
+    message = message_field(_l("La tua risposta"), _l("Scrivi la risposta."))
+
+
+class StaffReplyForm(IdempotentForm):
+    """An operator's answer. `canned` + "Inserisci" puts a canned reply into the text without
+    sending anything (a select and a button: it works without JavaScript too)."""
+
+    message = TextAreaField(_l("Risposta al cliente"), filters=[without_nul], validators=[
+        Length(max=Ticket.BODY_MAX, message=_l("Al massimo %(max)d caratteri.", max=Ticket.BODY_MAX))])
+    canned = SelectField(_l("Risposta predefinita"), choices=[], validate_choice=False)
+    status = SelectField(_l("Stato dopo la risposta"), choices=[
+        SelectChoice(code, text) for code, text in labels.LABELS["ticket_status"].items()],
+        default=Ticket.WAITING_CUSTOMER)
+
+    def validate_message(self, field):
+        if not (field.data or "").strip():
+            raise ValidationError(_l("Scrivi la risposta."))
+
+
+class StaffNoteForm(IdempotentForm):
+    note = message_field(_l("Nota interna (il cliente non la vede)"), _l("Scrivi la nota."))
+
+
+class TicketAssignForm(FlaskForm):
+    """The view sets the choices: "" (nobody) and the staff."""
+
+    assignee = SelectField(_l("Assegnato a"), choices=[])
+
+
+class TicketStatusForm(FlaskForm):
+    status = SelectField(_l("Stato"), choices=[
+        SelectChoice(code, text) for code, text in labels.LABELS["ticket_status"].items()])
+
+
+class CannedReplyForm(FlaskForm):
+    title = StringField(_l("Titolo"), filters=[without_nul, lambda text: text.strip() if text else text],
+                        validators=[InputRequired(_l("Scrivi il titolo.")),
+                                    Length(max=CannedReply.TITLE_MAX, message=_l("Al massimo %(max)d caratteri.",
+                                                                                 max=CannedReply.TITLE_MAX))])
+    body = message_field(_l("Testo"), _l("Scrivi il testo."))
+
+
+# The back office's queue: ?assegnatario= besides an operator's id; ?eta= days without news.
+TICKET_ASSIGNEE_FILTERS = {"": _l("Tutti"), "miei": _l("Assegnati a me"), "nessuno": _l("Non assegnati")}
+TICKET_AGES = {"": _l("Qualsiasi"), "2": _l("Fermi da più di 2 giorni"), "7": _l("Fermi da più di 7 giorni")}
+
+
+class TicketQueueFilterForm(FilterForm):
+    """The queue's filters, from the URL (the view adds the operators to `assegnatario`)."""
+
+    stato = SelectField(choices=[SelectChoice("", _l("Tutti tranne chiusi")), SelectChoice("tutti", _l("Tutti"))]
+                        + [SelectChoice(code, text) for code, text in labels.LABELS["ticket_status"].items()])
+    categoria = SelectField(choices=[SelectChoice("", _l("Tutte"))]
+                            + [SelectChoice(code, text) for code, text in labels.LABELS["ticket_category"].items()])
+    assegnatario = SelectField(choices=[])
+    eta = SelectField(choices=[SelectChoice(value, text) for value, text in TICKET_AGES.items()])
+    pagina = IntegerField(default=1, validators=[Optional(), PAGE_NUMBER])
+
+    def __init__(self, staff=(), **kwargs):
+        # Choices before FilterForm validates: an unknown operator id is ignored, as any value.
+        self._staff = staff
+        super().__init__(**kwargs)
+
+    def validate(self, extra_validators=None):
+        self.assegnatario.choices = ([SelectChoice(value, text) for value, text in TICKET_ASSIGNEE_FILTERS.items()]
+                                     + [SelectChoice(str(user.id), user.email) for user in self._staff])
+        return super().validate(extra_validators)
+
 
 # --- Autolettura ------------------------------------------------------------------------------------
 

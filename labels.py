@@ -28,7 +28,14 @@ LABELS = {
     "reading_status": {"pending": _l("da validare"), "validated": _l("validata"), "rejected": _l("respinta")},
     # F1, F2 and F3 are the time bands' own names, on the bill too.
     "register": {"F1": "F1", "F2": "F2", "F3": "F3", "total": _l("totale")},
-    "ticket_status": {"open": _l("aperto"), "answered": _l("con risposta"), "closed": _l("chiuso")},
+    "ticket_status": {
+        "open": _l("aperto"), "in_progress": _l("in lavorazione"),
+        "waiting_customer": _l("in attesa del cliente"), "closed": _l("chiuso"),
+    },
+    "ticket_category": {
+        "billing": _l("bolletta"), "readings": _l("letture"), "contract": _l("contratto"),
+        "fault": _l("guasto"), "other": _l("altro"),
+    },
     "import_status": {
         "queued": _l("in coda"), "running": _l("in corso"), "done": _l("completata"),
         "refused": _l("rifiutata"), "failed": _l("non riuscita"),
@@ -89,6 +96,16 @@ LABELS = {
         "delegate_invited": _l("Delegato invitato"),
         "delegate_invitation_accepted": _l("Invito da delegato accettato"),
         "delegate_revoked": _l("Delegato revocato"),
+        "ticket_opened": _l("Ticket aperto"),
+        "ticket_replied": _l("Risposta del cliente a un ticket"),
+        "ticket_reopened": _l("Ticket riaperto dal cliente"),
+        "operator_ticket_replied": _l("Risposta a un ticket"),
+        "operator_ticket_note": _l("Nota interna su un ticket"),
+        "operator_ticket_assigned": _l("Ticket assegnato"),
+        "operator_ticket_status": _l("Stato di un ticket cambiato"),
+        "canned_reply_created": _l("Risposta predefinita creata"),
+        "canned_reply_changed": _l("Risposta predefinita modificata"),
+        "canned_reply_deleted": _l("Risposta predefinita eliminata"),
     },
     # The keys of an audit entry's details (the keyword arguments of audit.record()).
     "audit_detail": {
@@ -115,11 +132,18 @@ LABELS = {
         "notify_readings": _l("Promemoria dell'autolettura"),
         "rights": _l("Permessi"),
         "consents": _l("Consensi"),
+        "ticket": _l("Ticket"),
+        "ticket_status": _l("Stato del ticket"),
+        "ticket_category": _l("Categoria del ticket"),
+        "assignee": _l("Assegnato a"),
+        "attachments": _l("Allegati"),
+        "canned_reply": _l("Risposta predefinita"),
     },
 }
 
 # Detail values that are codes themselves, by the detail's key.
-DETAIL_VALUE_LABELS = {"role": "role", "section": "document_section", "rights": "delegate_rights"}
+DETAIL_VALUE_LABELS = {"role": "role", "section": "document_section", "rights": "delegate_rights", "ticket_status": "ticket_status",
+                      "ticket_category": "ticket_category"}
 
 
 def label(group, code):

@@ -9,7 +9,7 @@ Codes (customer code, POD/PDR, codice fiscale) are text: leading zeros are signi
 """
 import hashlib
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import peewee as pw
@@ -704,28 +704,122 @@ def percentile(ordered, share):
 
 
 class Ticket(BaseModel):
-    OPEN, ANSWERED, CLOSED = "open", "answered", "closed"
+    """A customer's question to the utility, and its conversation (TicketMessage).
+
+    Status: open (the utility has to act), in_progress (an operator is on it),
+    waiting_customer (answered: the ball is with the customer; the menu's badge counts these),
+    closed (the customer may reopen it within TICKET_REOPEN_DAYS of closed_at)."""
+
+    OPEN, IN_PROGRESS, WAITING_CUSTOMER, CLOSED = "open", "in_progress", "waiting_customer", "closed"
+    STATUSES = (OPEN, IN_PROGRESS, WAITING_CUSTOMER, CLOSED)
+    CATEGORIES = ("billing", "readings", "contract", "fault", "other")
+    SUBJECT_MAX = 200
+    BODY_MAX = 10_000  # characters of one message: a long letter, not a pasted log
 
     customer = pw.ForeignKeyField(Customer, backref="tickets", on_delete="CASCADE")
     supply_point = pw.ForeignKeyField(SupplyPoint, null=True, backref="tickets", on_delete="SET NULL")
     opened_by = pw.ForeignKeyField(User, null=True, backref="tickets", on_delete="SET NULL")
-    subject = pw.CharField()
+    subject = pw.CharField()  # 255 in the database; the form allows SUBJECT_MAX
     category = pw.CharField(max_length=20, default="other")
-    status = pw.CharField(max_length=8, default=OPEN)
+    status = pw.CharField(max_length=16, default=OPEN)
+    assignee = pw.ForeignKeyField(User, null=True, backref="assigned_tickets", on_delete="SET NULL")
     created_at = pw.DateTimeField(default=utcnow)
     updated_at = pw.DateTimeField(default=utcnow)
+    closed_at = pw.DateTimeField(null=True)
+    # The new-ticket form's key: the same form sent twice (a double click) opens one ticket.
+    idempotency_key = pw.CharField(max_length=32, null=True)
+
+    class Meta:
+        indexes = ((("customer", "idempotency_key"), True), (("customer", "status"), False))
 
     @classmethod
     def for_customer(cls, customer):
         return cls.select().where(cls.customer == customer)
 
+    @classmethod
+    def waiting_for(cls, customer):
+        """How many of the customer's tickets have an answer waiting for them (the menu's badge)."""
+        return cls.select().where(cls.customer == customer, cls.status == cls.WAITING_CUSTOMER).count()
+
+    @classmethod
+    def queue(cls):
+        """The back office's queue: every ticket with its customer and assignee, oldest update first."""
+        Assignee = User.alias("assignee")
+        return (cls.select(cls, Customer, Assignee).join(Customer).switch(cls)
+                .join(Assignee, pw.JOIN.LEFT_OUTER, on=(cls.assignee == Assignee.id))
+                .order_by(cls.updated_at, cls.id))
+
+    @property
+    def is_closed(self):
+        return self.status == self.CLOSED
+
+    def reopenable(self, days, now=None):
+        """A closed ticket the customer may still reopen by replying."""
+        if not self.is_closed:
+            return False
+        return self.closed_at is None or (now or utcnow()) - self.closed_at <= timedelta(days=days)
+
 
 class TicketMessage(BaseModel):
+    """One message of a ticket: the customer's, an operator's reply, or an operator's internal
+    note (`internal`), which the customer never sees: pages, mails and exports ask `visible()`."""
+
     ticket = pw.ForeignKeyField(Ticket, backref="messages", on_delete="CASCADE")
     author = pw.ForeignKeyField(User, null=True, backref="ticket_messages", on_delete="SET NULL")
     from_staff = pw.BooleanField(default=False)
+    internal = pw.BooleanField(default=False)
     body = pw.TextField()
     created_at = pw.DateTimeField(default=utcnow)
+    idempotency_key = pw.CharField(max_length=32, null=True)  # a reply sent twice is kept once
+
+    class Meta:
+        indexes = ((("ticket", "idempotency_key"), True),)
+
+    @classmethod
+    def visible(cls, ticket):
+        """What the customer sees of a ticket, oldest first: never an internal note."""
+        return cls.select().where(cls.ticket == ticket, cls.internal == False).order_by(cls.created_at, cls.id)  # noqa: E712
+
+    @classmethod
+    def all_of(cls, ticket):
+        """The whole conversation with the internal notes, for the staff, oldest first."""
+        return cls.select().where(cls.ticket == ticket).order_by(cls.created_at, cls.id)
+
+
+class TicketAttachment(BaseModel):
+    """A file sent with a message (checked by uploads.accept), kept in the file store."""
+
+    MAX_PER_MESSAGE = 3
+    MAX_TOTAL_BYTES = 10 * 1024 * 1024
+
+    message = pw.ForeignKeyField(TicketMessage, backref="attachments", on_delete="CASCADE")
+    file = pw.CharField()  # path inside the file store
+    name = pw.CharField(max_length=200)  # as the customer's computer called it, for display only
+    content_type = pw.CharField(max_length=100)
+    size = pw.IntegerField()
+
+    @classmethod
+    def of_messages(cls, message_ids):
+        """{message id: [attachments]}: one query for a whole conversation."""
+        found = {}
+        for attachment in cls.select().where(cls.message.in_(list(message_ids))).order_by(cls.id):
+            found.setdefault(attachment.message_id, []).append(attachment)
+        return found
+
+
+class CannedReply(BaseModel):
+    """A reply the utility writes once and operators insert into their answers."""
+
+    TITLE_MAX = 100
+
+    title = pw.CharField(max_length=TITLE_MAX)
+    body = pw.TextField()
+    updated_by = pw.ForeignKeyField(User, null=True, backref="canned_replies", on_delete="SET NULL")
+    updated_at = pw.DateTimeField(default=utcnow)
+
+    @classmethod
+    def by_title(cls):
+        return cls.select().order_by(cls.title, cls.id)
 
 
 class Document(BaseModel):
@@ -969,7 +1063,7 @@ class ContactChange(BaseModel):
 
 ALL_MODELS = [
     Customer, SupplyPoint, User, UserSession, EmailToken, Consent, Invoice, Reading, Measure,
-    Ticket, TicketMessage, Document, AuditLog, OutboxMail, ImportJob,
+    Ticket, TicketMessage, TicketAttachment, CannedReply, Document, AuditLog, OutboxMail, ImportJob,
     MailRequest, RateCounter, DailyConsumption, MonthlyConsumption, ApiToken, ReadingReminder,
     ContactChange,
 ]

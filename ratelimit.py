@@ -40,8 +40,6 @@ LIMITS = {
     "password-change": (10, 15 * 60),
     "second-factor": (10, 15 * 60),
     "api-token": (600, 10 * 60),  # personal data API calls per key: about one a second
-    "contacts-change": (20, 60 * 60),  # Dati Anagrafici's contact form sent, per user
-    "email-change": (3, 60 * 60),  # confirmation links to a new address, per user: no mail bombing
     "self-reading": (20, 60 * 60),  # Autolettura's submits per user (a reading, its confirmation, retries)
     "self-reading-check": (300, 60 * 60),  # and its on-change checks
     "data-export": (5, 60 * 60),  # "Scarica i miei dati": each reads every table of the customer
@@ -49,6 +47,10 @@ LIMITS = {
     "delegate-invite": (10, 60 * 60),  # each invitation mails an address the owner typed
     "invitation-ip": (30, 60 * 60),  # accepting an invitation asks whether a username is taken
     "invitation": (20, 60 * 60),  # the same, per invitation
+    "ticket-new": (10, 60 * 60),  # new tickets per user
+    "ticket-reply": (60, 60 * 60),  # customers' replies per user
+    "contacts-change": (20, 60 * 60),  # Dati Anagrafici's contact form sent, per user
+    "email-change": (3, 60 * 60),  # confirmation links to a new address, per user: no mail bombing
 }
 OUTAGE_LOG_EVERY = 60  # seconds: say that Redis is away once a minute, not once a request
 

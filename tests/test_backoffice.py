@@ -25,6 +25,7 @@ import totp
 from i18n import rome_today
 from models import (
     AuditLog,
+    CannedReply,
     Consent,
     Customer,
     Document,
@@ -906,7 +907,8 @@ MODEL_CODES = {  # the codes each model stores, as the models list them
     "reading_source": Reading.SOURCES,
     "reading_status": (Reading.PENDING, Reading.VALIDATED, Reading.REJECTED),
     "register": Reading.REGISTERS,
-    "ticket_status": (Ticket.OPEN, Ticket.ANSWERED, Ticket.CLOSED),
+    "ticket_status": Ticket.STATUSES,
+    "ticket_category": Ticket.CATEGORIES,
     "import_status": (ImportJob.QUEUED, ImportJob.RUNNING, ImportJob.DONE, ImportJob.REFUSED, ImportJob.FAILED),
     "document_section": Document.GENERIC_SECTIONS + Document.CUSTOMER_SECTIONS,
 }
@@ -954,6 +956,9 @@ def everything(app, operator):
                        status=status, register="total" if point is gas else Reading.REGISTERS[n % 3])
     for n, status in enumerate(MODEL_CODES["ticket_status"]):
         Ticket.create(customer=mario, subject=f"Richiesta {n}", status=status)
+    for n, category in enumerate(MODEL_CODES["ticket_category"]):
+        Ticket.create(customer=mario, subject=f"Domanda {n}", category=category)
+    CannedReply.create(title="Lettura stimata", body="Gentile cliente, ...")
     owner = make_user(mario, username="mario.rossi")
     delegate = make_user(mario, role=User.DELEGATE)
     for n, kind in enumerate(Consent.KINDS):
@@ -967,7 +972,9 @@ def everything(app, operator):
     details = {"identifier": "00****07", "customer_code": "005007", "notify_invoices": False, "target_user": delegate.id,
                "role": User.OPERATOR, "job": 1, "files": ["customers.csv"], "summary": ["customers.csv: 1"],
                "problems": 0, "document": 1, "section": "personal", "title": "Report", "rows": 3, "since": "2026-01-01",
-               "output": "letture.csv", "point": "PR002874", "date": "2026-11-30", "values": ["F1 1600.000"],
+               "output": "letture.csv", "ticket": 1, "ticket_status": "waiting_customer",
+               "ticket_category": "fault", "assignee": operator.id, "attachments": 2, "canned_reply": 1,
+               "point": "PR002874", "date": "2026-11-30", "values": ["F1 1600.000"],
                "reason": "Foto illeggibile", "notify_readings": True}
     for action in labels.LABELS["audit_action"]:
         AuditLog.create(action=action, user=operator, customer=mario, detail=json.dumps(details))
@@ -977,10 +984,11 @@ def everything(app, operator):
 def test_the_back_office_shows_labels_not_stored_codes(app, admin, operator, everything):
     """Every page of the back office, in both languages: no stored code is shown as it is
     stored (in an option's value or a link it is not read, and stays); the labels are there."""
-    ids = {"code": everything.code, "job_id": ImportJob.select().first().id}
+    ids = {"code": everything.code, "job_id": ImportJob.select().first().id, "ticket_id": Ticket.select().first().id,
+           "reply_id": CannedReply.select().first().id}
     pages = []
     for method, _url, endpoint in BACKOFFICE_ROUTES:
-        if method == "GET" and endpoint != "backoffice.reading_photo":  # a file, not a page
+        if method == "GET" and endpoint not in ("backoffice.attachment", "backoffice.reading_photo"):  # files, not pages
             arguments = app.url_map._rules_by_endpoint[endpoint][0].arguments
             assert arguments <= set(ids), f"{endpoint}: which {arguments - set(ids)} to show?"
             with app.test_request_context():

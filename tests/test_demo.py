@@ -377,11 +377,19 @@ def test_measures_of_a_month_match_its_invoice():
 # --- ticket, documents, registration -----------------------------------------------------------
 
 def test_demo_ticket_has_a_question_and_an_answer():
-    ticket = Ticket.for_customer(customer("005007")).get()
-    assert (ticket.status, ticket.category, ticket.supply_point.code) == (Ticket.ANSWERED, "billing", "PR002874")
+    ticket = Ticket.for_customer(customer("005007")).where(Ticket.status != Ticket.CLOSED).get()
+    assert (ticket.status, ticket.category, ticket.supply_point.code) == (Ticket.WAITING_CUSTOMER, "billing", "PR002874")
     question, answer = ticket.messages.order_by(models.TicketMessage.created_at)
     assert not question.from_staff and question.author.username == "mario.rossi"
     assert answer.from_staff and answer.author is None
+
+
+def test_demo_has_a_closed_ticket_with_an_internal_note_and_canned_replies():
+    ticket = Ticket.for_customer(customer("005007")).where(Ticket.status == Ticket.CLOSED).get()
+    assert (ticket.category, ticket.supply_point.code) == ("fault", "PR002875")
+    assert ticket.closed_at == ticket.updated_at > ticket.created_at
+    assert [m.internal for m in models.TicketMessage.all_of(ticket)] == [False, True, False]
+    assert models.CannedReply.select().count() == 2
 
 
 def pdf_problems(data):
@@ -596,7 +604,9 @@ def add_a_bit_of_everything():
     Reading.create(supply_point=point, date=date(2026, 1, 31), register="F1", value=1)
     Measure.create(supply_point=point, start=datetime(2026, 1, 1), kwh=0.5)
     ticket = Ticket.create(customer=owner_customer, supply_point=point, opened_by=user, subject="?")
-    models.TicketMessage.create(ticket=ticket, author=user, body="?")
+    message = models.TicketMessage.create(ticket=ticket, author=user, body="?")
+    models.TicketAttachment.create(message=message, file="x.png", name="x.png", content_type="image/png", size=1)
+    models.CannedReply.create(title="x", body="x", updated_by=user)
     Document.create(file="x.pdf", title="x", section="personal", customer=owner_customer, published_on=date(2026, 1, 1))
     Consent.create(user=user, kind="privacy", granted=True, text_version="1")
     models.UserSession.create(token_hash="a" * 64, user=user)
@@ -669,7 +679,7 @@ def test_flask_demo_today_moves_the_demo_to_that_day(tmp_path):
 
         owner = mario.owner()
         assert datetime(2026, 12, 1) < owner.previous_login_at < owner.last_login_at < datetime(2027, 1, 1)
-        ticket = Ticket.for_customer(mario).get()
+        ticket = Ticket.for_customer(mario).where(Ticket.status != Ticket.CLOSED).get()
         assert date(2027, 1, 1) == ticket.created_at.date() == ticket.updated_at.date()
         assert ticket.created_at < ticket.updated_at
 

@@ -18,7 +18,7 @@ READING_HEADER = (
 )
 TICKET_HEADER = (
     "ticket_id,customer_code,supply_point_code,category,status,subject,opened_at,updated_at,"
-    "messages,last_message_from,last_message_at"
+    "messages,last_message_from,last_message_at,message_from,message_at,message"
 )
 
 
@@ -154,17 +154,19 @@ def make_ticket(customer, updated_at, supply_point=None, **values):
                          updated_at=updated_at, **values)
 
 
-def message(ticket, created_at, from_staff=False):
-    return TicketMessage.create(ticket=ticket, from_staff=from_staff, body="...", created_at=created_at)
+def message(ticket, created_at, from_staff=False, body="...", internal=False):
+    return TicketMessage.create(ticket=ticket, from_staff=from_staff, body=body, created_at=created_at,
+                                internal=internal)
 
 
 def test_tickets_export_counts_messages_and_says_who_wrote_last(app):
     customer = make_customer(code="004321")
     point = make_supply_point(customer, code="PR000777")
     answered = make_ticket(customer, datetime(2026, 7, 2, 10, 0), point, category="readings",
-                           status=Ticket.ANSWERED, subject="Perché è stimata?")
-    message(answered, datetime(2026, 7, 1, 8, 0))
-    message(answered, datetime(2026, 7, 2, 10, 0), from_staff=True)
+                           status=Ticket.WAITING_CUSTOMER, subject="Perché è stimata?")
+    message(answered, datetime(2026, 7, 1, 8, 0), body="La lettura\nè stimata?")
+    message(answered, datetime(2026, 7, 2, 10, 0), from_staff=True, body="Sì, il distributore non l'ha letta.")
+    message(answered, datetime(2026, 7, 2, 11, 0), from_staff=True, internal=True, body="NOTA INTERNA")
     reopened = make_ticket(customer, datetime(2026, 1, 20, 12, 0))
     message(reopened, datetime(2026, 1, 10, 8, 0))
     message(reopened, datetime(2026, 1, 12, 8, 0), from_staff=True)
@@ -176,26 +178,34 @@ def test_tickets_export_counts_messages_and_says_who_wrote_last(app):
     result = export(app, "tickets", "--since", "2026-01-01")
 
     assert result.stdout.splitlines()[0] == TICKET_HEADER
+    assert "NOTA INTERNA" not in result.stdout  # never an internal note
     rows = rows_of(result.stdout)
-    assert [int(r["ticket_id"]) for r in rows] == [silent.id, reopened.id, answered.id]  # by updated_at
-    assert rows[2] == {
+    # By updated_at, one row per message (the silent ticket has one row all the same).
+    assert [int(r["ticket_id"]) for r in rows] == [silent.id] + [reopened.id] * 3 + [answered.id] * 2
+    assert [r["message_from"] for r in rows] == ["", "customer", "staff", "customer", "customer", "staff"]
+    assert rows[4]["message"] == "La lettura\nè stimata?" and rows[4]["message_at"] == "2026-07-01T10:00:00+02:00"
+    assert rows[5] == {
         "ticket_id": str(answered.id),
         "customer_code": "004321",
         "supply_point_code": "PR000777",
         "category": "readings",
-        "status": "answered",
+        "status": "waiting_customer",
         "subject": "Perché è stimata?",
         "opened_at": "2025-12-01T10:00:00+01:00",
         "updated_at": "2026-07-02T12:00:00+02:00",
         "messages": "2",
         "last_message_from": "staff",
         "last_message_at": "2026-07-02T12:00:00+02:00",
+        "message_from": "staff",
+        "message_at": "2026-07-02T12:00:00+02:00",
+        "message": "Sì, il distributore non l'ha letta.",
     }
     assert (rows[1]["messages"], rows[1]["last_message_from"], rows[1]["last_message_at"]) == (
         "3", "customer", "2026-01-20T13:00:00+01:00",
     )
     assert rows[1]["supply_point_code"] == ""
-    assert (rows[0]["messages"], rows[0]["last_message_from"], rows[0]["last_message_at"]) == ("0", "", "")
+    assert (rows[0]["messages"], rows[0]["last_message_from"], rows[0]["last_message_at"], rows[0]["message"]) == (
+        "0", "", "", "")
     assert "3 tickets exported to standard output" in result.stderr
 
 
@@ -205,7 +215,8 @@ def test_messages_written_in_the_same_second_are_ordered_by_id(app):
     message(ticket, datetime(2026, 3, 1, 9, 0))
     message(ticket, datetime(2026, 3, 1, 9, 0), from_staff=True)
     rows = rows_of(export(app, "tickets", "--since", "2026-01-01").stdout)
-    assert rows[0]["last_message_from"] == "staff"
+    assert [r["last_message_from"] for r in rows] == ["staff", "staff"]
+    assert [r["message_from"] for r in rows] == ["customer", "staff"]
 
 
 def count_ticket_export_queries(tickets):
@@ -219,7 +230,7 @@ def count_ticket_export_queries(tickets):
     out = io.StringIO()
     with mock.patch.object(database, "execute_sql", wraps=database.execute_sql) as execute_sql:
         assert exporter.export_tickets(date(2026, 1, 1), out) == tickets
-    assert len(rows_of(out.getvalue())) == tickets
+    assert len(rows_of(out.getvalue())) == 2 * tickets  # a row per message
     return execute_sql.call_count
 
 

@@ -187,6 +187,19 @@ def self_reading_with_photo(app, customer):
                           status=Reading.PENDING, photo_path=path)
 
 
+def ticket_with_attachment(app, customer):
+    """A ticket of the customer with a PDF attached to its first message."""
+    from files import FileStore
+    from models import Ticket, TicketAttachment, TicketMessage
+    from tests.import_data import pdf_bytes
+
+    ticket = Ticket.create(customer=customer, subject="Domanda")
+    message = TicketMessage.create(ticket=ticket, body="?")
+    path = FileStore(app.config["FILE_STORE"]).store_bytes(pdf_bytes("Allegato"), ".pdf")
+    return ticket, TicketAttachment.create(message=message, file=path, name="a.pdf", content_type="application/pdf",
+                                           size=1)
+
+
 def test_every_id_in_a_customers_url_answers_404_unless_it_is_theirs(app):
     """Another customer's object and an id that does not exist give the same 404; the owner
     gets the object. A new id-bearing URL with no case below fails this test."""
@@ -201,22 +214,37 @@ def test_every_id_in_a_customers_url_answers_404_unless_it_is_theirs(app):
     invoice = make_invoice(owner, pdf_path=store_pdf(app, pdf_bytes("Fattura"))[0])
     document = store_document(app, "Contratto", "personal", customer=owner)
     reading = self_reading_with_photo(app, owner)
-    owners_objects = {"invoice_id": invoice.id, "document_id": document.id, "reading_id": reading.id}
+    ticket, attachment = ticket_with_attachment(app, owner)
+    owners_objects = {"invoice_id": invoice.id, "document_id": document.id, "reading_id": reading.id,
+                      "ticket_id": ticket.id, "attachment_id": attachment.id}
 
     owners, strangers = app.test_client(), app.test_client()
     login(owners, "005007", PASSWORD)
     login(strangers, "009999", PASSWORD)
     rules = customer_urls_with_ids(app)
-    assert {r.endpoint for r in rules} == {"invoices.invoice_pdf", "documents.document_file", "readings.reading_photo"}
-    for rule in rules:
+    assert {r.endpoint for r in rules} == {"invoices.invoice_pdf", "documents.document_file", "readings.reading_photo",
+                                           "tickets.ticket", "tickets.reply", "tickets.attachment"}
+    token = csrf_from(owners.get("/", follow_redirects=True))
+    for rule in (r for r in rules if "GET" not in r.methods):
+        # A write (a ticket's reply): the owner's empty form is refused by the form, not by the
+        # ownership check; the stranger's and a missing id are not found.
+        with app.test_request_context():
+            mine = url_for(rule.endpoint, **{name: owners_objects[name] for name in rule.arguments})
+            missing = url_for(rule.endpoint, **{name: 987654 for name in rule.arguments})
+        assert owners.post(mine, data={"csrf_token": token}).status_code == 422, mine
+        stranger_token = csrf_from(strangers.get("/", follow_redirects=True))
+        assert strangers.post(mine, data={"csrf_token": stranger_token}).status_code == 404, mine
+        assert owners.post(missing, data={"csrf_token": token}).status_code == 404, missing
+    for rule in (r for r in rules if "GET" in r.methods):
         assert set(rule.arguments) <= set(owners_objects), f"{rule.rule}: add its object to this test"
         with app.test_request_context():  # closed before the requests: g would leak into them
             mine = url_for(rule.endpoint, **{name: owners_objects[name] for name in rule.arguments})
             missing = url_for(rule.endpoint, **{name: 987654 for name in rule.arguments})
-        assert owners.get(mine).status_code == 200, mine
-        assert strangers.get(mine).status_code == 404, mine
-        assert strangers.get(missing).status_code == 404, missing
-        assert owners.get(missing).status_code == 404, missing
+        # A page is first sent to its URL with ?sp= (a file is not): the answer after that counts.
+        assert owners.get(mine, follow_redirects=True).status_code == 200, mine
+        assert strangers.get(mine, follow_redirects=True).status_code == 404, mine
+        assert strangers.get(missing, follow_redirects=True).status_code == 404, missing
+        assert owners.get(missing, follow_redirects=True).status_code == 404, missing
 
 
 def test_a_supply_point_is_found_by_code_only_among_its_customers(app):

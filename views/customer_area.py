@@ -11,6 +11,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from extensions import login_manager
+from models import Ticket
 from views.rendering import is_htmx, render
 
 # The frame's own blueprint: the sections still "in arrivo" (and the frame's template context).
@@ -33,7 +34,7 @@ MENU = [
     ("readings.self_reading", _l("Autolettura Contatore")),
     ("account.customer_data", _l("Dati Anagrafici")),
     ("consumption.billed_withdrawals", _l("Prelievi Fatturati")),
-    ("customer_area.tickets", _l("Ticket")),
+    ("tickets.tickets", _l("Ticket")),
     ("home.technical_data", _l("Dati Tecnici")),
     ("home.contract_data", _l("Dati Contrattuali")),
     ("consumption.measures", _l("Misure elettriche")),
@@ -51,9 +52,7 @@ GENERIC_DOCUMENTS = [
 ]
 
 # Sections that later work fills in; until then they say so. endpoint -> URL path.
-COMING_SOON = {
-    "tickets": "/ticket",
-}
+COMING_SOON = {}
 
 
 def serves_a_file(view):
@@ -120,9 +119,18 @@ def menu():
     ]
 
 
+def tickets_waiting():
+    """How many of the customer's tickets have an answer waiting (the menu's badge beside
+    Ticket): one indexed COUNT, once per request, only when a menu is drawn."""
+    if "tickets_waiting" not in g:
+        g.tickets_waiting = Ticket.waiting_for(current_user.customer_id) if current_user.customer_id else 0
+    return g.tickets_waiting
+
+
 @bp.app_context_processor
 def portal_context():
-    return {"portal_url": portal_url, "menu": menu, "generic_documents": GENERIC_DOCUMENTS}
+    return {"portal_url": portal_url, "menu": menu, "generic_documents": GENERIC_DOCUMENTS,
+            "tickets_waiting": tickets_waiting}
 
 
 bp.before_request(load_customer_area)

@@ -10,7 +10,7 @@ import charts
 import i18n
 import labels
 from i18n import rome_today
-from models import latest_announcements, latest_invoice, money, unpaid_invoices
+from models import Ticket, latest_announcements, latest_invoice, money, unpaid_invoices
 from views.common import svg_response
 from views.customer_area import COMING_SOON, area_blueprint, selected_point_or_404, serves_a_file
 from views.rendering import render
@@ -25,7 +25,9 @@ def home():
     unpaid_count, unpaid_total, _pdfs = next(iter(unpaid_invoices(customer=customer)))
     return render("home/home.html", announcements=list(latest_announcements(limit=3)), latest=latest,
                   unpaid_count=unpaid_count, unpaid_total=money(unpaid_total),
-                  today=rome_today(), status_labels=labels.words("invoice_status"), what_you_can_do=what_you_can_do())
+                  today=rome_today(), status_labels=labels.words("invoice_status"), what_you_can_do=what_you_can_do(),
+                  open_tickets=list(Ticket.for_customer(customer).where(Ticket.status != Ticket.CLOSED)
+                                    .order_by(Ticket.updated_at.desc()).limit(3)))
 
 
 # What the Home Page's welcome says the customer can do here, by the section that does it: a
@@ -34,7 +36,7 @@ PROMISES = [
     ("invoices.invoices", _l("consultare e scaricare le tue fatture")),
     ("consumption.billed_withdrawals", _l("vedere i consumi fatturati")),
     ("customer_area.self_reading", _l("comunicare l'autolettura del contatore")),
-    ("customer_area.tickets", _l("aprire un ticket e seguirne le risposte")),
+    ("tickets.tickets", _l("aprire un ticket e seguirne le risposte")),
     ("account.customer_data", _l("controllare i tuoi dati anagrafici")),
     ("documents.my_documents", _l("scaricare i tuoi documenti")),
 ]

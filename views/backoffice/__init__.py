@@ -20,6 +20,7 @@ STAFF_MENU = [
     ("backoffice.imports", _l("Importazioni")),
     ("backoffice.documents", _l("Documenti")),
     ("backoffice.readings", _l("Autoletture")),
+    ("backoffice.tickets", _l("Ticket")),
     ("backoffice.audit_log", _l("Registro attività")),
     ("backoffice.change_password", _l("Cambio Password")),
 ]
@@ -65,4 +66,4 @@ def staff_context():
 
 
 # Each page module adds its routes to bp.
-from views.backoffice import audit_log, customers, documents, imports, operators, password, readings  # noqa: F401
+from views.backoffice import audit_log, customers, documents, imports, operators, password, readings, tickets  # noqa: F401
