@@ -131,7 +131,8 @@ LABELS = {
         "reason": _l("Motivo"),
         "notify_readings": _l("Promemoria dell'autolettura"),
         "rights": _l("Permessi"),
-        "consents": _l("Consensi"),
+        "granted": _l("Consensi dati"),
+        "withdrawn": _l("Consensi revocati"),
         "ticket": _l("Ticket"),
         "ticket_status": _l("Stato del ticket"),
         "ticket_category": _l("Categoria del ticket"),
@@ -142,7 +143,7 @@ LABELS = {
 }
 
 # Detail values that are codes themselves, by the detail's key.
-DETAIL_VALUE_LABELS = {"role": "role", "section": "document_section", "rights": "delegate_rights", "ticket_status": "ticket_status",
+DETAIL_VALUE_LABELS = {"role": "role", "section": "document_section", "rights": "delegate_rights", "granted": "consent", "withdrawn": "consent", "ticket_status": "ticket_status",
                       "ticket_category": "ticket_category"}
 
 

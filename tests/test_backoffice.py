@@ -903,6 +903,7 @@ MODEL_CODES = {  # the codes each model stores, as the models list them
     "commodity": SupplyPoint.COMMODITIES,
     "role": User.CUSTOMER_ROLES + User.STAFF_ROLES,
     "consent": Consent.KINDS,
+    "delegate_rights": User.DELEGATE_RIGHTS,
     "invoice_status": Invoice.STATUSES,
     "reading_source": Reading.SOURCES,
     "reading_status": (Reading.PENDING, Reading.VALIDATED, Reading.REJECTED),
@@ -960,7 +961,8 @@ def everything(app, operator):
         Ticket.create(customer=mario, subject=f"Domanda {n}", category=category)
     CannedReply.create(title="Lettura stimata", body="Gentile cliente, ...")
     owner = make_user(mario, username="mario.rossi")
-    delegate = make_user(mario, role=User.DELEGATE)
+    delegate = make_user(mario, role=User.DELEGATE, delegate_rights=User.READ, invited_by=owner)
+    make_user(mario, role=User.DELEGATE, delegate_rights=User.FULL, invited_by=owner)
     for n, kind in enumerate(Consent.KINDS):
         Consent.create(user=owner, kind=kind, granted=n % 2 == 0, text_version="2026-11")
     for status in MODEL_CODES["import_status"]:
@@ -975,7 +977,8 @@ def everything(app, operator):
                "output": "letture.csv", "ticket": 1, "ticket_status": "waiting_customer",
                "ticket_category": "fault", "assignee": operator.id, "attachments": 2, "canned_reply": 1,
                "point": "PR002874", "date": "2026-11-30", "values": ["F1 1600.000"],
-               "reason": "Foto illeggibile", "notify_readings": True}
+               "reason": "Foto illeggibile", "notify_readings": True,
+               "rights": User.FULL, "granted": ["marketing"], "withdrawn": ["profiling"]}
     for action in labels.LABELS["audit_action"]:
         AuditLog.create(action=action, user=operator, customer=mario, detail=json.dumps(details))
     return mario
