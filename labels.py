@@ -106,6 +106,11 @@ LABELS = {
         "canned_reply_created": _l("Risposta predefinita creata"),
         "canned_reply_changed": _l("Risposta predefinita modificata"),
         "canned_reply_deleted": _l("Risposta predefinita eliminata"),
+        "contact_changed": _l("Contatto cambiato dal cliente"),
+        "email_change_requested": _l("Nuovo indirizzo email chiesto, link inviato"),
+        "login_email_changed": _l("Email di accesso cambiata"),
+        "contact_change_overridden": _l("Contatto cambiato nel portale, sostituito dall'importazione"),
+        "export_contacts": _l("Esportazione dei contatti cambiati"),
     },
     # The keys of an audit entry's details (the keyword arguments of audit.record()).
     "audit_detail": {
@@ -139,12 +144,21 @@ LABELS = {
         "assignee": _l("Assegnato a"),
         "attachments": _l("Allegati"),
         "canned_reply": _l("Risposta predefinita"),
+        "field": _l("Campo"),
+        "old": _l("Prima"),
+        "new": _l("Dopo"),
+        "portal": _l("Valore nel portale"),
+        "billing": _l("Valore del gestionale"),
+    },
+    # The contact data a customer edits (contacts.py), by ContactChange.field.
+    "contact_field": {
+        "email": _l("Email"), "phone": _l("Telefono"), "fax": _l("Fax"), "mobile": _l("Cellulare"),
     },
 }
 
 # Detail values that are codes themselves, by the detail's key.
 DETAIL_VALUE_LABELS = {"role": "role", "section": "document_section", "rights": "delegate_rights", "granted": "consent", "withdrawn": "consent", "ticket_status": "ticket_status",
-                      "ticket_category": "ticket_category"}
+                      "ticket_category": "ticket_category", "field": "contact_field"}
 
 
 def label(group, code):

@@ -981,6 +981,9 @@ def everything(app, operator):
                "rights": User.FULL, "granted": ["marketing"], "withdrawn": ["profiling"]}
     for action in labels.LABELS["audit_action"]:
         AuditLog.create(action=action, user=operator, customer=mario, detail=json.dumps(details))
+    for field in labels.LABELS["contact_field"]:  # the contact data's changes name their field
+        AuditLog.create(action="contact_changed", customer=mario, detail=json.dumps(
+            {"field": field, "old": "0544 401234", "new": "+390544999999", "portal": "+390544999999", "billing": "0544 401234"}))
     return mario
 
 
