@@ -387,6 +387,7 @@ def fill(rng, today):
     create_documents(mario_id, rows, electricity, gas, today)
     create_demo_contact_change(mario_id, owner, today)
     create_demo_delegate(mario_id, owner, today)
+    create_demo_self_readings(electricity, gas, owner.id, today)
 
 
 # --- customers ------------------------------------------------------------------------------
@@ -1013,6 +1014,30 @@ def demo_readings(rng, invoices, electricity, gas, owner_id, today):
                                  source=source, status=Reading.VALIDATED, submitted_by=submitted_by,
                                  created_at=created))
     return rows
+
+
+def create_demo_self_readings(electricity, gas, owner_id, today):
+    """Autolettura's other states: an electricity reading Mario sent yesterday, waiting for an
+    operator ("inviata"), and a gas one an operator rejected with a reason (so this month's gas
+    reading may still be sent). Both continue the validated readings at their usual pace."""
+    rows = []
+    for point, registers, per_day, sent_days_ago, status in (
+            (electricity, ("F1", "F2", "F3"), {"F1": 4, "F2": 3, "F3": 5}, 1, Reading.PENDING),
+            (gas, ("total",), {"total": 2}, 6, Reading.REJECTED)):
+        last = {r.register: r for r in Reading.select().where(Reading.supply_point == point, Reading.status == Reading.VALIDATED)
+                .order_by(Reading.date.desc()).limit(len(registers))}
+        day = min(today, max(today - timedelta(days=sent_days_ago), last[registers[0]].date + timedelta(days=1)))
+        days = (day - last[registers[0]].date).days
+        sent = datetime.combine(day, time(20, 41))
+        for register in registers:
+            rows.append(dict(
+                supply_point=point, date=day, register=register, value=last[register].value + per_day[register] * days,
+                source="customer", status=status, submitted_by=owner_id, created_at=sent,
+                submission=f"demo-{point}-{day.isoformat()}",
+                reviewed_at=sent + timedelta(hours=14) if status == Reading.REJECTED else None,
+                rejection_reason="La lettura non corrisponde alla foto: inviala di nuovo controllando le cifre."
+                if status == Reading.REJECTED else None))
+    insert_rows(Reading, rows)
 
 
 def create_demo_ticket(customer_id, point_id, owner, invoices, today):

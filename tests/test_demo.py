@@ -290,7 +290,7 @@ def test_readings_add_up_to_the_invoices():
     gas = SupplyPoint.get(SupplyPoint.code == "PR002875")
     for point, registers in ((electricity, ("F1", "F2", "F3")), (gas, ("total",))):
         readings = {}
-        for reading in point.readings:
+        for reading in point.readings.where(Reading.status == Reading.VALIDATED):
             readings.setdefault(reading.date, {})[reading.register] = reading.value
         dates = sorted(readings)
         assert len(dates) == 24 and dates[-1] == date(2026, 10, 31)
@@ -300,11 +300,26 @@ def test_readings_add_up_to_the_invoices():
             for register in registers:
                 field = "gas_smc" if register == "total" else f"energy_{register.lower()}_kwh"
                 assert readings[after][register] - readings[before][register] == getattr(invoice, field)
-    sources = Counter(Reading.select(Reading.source).tuples())
+    sources = Counter(Reading.select(Reading.source).where(Reading.status == Reading.VALIDATED).tuples())
     assert sources[("customer",)] == 2 and sources[("estimated",)] >= 1
     assert sources[("distributor",)] > sources[("estimated",)]
     for reading in Reading.select().where(Reading.source == "customer"):
-        assert reading.status == Reading.VALIDATED and reading.submitted_by.username == "mario.rossi"
+        assert reading.submitted_by.username == "mario.rossi"
+
+
+def test_the_self_readings_show_every_state():
+    """Autolettura's history has an electricity reading waiting for an operator and a gas one
+    rejected with its reason, each continuing the validated ones (the rules would accept them)."""
+    sent = {(r.supply_point.code, r.status) for r in Reading.select().where(Reading.source == "customer",
+                                                                            Reading.status != Reading.VALIDATED)}
+    assert sent == {("PR002874", Reading.PENDING), ("PR002875", Reading.REJECTED)}
+    pending = list(Reading.select().where(Reading.status == Reading.PENDING))
+    assert sorted(r.register for r in pending) == ["F1", "F2", "F3"] and {r.date for r in pending} == {TODAY - timedelta(days=1)}
+    for reading in pending:
+        last = (Reading.select().where(Reading.supply_point == reading.supply_point, Reading.register == reading.register,
+                                       Reading.status == Reading.VALIDATED).order_by(Reading.date.desc()).first())
+        assert reading.value > last.value
+    assert Reading.get(Reading.status == Reading.REJECTED).rejection_reason
 
 
 def test_measures_are_quarters_of_the_last_13_months_with_a_gap():
@@ -620,6 +635,7 @@ def add_a_bit_of_everything():
     models.DailyConsumption.create(supply_point=point, day=date(2026, 1, 1), f3=0.5, intervals=1)
     models.MonthlyConsumption.create(supply_point=point, month=date(2026, 1, 1), f3=0.5, intervals=1)
     models.ContactChange.create(customer=owner_customer, field="phone", new_value="+390544401234", changed_by=user)
+    models.ReadingReminder.create(user=user, commodity="gas", window_start=date(2026, 1, 25))
     return {model.__name__ for model in models.ALL_MODELS if model.select().exists()}
 
 
@@ -670,7 +686,8 @@ def test_flask_demo_today_moves_the_demo_to_that_day(tmp_path):
         assert Invoice.select(fn.MAX(Invoice.period_end)).scalar() == date(2026, 12, 31)
         assert [i.year for i in Invoice.for_customer(mario).where(Invoice.status == "partial")] == [2026]
 
-        assert Reading.select(fn.MAX(Reading.date)).scalar() == date(2026, 12, 31)
+        assert Reading.select(fn.MAX(Reading.date)).where(Reading.status == Reading.VALIDATED).scalar() == date(2026, 12, 31)
+        assert Reading.select(fn.MAX(Reading.date)).scalar() == date(2027, 1, 1)  # Mario's self-reading, sent today
         starts = [s for (s,) in Measure.select(Measure.start).join(SupplyPoint)
                   .where(SupplyPoint.code == "PR002874").order_by(Measure.start).tuples()]
         assert starts[0] == datetime(2025, 11, 30, 23, 0)  # local midnight of 1 December 2025

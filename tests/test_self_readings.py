@@ -467,16 +467,25 @@ def test_a_forged_kept_photo_is_ignored(logged_in, history):
 
 # --- who may write -----------------------------------------------------------------------------------
 
-def test_a_user_who_cannot_write_gets_403_and_no_form(logged_in, history, monkeypatch):
-    page = logged_in.get("/autolettura?sp=PR002875")
-    token, key = csrf_from(page), form_fields(body(page))
-    monkeypatch.setattr(User, "can_write", property(lambda user: False))
-    read_only = logged_in.get("/autolettura?sp=PR002875")
-    assert read_only.status_code == 200 and "sola lettura" in body(read_only) and 'name="value_total"' not in body(read_only)
-    response = logged_in.post("/autolettura?sp=PR002875", data={
-        "csrf_token": token, "submission": key, "date": TODAY.isoformat(), "value_total": "600"})
-    assert response.status_code == 403 and "Non hai accesso" in body(response)
-    assert Reading.select().where(Reading.source == "customer").count() == 0
+@pytest.mark.parametrize("rights, may_write", [("read", False), ("full", True)])
+def test_a_read_only_delegate_sees_the_readings_but_cannot_send_one(app, history, rights, may_write):
+    make_user(history[0].customer, role=User.DELEGATE, delegate_rights=rights, username=f"delegato.{rights}")
+    client = app.test_client()
+    assert login(client, f"delegato.{rights}", PASSWORD).status_code == 303
+    page = client.get("/autolettura?sp=PR002875")
+    assert page.status_code == 200 and "530,000" in body(page)
+    assert ('name="value_total"' in body(page)) is may_write
+    assert ("sola lettura" in body(page)) is not may_write
+    token = csrf_from(page)
+    data = {"csrf_token": token, "submission": "a-key", "date": TODAY.isoformat(), "value_total": "560"}
+    response = client.post("/autolettura?sp=PR002875", data=data)
+    if may_write:
+        assert response.status_code == 303
+    else:
+        assert response.status_code == 403 and "Il tuo accesso è in sola lettura" in body(response)
+        opt_in = client.post("/autolettura/promemoria?sp=PR002875", data={"csrf_token": token, "notify_readings": "yes"})
+        assert opt_in.status_code == 403
+    assert Reading.select().where(Reading.source == "customer").count() == (1 if may_write else 0)
 
 
 def test_a_post_without_csrf_token_is_refused(logged_in, history):

@@ -20,7 +20,7 @@ from files import FileStore, send_stored
 from forms import EmptyForm, SelfReadingForm
 from i18n import rome_today
 from models import Reading, User
-from views.common import too_many
+from views.common import read_only_refusal, too_many
 from views.customer_area import area_blueprint, portal_url, serves_a_file
 from views.rendering import is_htmx, render
 
@@ -71,7 +71,7 @@ def self_reading():
     if request.method == "GET" or point is None:
         return page()
     if not current_user.can_write:
-        abort(403)
+        return read_only_refusal()
     form = reading_form(point)
     if not form.validate_on_submit() and form.csrf_token.errors:
         abort(400)
@@ -195,7 +195,7 @@ def reading_photo(reading_id):
 def reading_reminder():
     """The opt-in to a mail when a reading window opens."""
     if not current_user.can_write:
-        abort(403)
+        return read_only_refusal()
     EmptyForm().validate_on_submit() or abort(400)
     wanted = request.form.get("notify_readings") == "yes"
     user = current_user._get_current_object()
