@@ -96,7 +96,7 @@ def test_the_list_is_newest_first_with_status_and_last_update(logged_in, owner):
     assert page.index(f'/ticket/{new.id}?') < page.index(f'/ticket/{old.id}?')
     assert "in lavorazione" in page and "chiuso" in page and "guasto" in page
     assert "Di un altro cliente" not in page
-    assert "Ultimo aggiornamento" in page
+    assert "Aggiornato il" in page
 
 
 def test_an_empty_list_says_so(logged_in):

@@ -144,6 +144,10 @@ def test_the_ticket_pages_on_a_phone(live_server, new_page, mario):
     log_in(page, live_server)
     page.goto(live_server.url + "/ticket")
     shot(page, "09-phone-list")
+    # A card: each value starts after its column's name, the status too (no overlap).
+    subject = page.get_by_role("link", name="Una domanda con un oggetto").bounding_box()
+    status = page.locator("td .ticket-status").bounding_box()
+    assert abs(status["x"] - subject["x"]) < 2 and status["x"] + status["width"] <= 390, (subject, status)
     page.get_by_role("link", name="Una domanda con un oggetto").click()
     for locator in (page.locator(".conversation"), page.get_by_label("La tua risposta")):
         box = locator.bounding_box()
