@@ -1,0 +1,114 @@
+"""In a browser, with and without JavaScript: Mario sends a gas self-reading. A value lower than
+the last validated one is refused next to its field; a value far above the usual asks for his
+confirmation (with JavaScript already on change); confirmed, it is sent, shown in the history as
+"inviata", and the confirmation mail arrives. Then an operator rejects it with a reason."""
+import re
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from playwright.sync_api import expect
+
+from i18n import rome_today
+from models import Reading, SupplyPoint
+from tests.e2e.conftest import log_in, wait_for_htmx, wait_for_mail
+from tests.factories import make_customer, make_supply_point, make_user
+
+TODAY = rome_today()
+
+
+@pytest.fixture
+def customer(live_server):
+    customer = make_customer(code="005007", name="ROSSI MARIO")
+    make_supply_point(customer, code="PR002874", pod_pdr="IT001E00287400")
+    gas = make_supply_point(customer, code="PR002875", commodity="gas", pod_pdr="01234567891011")
+    make_user(customer, email="mario@example.it")
+    for days, value in ((60, 500), (30, 530)):  # 1 m³ a day
+        Reading.create(supply_point=gas, date=TODAY - timedelta(days=days), register="total", value=Decimal(value),
+                       source="distributor", status=Reading.VALIDATED)
+    return customer
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+def test_a_gas_self_reading_with_its_confirmation_step(live_server, customer, new_page, smtp, javascript):
+    page = new_page(java_script_enabled=javascript)
+    log_in(page, live_server)
+    page.get_by_role("link", name="Autolettura Contatore").first.click()
+    page.get_by_label("Punto di fornitura").select_option("PR002875")
+    if not javascript:
+        page.get_by_role("button", name="Cambia").click()
+    expect(page.get_by_label("Lettura (m³)")).to_be_visible()
+    expect(page.get_by_role("table").first).to_contain_text("530,000")
+    expect(page.get_by_label("Data della lettura")).to_have_value(TODAY.isoformat())
+    address = page.url
+
+    value = page.get_by_label("Lettura (m³)")
+    value.fill("529")
+    if javascript:
+        value.press("Tab")  # the change event: checked at once, nothing sent yet
+        wait_for_htmx(page)
+        expect(page.locator("#err-value_total")).to_contain_text("più bassa dell'ultima lettura validata")
+        assert Reading.select().where(Reading.source == "customer").count() == 0
+    page.get_by_role("button", name="Invia lettura").click()
+    if javascript:
+        wait_for_htmx(page)
+    expect(page.locator("#err-value_total")).to_contain_text("più bassa dell'ultima lettura validata")
+    expect(page.get_by_label("Lettura (m³)")).to_have_value("529")  # what was typed stays
+
+    page.get_by_label("Lettura (m³)").fill("680")  # 5 m³ a day where 1 is usual
+    if javascript:
+        page.get_by_label("Lettura (m³)").press("Tab")
+        wait_for_htmx(page)
+        expect(page.get_by_label("Confermo che la lettura è giusta")).to_be_visible()
+    page.get_by_role("button", name="Invia lettura").click()
+    if javascript:
+        wait_for_htmx(page)
+    expect(page.locator("#err-value_total")).to_contain_text("molto più del solito")
+    confirm = page.get_by_label("Confermo che la lettura è giusta")
+    expect(confirm).to_be_visible()
+    assert Reading.select().where(Reading.source == "customer").count() == 0
+    confirm.check()
+    page.get_by_role("button", name="Invia lettura").click()
+    if javascript:
+        wait_for_htmx(page)
+        assert page.url == address  # swapped in place
+    expect(page.locator(".flash-success")).to_contain_text("Autolettura inviata")
+    history = page.locator("table").last
+    expect(history.get_by_role("row", name=re.compile("680,000"))).to_contain_text("inviata")
+    expect(page.get_by_label("Lettura (m³)")).to_have_value("")  # a fresh form for the next one
+
+    reading = Reading.get(Reading.source == "customer")
+    assert reading.value == Decimal(680) and reading.confirmed_implausible and reading.status == Reading.PENDING
+    [mail] = wait_for_mail(smtp)
+    assert mail["Subject"] == "Abbiamo ricevuto la tua autolettura" and mail["To"] == "mario@example.it"
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+def test_an_operator_rejects_a_reading_with_a_reason(live_server, customer, new_page, smtp, javascript):
+    from tests.e2e.test_backoffice import enrol_operator
+
+    gas = SupplyPoint.get(SupplyPoint.code == "PR002875")
+    Reading.create(supply_point=gas, date=TODAY, register="total", value=Decimal(560), source="customer",
+                   status=Reading.PENDING, submitted_by=customer.users.get())
+    page = new_page(java_script_enabled=javascript)
+    enrol_operator(page, live_server)
+    page.get_by_role("link", name="Autoletture").click()
+    card = page.locator("section.reading-review")
+    expect(card).to_contain_text("PR002875 · ROSSI MARIO (005007)")
+    expect(card).to_contain_text("560,000")
+    expect(card).to_contain_text("1,0 m³")  # 30 m³ in 30 days since the last validated reading
+
+    card.get_by_role("button", name="Respingi").click()
+    if javascript:
+        wait_for_htmx(page)
+    expect(page.locator("section.reading-review .field-error")).to_contain_text("Scrivi il motivo")
+    page.locator("section.reading-review").get_by_label("Motivo").fill("La foto non mostra il contatore.")
+    page.locator("section.reading-review").get_by_role("button", name="Respingi").click()
+    if javascript:
+        wait_for_htmx(page)
+    expect(page.get_by_text("Nessuna autolettura da validare.")).to_be_visible()
+    expect(page.locator(".flash-success")).to_contain_text("respinta")
+    [mail] = wait_for_mail(smtp)
+    assert mail["Subject"] == "La tua autolettura non è stata accettata"
+    assert "La foto non mostra il contatore." in mail.get_body(("plain",)).get_content()
+    assert Reading.get(Reading.source == "customer").status == Reading.REJECTED
