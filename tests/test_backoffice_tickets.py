@@ -390,3 +390,18 @@ def test_the_mail_goes_to_the_customers_address_when_the_login_is_gone(app, staf
     assert staff_post(staff, ticket, "stato", status="in_progress").status_code == 303
     deliver(app)
     assert smtp.messages[0].envelope_to == [customer.email]
+
+
+def test_the_staff_download_an_attachment_of_the_ticket(app, staff, mario):
+    from tests.test_security import ticket_with_attachment
+
+    ticket, attachment = ticket_with_attachment(app, mario[0])
+    response = staff.get(f"/backoffice/ticket/{ticket.id}")
+    assert response.status_code == 200
+    link = f"/backoffice/ticket/{ticket.id}/allegati/{attachment.id}"
+    assert f'href="{link}"' in response.get_data(as_text=True)
+    download = staff.get(link)
+    assert download.status_code == 200 and download.data.startswith(b"%PDF-")
+    assert download.headers["Content-Disposition"].startswith("attachment;")
+    other = open_ticket(*mario)
+    assert staff.get(f"/backoffice/ticket/{other.id}/allegati/{attachment.id}").status_code == 404
