@@ -143,6 +143,18 @@ def test_the_page_shows_the_form_filled_in_and_the_read_only_data_with_a_change_
     assert "Avvisi per email" in body and "Accesso ai tuoi dati (API)" in body
 
 
+def test_chiedi_una_modifica_opens_the_new_ticket_form_filled_in(mario):
+    client, _customer, _owner = mario
+    body = client.get(PAGE).get_data(as_text=True)
+    link = re.search(r'<a href="([^"]*)">Chiedi una modifica</a>', body).group(1).replace("&amp;", "&")
+    response = client.get(link)
+    form = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert 'value="Correzione dei dati anagrafici"' in form
+    assert "Vi chiedo di correggere questi dati del cliente 005007" in form
+    assert re.search(r'<option[^>]*value="contract"[^>]*selected|<option[^>]*selected[^>]*value="contract"', form)
+
+
 # --- every value through HTTP: plain form, htmx submit, inline check ---------------------------------
 
 @pytest.mark.parametrize("field, typed, message", INVALID)
