@@ -707,3 +707,14 @@ def test_flask_demo_today_moves_the_demo_to_that_day(tmp_path):
         closed = titles["Sportello chiuso per festività"]
         text = pdf_text(open(os.path.join(later.config["FILE_STORE"], closed.file), "rb").read())
         assert "chiuso mercoledì 6 gennaio 2027 e lunedì 29 marzo 2027." in text
+
+
+def test_the_demo_customer_has_a_read_only_delegate():
+    """Issue 14: Delegati shows Mario's accountant, who logs in with her own username."""
+    mario = Customer.get(Customer.code == demo.DEMO_CUSTOMER)
+    (delegate,) = User.delegates_of(mario)
+    assert (delegate.username, delegate.delegate_rights, delegate.invited_by.username) == (
+        "studio.bianchi", User.READ, demo.DEMO_USERNAME)
+    assert delegate.is_active and not delegate.can_write
+    assert accounts.check_password(delegate, demo.DEMO_PASSWORD)
+    assert Consent.latest_by_user([delegate])[delegate.id]["privacy"].granted
