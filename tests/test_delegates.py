@@ -332,3 +332,15 @@ def test_the_back_office_shows_role_rights_inviter_and_revocation(app, owner, st
     old = re.search(r"<tr>\s*<td>vecchio@example\.it</td>.*?</tr>", page, re.DOTALL).group(0)
     assert "revocato" in old and "Riattiva" not in old
     assert delegate.id
+
+
+def test_the_username_reminder_names_a_delegates_login_until_it_is_revoked(app, owner, smtp):
+    delegate = make_delegate(owner)
+    for expected in (1, 0):
+        client = app.test_client()
+        assert post_form(client, "/username-dimenticato", {"email": delegate.email}).status_code == 303
+        deliver(app)
+        reminders = [m for m in smtp.messages if "studio.bianchi" in text_of(m)]
+        assert len(reminders) == expected
+        smtp.messages.clear()
+        User.update(disabled=True, revoked_at=utcnow()).where(User.id == delegate.id).execute()

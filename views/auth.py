@@ -273,7 +273,8 @@ def forgot_username():
 def send_usernames(email):
     users = list(
         User.select(User, Customer).join(Customer)
-        .where(User.email == email, User.role.in_(User.CUSTOMER_ROLES), User.confirmed_at.is_null(False))
+        .where(User.email == email, User.role.in_(User.CUSTOMER_ROLES), User.confirmed_at.is_null(False),
+               User.revoked_at.is_null())  # a revoked delegate's login opens nothing any more
         .order_by(Customer.code)
     )
     if not users:
