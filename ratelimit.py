@@ -42,6 +42,7 @@ LIMITS = {
     "api-token": (600, 10 * 60),  # personal data API calls per key: about one a second
     "self-reading": (20, 60 * 60),  # Autolettura's submits per user (a reading, its confirmation, retries)
     "self-reading-check": (300, 60 * 60),  # and its on-change checks
+    "consents-change": (30, 60 * 60),  # Privacy e account's consents form sent, per user
     "data-export": (5, 60 * 60),  # "Scarica i miei dati": each reads every table of the customer
     "close-account": (5, 15 * 60),  # its password could be guessed
     "delegate-invite": (10, 60 * 60),  # each invitation mails an address the owner typed

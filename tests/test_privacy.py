@@ -281,3 +281,12 @@ def test_the_close_form_needs_the_csrf_token(logged_in, owner):
     assert response.status_code == 400
     assert User.get_by_id(owner.id).closed_at is None
     assert csrf_from(logged_in.get(PAGE))
+
+
+def test_consents_changes_are_rate_limited(logged_in, owner):
+    give_consents(owner)
+    for n in range(30):
+        assert send_consents(logged_in, marketing="yes" if n % 2 == 0 else "no").status_code == 303
+    response = send_consents(logged_in, marketing="yes")
+    assert response.status_code == 429 and "Troppi tentativi" in response.get_data(as_text=True)
+    assert Consent.select().where(Consent.user == owner).count() == 4 + 30

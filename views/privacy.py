@@ -51,6 +51,11 @@ def change_consents():
     with its time, IP and the notice's version."""
     user = current_user._get_current_object()
     form = ConsentsForm()
+    if form.is_submitted():
+        wait = ratelimit.hit("consents-change", user.id)  # each change is a row kept for good
+        if wait:
+            too_many(form.consent_marketing, wait)
+            return privacy_page(form=form), 429
     if not form.validate_on_submit():
         return privacy_page(form=form), 422
     latest = Consent.latest_by_user([user]).get(user.id, {})
