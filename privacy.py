@@ -32,13 +32,16 @@ from models import (
     ApiToken,
     AuditLog,
     Consent,
+    ContactChange,
     DailyConsumption,
     Document,
     EmailToken,
     Invoice,
     Reading,
+    ReadingReminder,
     SupplyPoint,
     Ticket,
+    TicketAttachment,
     TicketMessage,
     User,
     UserSession,
@@ -92,6 +95,8 @@ def personal_data(user):
         "sessioni": [row_of(s, leave_out=("user",)) for s in UserSession.select().where(UserSession.user == user).order_by(UserSession.id)],
         "chiavi_api": [row_of(t, leave_out=("user",)) for t in ApiToken.select().where(ApiToken.user == user).order_by(ApiToken.id)],
         "registro_attivita": audit_rows(user),
+        "promemoria_autolettura": [row_of(r, leave_out=("user",)) for r in
+                                   ReadingReminder.select().where(ReadingReminder.user == user).order_by(ReadingReminder.id)],
     }
     if user.role != User.OWNER or not user.customer_id:
         return data
@@ -111,7 +116,13 @@ def personal_data(user):
     internal = getattr(TicketMessage, "internal", None)  # operators' notes to each other, never shown
     if internal is not None:
         messages = messages.where(internal == False)  # noqa: E712 - a SQL comparison
+    messages = list(messages)
     data["messaggi_ticket"] = [row_of(m, leave_out=("author", "internal")) for m in messages]
+    # The attachments' names and sizes (the files are on the ticket's page), of visible messages only.
+    data["allegati_ticket"] = [row_of(a) for a in TicketAttachment.select().where(
+        TicketAttachment.message.in_([m.id for m in messages] or [0])).order_by(TicketAttachment.id)]
+    data["modifiche_contatti"] = [dict(row_of(c, leave_out=("changed_by",)), changed_by_you=c.changed_by_id == user.id)
+                                  for c in ContactChange.select().where(ContactChange.customer == customer).order_by(ContactChange.id)]
     data["consumi_giornalieri"] = [
         dict(row_of(d), supply_point_code=codes.get(d.supply_point_id))
         for d in DailyConsumption.select().where(DailyConsumption.supply_point.in_(list(codes) or [0]))

@@ -13,9 +13,11 @@ from models import (
     ApiToken,
     AuditLog,
     Consent,
+    ContactChange,
     Invoice,
     Reading,
     Ticket,
+    TicketAttachment,
     TicketMessage,
     User,
     UserSession,
@@ -122,10 +124,12 @@ def fill_customer(owner, point, invoice_number="FT2026-000777"):
     Reading.create(supply_point=point, date=date(2026, 11, 30), register="F1", value=Decimal("1234.5"),
                    source="customer", status="pending", submitted_by=owner)
     ticket = Ticket.create(customer=owner.customer, supply_point=point, opened_by=owner, subject="Bolletta alta")
-    TicketMessage.create(ticket=ticket, author=owner, body="Perché così alta?")
+    question = TicketMessage.create(ticket=ticket, author=owner, body="Perché così alta?")
+    TicketAttachment.create(message=question, file="ab/foto.jpg", name="bolletta.jpg", content_type="image/jpeg", size=1234)
     TicketMessage.create(ticket=ticket, from_staff=True, body="Abbiamo ricontrollato i consumi.")
-    if hasattr(TicketMessage, "internal"):
-        TicketMessage.create(ticket=ticket, from_staff=True, internal=True, body="NOTA INTERNA: cliente insistente")
+    note = TicketMessage.create(ticket=ticket, from_staff=True, internal=True, body="NOTA INTERNA: cliente insistente")
+    TicketAttachment.create(message=note, file="cd/interno.pdf", name="verifica-interna.pdf", content_type="application/pdf", size=99)
+    ContactChange.create(customer=owner.customer, field="mobile", old_value=None, new_value="+393331234567", changed_by=owner)
     make_invoice(owner.customer, point, number=invoice_number, pdf_path="ab/cd/segreto.pdf")
     ApiToken.create(user=owner, name="Domotica", token_hash=token_digest("spt_segreto" + invoice_number))
 
@@ -156,13 +160,16 @@ def test_the_export_holds_the_users_consents_readings_and_tickets_and_nothing_of
     assert [t["subject"] for t in everything["ticket"]] == ["Bolletta alta"]
     assert [m["body"] for m in everything["messaggi_ticket"]] == ["Perché così alta?", "Abbiamo ricontrollato i consumi."]
     assert [(i["number"], i["pdf"]) for i in everything["fatture"]] == [("FT2026-000777", True)]
+    assert [(a["name"], a["size"]) for a in everything["allegati_ticket"]] == [("bolletta.jpg", 1234)]
+    assert [(c["field"], c["new_value"], c["changed_by_you"]) for c in everything["modifiche_contatti"]] == [
+        ("mobile", "+393331234567", True)]
     assert [k["name"] for k in everything["chiavi_api"]] == ["Domotica"]
     assert {p["code"] for p in everything["punti_di_fornitura"]} == {"PR002874", "PR002875"}
 
     raw = b"".join(archive.read(name) for name in names).decode("utf-8", "replace")
     for foreign in ("VERDI", "PR009999", "luigi", "009999"):
         assert foreign not in raw, foreign
-    for secret in ("NOTA INTERNA", owner.password_hash, token_digest("spt_segretoFT2026-000777"), "segreto.pdf", "password_hash",
+    for secret in ("NOTA INTERNA", "verifica-interna", "ab/foto.jpg", owner.password_hash, token_digest("spt_segretoFT2026-000777"), "segreto.pdf", "password_hash",
                    "token_hash"):
         assert secret not in raw, secret
 
@@ -178,7 +185,7 @@ def test_a_delegates_export_holds_their_own_login_only(app, owner, point):
     client = app.test_client()
     assert login(client, "studio.bianchi", PASSWORD).status_code == 303
     everything = json.loads(read_zip(client.get(EXPORT)).read("tutto.json"))
-    assert set(everything) == {"utente", "consensi", "sessioni", "chiavi_api", "registro_attivita"}
+    assert set(everything) == {"utente", "consensi", "sessioni", "chiavi_api", "registro_attivita", "promemoria_autolettura"}
     assert everything["utente"][0]["id"] == delegate.id
     assert everything["utente"][0]["invited_by"] == owner.email
     assert len(everything["sessioni"]) == 1
