@@ -4,6 +4,7 @@ for a plain post: self_readings.py), the history of the point's readings and the
 opt-in. A reading's photo is shown only to its customer (and to operators, in the back office).
 """
 import uuid
+from dataclasses import dataclass
 
 from flask import abort, current_app, flash, g, redirect, request
 from flask_babel import gettext as _
@@ -26,7 +27,7 @@ from views.rendering import is_htmx, render
 
 bp = area_blueprint("readings", __name__)
 
-HISTORY_ROWS = 60  # two years of monthly readings on three registers, and then some
+HISTORY_ROWS = 36  # three years of monthly readings
 TEMPLATE = "readings/self_reading.html"
 
 
@@ -57,12 +58,32 @@ def page(form=None, status=200, sent=None, checking=False):
         context.update(
             form=form or reading_form(point, fresh=True), unit=self_readings.unit(point),
             last_readings=[(register, self_readings.last_validated(point, register)) for register in registers],
-            history=list(Reading.for_point(current_user.customer_id, point)
-                         .order_by(Reading.date.desc(), Reading.id.desc()).limit(HISTORY_ROWS)),
+            history=history(point, registers), registers=registers,
             window=current, next_window=upcoming,
             implausible=bool(form is not None and getattr(form, "implausible", False)),
         )
     return render(TEMPLATE, **context), status
+
+
+@dataclass
+class HistoryRow:
+    """One reading as the meter showed it: every register of one day, one source, one state."""
+
+    first: Reading  # its first register's row: date, source, state, photo
+    values: dict  # register -> value
+
+
+def history(point, registers):
+    """The point's readings, newest first, a row per day, source and state (a rejected
+    self-reading and the reading that replaced it are two rows)."""
+    rows = {}
+    query = (Reading.for_point(current_user.customer_id, point)
+             .order_by(Reading.date.desc(), Reading.id.desc()).limit(HISTORY_ROWS * len(registers)))
+    for reading in query:
+        key = (reading.date, reading.source, reading.status, reading.submission)
+        row = rows.setdefault(key, HistoryRow(reading, {}))
+        row.values[reading.register] = reading.value
+    return list(rows.values())[:HISTORY_ROWS]
 
 
 @bp.route("/autolettura", methods=["GET", "POST"])
@@ -84,7 +105,7 @@ def self_reading():
     if replay:  # the same form sent twice (a double click): written once, answered alike
         return answer_sent(replay)
     photo_path = checked_photo(form, user)
-    if not judge(form, point, user):
+    if not judge(form, point):
         return page(form, 422)
     try:
         with write_transaction():
@@ -96,30 +117,25 @@ def self_reading():
         replay = already_sent(point, form.submission.data)
         if replay:
             return answer_sent(replay)
-        judge(form, point, user)
+        judge(form, point)
         return page(form, 422)
     return answer_sent(readings)
 
 
-def judge(form, point, user, partial=False):
-    """The form's own checks, then the reading rules; each problem next to its field.
-    `partial` (the on-change check): the rules for the date and the values already typed."""
-    if partial:
-        if form.date.errors:
-            return False
+def judge(form, point):
+    """The form's own checks, then the reading rules for the date and every value that passed
+    them (so each field says all that is wrong at once); each problem next to its field. True
+    when the reading may be written."""
+    if not form.date.errors and form.date.data:
         values = {register: field.decimal for register, field in form.value_fields() if field.data and not field.errors}
-    elif any(field.errors for field in form if field is not form.photo):
-        return False
-    else:
-        values = form.values()
-    problems = self_readings.check(point, form.date.data, values, rome_today(),
-                                   confirmed=form.confirm_implausible.data)
-    for problem in problems:
-        field = form.date if problem.field == "date" else form[f"value_{problem.field}"]
-        field.errors = list(field.errors) + [problem.message]
-        if problem.implausible:
-            form.implausible = True
-    return not problems and not form.photo.errors
+        problems = self_readings.check(point, form.date.data, values, rome_today(),
+                                       confirmed=form.confirm_implausible.data)
+        for problem in problems:
+            field = form.date if problem.field == "date" else form[f"value_{problem.field}"]
+            field.errors = list(field.errors) + [problem.message]
+            if problem.implausible:
+                form.implausible = True
+    return not any(field.errors for field in form)
 
 
 def checked_photo(form, user):
@@ -174,7 +190,7 @@ def check_self_reading():
         abort(400)
     if ratelimit.hit("self-reading-check", current_user.id):
         abort(429)
-    judge(form, point, current_user, partial=True)
+    judge(form, point)
     for field in form:
         if not (field.raw_data and any(field.raw_data)) and field.name not in ("date",):
             field.errors = []  # not filled in yet: nothing to say
