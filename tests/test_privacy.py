@@ -71,7 +71,7 @@ def test_changing_a_consent_keeps_each_change_with_its_time_ip_and_version(logge
     assert [(c.kind, c.granted, c.text_version) for c in new] == [("marketing", True, Consent.TEXT_VERSION)]
     assert Consent.select().where(Consent.user == owner).count() == 5  # the old answers stay
     entry = AuditLog.get(AuditLog.action == "consents_changed")
-    assert entry.user_id == owner.id and json.loads(entry.detail) == {"granted": ["marketing"]}
+    assert entry.user_id == owner.id and json.loads(entry.detail) == {"granted": ["marketing"], "withdrawn": []}
     page = logged_in.get(PAGE).get_data(as_text=True)
     assert "Consensi salvati." in page and "Storico dei consensi" in page
 

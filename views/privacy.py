@@ -66,9 +66,8 @@ def change_consents():
             for kind, granted in changed.items():
                 Consent.create(user=user, kind=kind, granted=granted, text_version=Consent.TEXT_VERSION,
                                ip=request.remote_addr)
-            audit.record("consents_changed", user=user,
-                         **{key: kinds for key, kinds in (("granted", [k for k, g in changed.items() if g]),
-                                                          ("withdrawn", [k for k, g in changed.items() if not g])) if kinds})
+            audit.record("consents_changed", user=user, granted=[kind for kind, given in changed.items() if given],
+                         withdrawn=[kind for kind, given in changed.items() if not given])
     if is_htmx():
         return privacy_page(saved=True)
     flash(_("Consensi salvati."), "success")
