@@ -188,11 +188,12 @@ def assign(ticket_id):
     form.assignee.choices = staff_choices()
     if not form.validate_on_submit():
         return ticket_page(ticket, assign_form=form), 422
-    assignee = int(form.assignee.data) if form.assignee.data else None
+    assignee = User.get_by_id(int(form.assignee.data)) if form.assignee.data else None
     with write_transaction():
         Ticket.update(assignee=assignee).where(Ticket.id == ticket.id).execute()
+        # The colleague's email, as the log shows it; "" when the ticket is given back to nobody.
         audit.record("operator_ticket_assigned", user=current_user._get_current_object(), customer=ticket.customer_id,
-                     ticket=ticket.id, assignee=assignee)
+                     ticket=ticket.id, assignee=assignee.email if assignee else "")
     return back_to(ticket, _("Assegnazione salvata."))
 
 
