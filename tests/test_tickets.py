@@ -445,3 +445,26 @@ def test_a_customer_without_points_can_open_a_ticket(app):
                                                    "message": "Nessun punto"})
     assert response.status_code == 303
     assert Ticket.get().supply_point is None
+
+
+def test_two_sends_at_the_same_moment_open_one_ticket(logged_in, monkeypatch):
+    """The second send did not see the first one's ticket (they ran side by side): the unique
+    key refuses its insert, and it answers with the first one's ticket."""
+    token, key, _ = form_page(logged_in)
+    data = {"csrf_token": token, "idempotency_key": key, "category": "fault", "supply_point": "",
+            "subject": "Contatore guasto", "message": "Il display è spento."}
+    first = logged_in.post("/ticket/nuovo?sp=PR002874", data=data)
+    assert first.status_code == 303
+    monkeypatch.setattr(ratelimit, "hit", lambda *args: 0)
+    real_for_customer = Ticket.for_customer
+    calls = []
+
+    def blind_once(customer):  # the look-up before the insert misses the first ticket
+        calls.append(customer)
+        query = real_for_customer(customer)
+        return query.where(Ticket.id < 0) if len(calls) == 1 else query
+
+    monkeypatch.setattr(Ticket, "for_customer", blind_once)
+    second = logged_in.post("/ticket/nuovo?sp=PR002874", data=data)
+    assert second.status_code == 303 and second.headers["Location"] == first.headers["Location"]
+    assert Ticket.select().count() == 1 and TicketMessage.select().count() == 1
