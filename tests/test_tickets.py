@@ -468,3 +468,23 @@ def test_two_sends_at_the_same_moment_open_one_ticket(logged_in, monkeypatch):
     second = logged_in.post("/ticket/nuovo?sp=PR002874", data=data)
     assert second.status_code == 303 and second.headers["Location"] == first.headers["Location"]
     assert Ticket.select().count() == 1 and TicketMessage.select().count() == 1
+
+
+def test_the_home_page_lists_three_and_counts_the_rest_with_one_query(logged_in, owner, monkeypatch):
+    import models
+
+    for n in range(5):
+        ticket = Ticket.create(customer=owner.customer, subject=f"Domanda {n}", updated_at=utcnow() - timedelta(hours=n))
+        if n % 2:
+            staff_reply(Ticket.get_by_id(ticket.id), status=Ticket.WAITING_CUSTOMER)
+    database = models.db_wrapper.database.obj
+    sent = []
+    execute_sql = database.execute_sql
+    monkeypatch.setattr(database, "execute_sql", lambda sql, params=None: sent.append(sql) or execute_sql(sql, params))
+    response = logged_in.get("/?sp=PR002874")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert html.count('class="home-tickets"') == 1 and html.count("ti abbiamo risposto") == 2
+    assert "E altri 2 ticket aperti." in html
+    assert '<span class="badge">2<' in html
+    assert len([sql for sql in sent if '"ticket"' in sql]) == 1  # the list answers the badge too
