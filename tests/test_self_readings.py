@@ -503,6 +503,10 @@ def test_sending_is_rate_limited(logged_in, history, monkeypatch):
     response = send(logged_in, point="PR002875")
     assert response.status_code == 429 and "Troppi tentativi" in body(response)
     assert Reading.select().where(Reading.source == "customer").count() == 0
+    monkeypatch.setitem(ratelimit.LIMITS, "self-reading-check", (1, 3600))
+    assert check(logged_in, value_total="1").status_code == 422
+    quiet = check(logged_in, value_total="1")
+    assert quiet.status_code == 204 and quiet.data == b""  # htmx swaps nothing; the submit checks again
 
 
 # --- the back office --------------------------------------------------------------------------------

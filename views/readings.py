@@ -189,7 +189,7 @@ def check_self_reading():
     if form.csrf_token.errors:
         abort(400)
     if ratelimit.hit("self-reading-check", current_user.id):
-        abort(429)
+        return "", 204  # nothing to say now; the submit checks everything again
     judge(form, point)
     for field in form:
         if not (field.raw_data and any(field.raw_data)) and field.name not in ("date",):
