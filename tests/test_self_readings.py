@@ -450,6 +450,13 @@ def test_a_photo_that_is_no_jpeg_or_png_is_refused(logged_in, history, name, dat
     assert f'value="{italian(plausible("total"))}"' in page  # the reading typed stays
 
 
+def test_a_photo_over_the_size_limit_is_refused(logged_in, history):
+    import uploads
+
+    too_big = b"\xff\xd8\xff" + b"0" * uploads.MAX_UPLOAD_BYTES
+    refused(send(logged_in, point="PR002875", photo=("grande.jpg", too_big)), False, "photo", "Il file supera 5 MB.")
+
+
 def test_a_photo_sent_with_a_refused_reading_is_kept_for_the_next_attempt(logged_in, history):
     """The confirmation step must not lose the photo: a browser cannot refill a file field."""
     high = {"total": last("total") + 4 * 30}
