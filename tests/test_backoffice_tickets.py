@@ -407,3 +407,10 @@ def test_the_staff_download_an_attachment_of_the_ticket(app, staff, mario):
     assert download.headers["Content-Disposition"].startswith("attachment;")
     other = open_ticket(*mario)
     assert staff.get(f"/backoffice/ticket/{other.id}/allegati/{attachment.id}").status_code == 404
+
+
+def test_the_customers_page_links_to_their_tickets(staff, mario):
+    ticket = open_ticket(*mario)
+    response = staff.get("/backoffice/clienti/005007")
+    assert response.status_code == 200
+    assert f'<a href="/backoffice/ticket/{ticket.id}">Bolletta troppo alta</a>' in response.get_data(as_text=True)
