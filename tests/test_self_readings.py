@@ -356,6 +356,11 @@ def test_the_on_change_check_says_only_the_filled_fields_problems(logged_in, his
     future = check(logged_in, date=(TODAY + timedelta(days=2)).isoformat())
     assert "non può essere nel futuro" in body(future)
     assert Reading.select().where(Reading.source == "customer").count() == 0
+    page = logged_in.get("/autolettura?sp=PR002875")
+    plain = logged_in.post("/autolettura/verifica?sp=PR002875",
+                           data={"csrf_token": csrf_from(page), "date": TODAY.isoformat(), "value_total": "1"})
+    assert plain.status_code == 422 and "<html" in body(plain) and "hx-swap-oob" not in body(plain)
+    assert body(plain).count('id="err-value_total"') == 1
 
 
 # --- reading windows -------------------------------------------------------------------------------

@@ -194,7 +194,8 @@ def check_self_reading():
     for field in form:
         if not (field.raw_data and any(field.raw_data)) and field.name not in ("date",):
             field.errors = []  # not filled in yet: nothing to say
-    return page(form, 422 if any(f.errors for f in form) else 200, checking=True)
+    # Asked without htmx (never by the page's own form), it is the page with the errors in place.
+    return page(form, 422 if any(f.errors for f in form) else 200, checking=is_htmx())
 
 
 @bp.route("/autolettura/<int:reading_id>/foto")
