@@ -71,6 +71,7 @@ def rollback(migrator: Migrator, database: pw.Database, *, fake=False):
     migrator.remove_fields('ticketmessage', 'internal', 'idempotency_key')
     migrator.drop_index('ticket', 'customer', 'status')
     migrator.drop_index('ticket', 'customer', 'idempotency_key')
+    migrator.drop_index('ticket', 'assignee')  # the foreign key's own index: SQLite drops no indexed column
     migrator.remove_fields('ticket', 'assignee', 'closed_at', 'idempotency_key')
     migrator.sql("UPDATE ticket SET status = 'answered' WHERE status = 'waiting_customer'")
     migrator.sql("UPDATE ticket SET status = 'open' WHERE status = 'in_progress'")
