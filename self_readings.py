@@ -301,12 +301,21 @@ def reject(readings, operator, reason):
              _l("La tua autolettura non è stata accettata"), reason=reason)
 
 
+class AlreadyHandled(Exception):
+    """Another operator decided on the submission first: this decision is not written."""
+
+
 def decide(readings, operator, status, reason):
+    """Only rows still pending change: of two operators deciding at once, the second finds
+    none (on PostgreSQL its UPDATE waits for the first's row locks, then re-reads the status)
+    and raises AlreadyHandled, which rolls its transaction back: one decision, one mail."""
+    now = utcnow()
+    changed = (Reading.update(status=status, reviewed_by=operator, reviewed_at=now, rejection_reason=reason)
+               .where(Reading.id.in_([r.id for r in readings]), Reading.status == Reading.PENDING).execute())
+    if changed != len(readings):
+        raise AlreadyHandled()
     for reading in readings:
-        reading.status, reading.reviewed_by, reading.reviewed_at, reading.rejection_reason = (
-            status, operator, utcnow(), reason)
-        Reading.update(status=status, reviewed_by=operator, reviewed_at=reading.reviewed_at,
-                       rejection_reason=reason).where(Reading.id == reading.id).execute()
+        reading.status, reading.reviewed_by, reading.reviewed_at, reading.rejection_reason = status, operator, now, reason
 
 
 def tell(user, point, readings, template, subject, **context):

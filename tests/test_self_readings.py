@@ -625,6 +625,20 @@ def test_operator_validates_and_customer_is_mailed(app, logged_in, history, staf
     assert deliver(app) == 0
 
 
+def test_a_decision_on_a_submission_another_operator_handled_meanwhile_writes_nothing(app, logged_in, history, staff):
+    """The second of two operators deciding at once: the rows it read as pending are not any more."""
+    assert send(logged_in, point="PR002875").status_code == 303
+    reading = Reading.get(Reading.source == "customer")
+    with app.test_request_context():  # the mail's link is built as in a request
+        operator = User.get(User.email == "operatore@utility.it")
+        stale = self_readings.submission_of(reading)
+        self_readings.validate(self_readings.submission_of(reading), operator)
+        with pytest.raises(self_readings.AlreadyHandled):
+            self_readings.reject(stale, operator, "Troppo tardi")
+    assert Reading.get_by_id(reading.id).status == Reading.VALIDATED
+    assert AuditLog.select().where(AuditLog.action == "reading_rejected").count() == 0
+
+
 def test_customers_cannot_reach_the_queue_nor_a_foreign_reading(logged_in, history, staff):
     assert logged_in.get("/backoffice/letture").status_code == 404
     assert staff.post("/backoffice/letture/987654/valida", data={"csrf_token": csrf_from(staff.get("/backoffice/letture"))}

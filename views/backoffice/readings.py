@@ -59,10 +59,13 @@ def done(message):
 @bp.route("/letture/<int:reading_id>/valida", methods=["POST"])
 def validate_reading(reading_id):
     EmptyForm().validate_on_submit() or abort(400)
-    with write_transaction():
-        readings = pending_submission(reading_id)
-        if readings:
-            self_readings.validate(readings, current_user._get_current_object())
+    try:
+        with write_transaction():
+            readings = pending_submission(reading_id)
+            if readings:
+                self_readings.validate(readings, current_user._get_current_object())
+    except self_readings.AlreadyHandled:
+        readings = None
     if not readings:
         return handled()
     return done(_("Autolettura del punto %(code)s validata: il cliente riceve un'email.",
@@ -77,10 +80,13 @@ def reject_reading(reading_id):
             abort(400)
         pending_submission(reading_id)  # a reading that is none is a 404, not a form error
         return queue_page(reject_form=form, rejecting=reading_id, status=422)
-    with write_transaction():
-        readings = pending_submission(reading_id)
-        if readings:
-            self_readings.reject(readings, current_user._get_current_object(), form.reason.data)
+    try:
+        with write_transaction():
+            readings = pending_submission(reading_id)
+            if readings:
+                self_readings.reject(readings, current_user._get_current_object(), form.reason.data)
+    except self_readings.AlreadyHandled:
+        readings = None
     if not readings:
         return handled()
     return done(_("Autolettura del punto %(code)s respinta: il cliente riceve un'email con il motivo.",
