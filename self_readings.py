@@ -3,6 +3,7 @@ happens to a reading afterwards (recorded, validated or rejected by an operator,
 Testable without a request: views/readings.py and the back office call it.
 
 The rules, each with the reason the customer reads (`check`):
+- a ceased supply point takes no readings;
 - the date is not in the future, nor more than MAX_AGE_DAYS back;
 - a register's value is not lower than its last validated reading before that date, nor
   higher than a validated reading after it (the billing system's imported readings are
@@ -166,6 +167,8 @@ class Problem:
 def check(point, day, values, today, confirmed=False):
     """The problems of a reading of `point` on `day`, `values` {register: Decimal}; [] when it
     may be recorded."""
+    if point.status == "ceased":
+        return [Problem("date", _("Questa fornitura è cessata: non servono più autoletture."))]
     if day > today:
         return [Problem("date", _("La data della lettura non può essere nel futuro."))]
     if day < today - timedelta(days=MAX_AGE_DAYS):

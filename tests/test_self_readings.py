@@ -266,6 +266,21 @@ def test_gas_accepts_one_reading_a_month(logged_in, history, htmx):
     assert "Per il gas si accetta una sola autolettura al mese" in body(response)
 
 
+def test_a_ceased_point_takes_no_reading(logged_in, history):
+    gas = history[1]
+    page = logged_in.get("/autolettura?sp=PR002875")
+    token, key = csrf_from(page), form_fields(body(page))
+    gas.status = "ceased"
+    gas.save()
+    shown = logged_in.get("/autolettura?sp=PR002875")
+    assert shown.status_code == 200 and "Questa fornitura è cessata" in body(shown) and 'name="value_total"' not in body(shown)
+    assert "530,000" in body(shown)  # its history stays
+    response = logged_in.post("/autolettura?sp=PR002875", data={
+        "csrf_token": token, "submission": key, "date": TODAY.isoformat(), "value_total": "560"})
+    assert response.status_code == 422 and "Questa fornitura è cessata" in body(response)
+    assert Reading.select().where(Reading.source == "customer").count() == 0
+
+
 def test_electricity_may_be_read_more_than_once_a_month(logged_in, history):
     assert send(logged_in, day=TODAY - timedelta(days=1), values={r: plausible(r, 29) for r in ("F1", "F2", "F3")}
                 ).status_code == 303
