@@ -66,7 +66,7 @@ def form_fields(page):
 def send(client, point="PR002874", day=TODAY, values=None, confirm=False, photo=None, htmx=False,
          submission=None, kept_photo=None):
     """Fill the form as a browser does: the page first (CSRF token, one-time key)."""
-    page = client.get(f"/autolettura?sp={point}")
+    page = fetched(client.get(f"/autolettura?sp={point}"))
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     if values is None:
@@ -102,6 +102,16 @@ def body(response):
     return response.get_data(as_text=True)
 
 
+def fetched(response):
+    """A page read on the way (for its CSRF token, or to look at it): it must have answered 200."""
+    assert response.status_code == 200, response.status_code
+    return response
+
+
+def ok(response):
+    return body(fetched(response))
+
+
 # --- the page -----------------------------------------------------------------------------------
 
 def test_the_menu_leads_to_the_page(logged_in):
@@ -126,14 +136,14 @@ def test_electricity_shows_three_registers_with_their_last_validated_reading(log
 
 
 def test_gas_shows_one_register(logged_in, history):
-    page = body(logged_in.get("/autolettura?sp=PR002875"))
+    page = ok(logged_in.get("/autolettura?sp=PR002875"))
     assert 'name="value_total"' in page and "Lettura (m³)" in page
     assert 'name="value_F1"' not in page
     assert "530,000" in page
 
 
 def test_a_point_without_readings_offers_its_commodity_registers(logged_in, points):
-    page = body(logged_in.get("/autolettura?sp=PR002874"))
+    page = ok(logged_in.get("/autolettura?sp=PR002874"))
     assert "Nessuna lettura validata." in page and 'name="value_F3"' in page
     assert "Nessuna lettura per questo punto." in page
 
@@ -162,7 +172,7 @@ def test_a_plausible_reading_is_sent_and_shown_as_inviata(app, logged_in, histor
         assert re.search(r'<input [^>]*name="value_F1"[^>]*value="">', fragment)
     else:
         assert response.status_code == 303 and response.headers["Location"] == "/autolettura?sp=PR002874"
-        page = logged_in.get(response.headers["Location"])
+        page = fetched(logged_in.get(response.headers["Location"]))
         assert page.status_code == 200 and "Autolettura inviata" in body(page)
     rows = list(Reading.select().where(Reading.source == "customer").order_by(Reading.register))
     assert [(r.register, r.value, r.status, r.date) for r in rows] == [
@@ -177,7 +187,7 @@ def test_a_plausible_reading_is_sent_and_shown_as_inviata(app, logged_in, histor
 
 
 def test_a_double_click_writes_the_reading_once(logged_in, history):
-    page = logged_in.get("/autolettura?sp=PR002875")
+    page = fetched(logged_in.get("/autolettura?sp=PR002875"))
     key = form_fields(body(page))
     first = send(logged_in, point="PR002875", submission=key)
     second = send(logged_in, point="PR002875", submission=key)
@@ -268,7 +278,7 @@ def test_gas_accepts_one_reading_a_month(logged_in, history, htmx):
 
 def test_a_ceased_point_takes_no_reading(logged_in, history):
     gas = history[1]
-    page = logged_in.get("/autolettura?sp=PR002875")
+    page = fetched(logged_in.get("/autolettura?sp=PR002875"))
     token, key = csrf_from(page), form_fields(body(page))
     gas.status = "ceased"
     gas.save()
@@ -329,7 +339,7 @@ def test_an_implausible_reading_is_accepted_only_after_confirmation(logged_in, h
 
 
 def test_the_confirmation_box_is_not_shown_for_a_plausible_reading(logged_in, history):
-    page = body(logged_in.get("/autolettura?sp=PR002875"))
+    page = ok(logged_in.get("/autolettura?sp=PR002875"))
     assert 'name="confirm_implausible"' not in page
     response = send(logged_in, point="PR002875", values={"total": last("total") - 1})
     assert response.status_code == 422 and 'name="confirm_implausible"' not in body(response)
@@ -350,7 +360,7 @@ def test_estimated_readings_are_not_compared_against(logged_in, history):
 # --- the on-change check ----------------------------------------------------------------------------
 
 def check(client, point="PR002875", **fields):
-    page = client.get(f"/autolettura?sp={point}")
+    page = fetched(client.get(f"/autolettura?sp={point}"))
     data = {"csrf_token": csrf_from(page), "date": TODAY.isoformat(), "value_total": "", **fields}
     return client.post(f"/autolettura/verifica?sp={point}", data=data, headers={
         **htmx_headers("reading-check"), "HX-Current-URL": f"http://localhost/autolettura?sp={point}"})
@@ -371,7 +381,7 @@ def test_the_on_change_check_says_only_the_filled_fields_problems(logged_in, his
     future = check(logged_in, date=(TODAY + timedelta(days=2)).isoformat())
     assert "non può essere nel futuro" in body(future)
     assert Reading.select().where(Reading.source == "customer").count() == 0
-    page = logged_in.get("/autolettura?sp=PR002875")
+    page = fetched(logged_in.get("/autolettura?sp=PR002875"))
     plain = logged_in.post("/autolettura/verifica?sp=PR002875",
                            data={"csrf_token": csrf_from(page), "date": TODAY.isoformat(), "value_total": "1"})
     assert plain.status_code == 422 and "<html" in body(plain) and "hx-swap-oob" not in body(plain)
@@ -406,7 +416,7 @@ def test_outside_the_window_the_reading_is_refused_with_the_next_dates(make_app,
     with windowed.app_context():
         _, upcoming = self_readings.open_window(history[1], TODAY)
     dates = f"dal {upcoming.first.strftime('%d/%m/%Y')} al {upcoming.last.strftime('%d/%m/%Y')}"
-    page = body(client.get("/autolettura?sp=PR002875"))
+    page = ok(client.get("/autolettura?sp=PR002875"))
     assert "La prossima finestra va " + dates in page and "Avvisami per email" in page
     refused(send(client, point="PR002875", htmx=htmx), htmx, "date",
             "Ora non è il periodo per inviare l'autolettura. La prossima finestra va " + dates)
@@ -441,7 +451,7 @@ def test_a_photo_is_kept_as_pixels_only_and_shown_to_its_owner(app, logged_in, h
     assert response.status_code == 303
     reading = Reading.get(Reading.source == "customer")
     assert reading.photo_path.endswith(".jpg")
-    page = body(logged_in.get("/autolettura?sp=PR002875"))
+    page = ok(logged_in.get("/autolettura?sp=PR002875"))
     assert f'href="/autolettura/{reading.id}/foto?sp=PR002875"' in page
     photo = logged_in.get(f"/autolettura/{reading.id}/foto")
     assert photo.status_code == 200 and photo.mimetype == "image/jpeg"
@@ -499,7 +509,7 @@ def test_a_read_only_delegate_sees_the_readings_but_cannot_send_one(app, history
     make_user(history[0].customer, role=User.DELEGATE, delegate_rights=rights, username=f"delegato.{rights}")
     client = app.test_client()
     assert login(client, f"delegato.{rights}", PASSWORD).status_code == 303
-    page = client.get("/autolettura?sp=PR002875")
+    page = fetched(client.get("/autolettura?sp=PR002875"))
     assert page.status_code == 200 and "530,000" in body(page)
     assert ('name="value_total"' in body(page)) is may_write
     assert ("sola lettura" in body(page)) is not may_write
@@ -547,7 +557,7 @@ def staff(app):
         accounts.create_staff("operatore@utility.it", OPERATOR_PASSWORD)
     client = app.test_client()
     assert login(client, "operatore@utility.it", OPERATOR_PASSWORD).status_code == 303
-    page = body(client.get("/login/codice"))
+    page = ok(client.get("/login/codice"))
     secret = re.search(r'<code class="secret">([A-Z2-7]+)</code>', page).group(1)
     assert post_form(client, "/login/codice", {"code": pyotp.TOTP(secret).now()}).status_code == 303
     return client
@@ -569,11 +579,11 @@ def test_the_queue_lists_pending_readings_oldest_first_with_what_to_judge(logged
     assert f'href="/backoffice/letture/{gas_reading.id}/foto"' in page
     photo = staff.get(f"/backoffice/letture/{gas_reading.id}/foto")
     assert photo.status_code == 200 and photo.mimetype == "image/png"
-    assert "Autoletture" in body(staff.get("/backoffice/"))  # in the staff menu
+    assert "Autoletture" in ok(staff.get("/backoffice/"))  # in the staff menu
 
 
 def reject(staff, reading, reason, htmx=False):
-    page = staff.get("/backoffice/letture")
+    page = fetched(staff.get("/backoffice/letture"))
     headers = {**htmx_headers("reading-queue"), "HX-Current-URL": "http://localhost/backoffice/letture"} if htmx else {}
     return staff.post(f"/backoffice/letture/{reading.id}/respingi",
                       data={"csrf_token": csrf_from(page), f"r{reading.id}-reason": reason}, headers=headers)
@@ -596,6 +606,7 @@ def test_reading_then_operator_rejects_then_customer_is_mailed(app, logged_in, h
     if htmx:
         assert response.status_code == 200 and "respinta: il cliente riceve" in body(response)
         assert "Nessuna autolettura da validare." in body(response) and "<html" not in body(response)
+        assert {"HX-Request", "HX-Target"} <= set(response.headers["Vary"].split(", "))
     else:
         assert response.status_code == 303 and response.headers["Location"] == "/backoffice/letture"
     rows = list(Reading.select().where(Reading.source == "customer"))
@@ -610,7 +621,7 @@ def test_reading_then_operator_rejects_then_customer_is_mailed(app, logged_in, h
     assert reason in text_of(mail) and "F2: 2.600,000 kWh" in text_of(mail)
     assert "&lt;e il valore non torna&gt;" in mail.get_body(("html",)).get_content()
 
-    history_page = body(logged_in.get("/autolettura?sp=PR002874"))
+    history_page = ok(logged_in.get("/autolettura?sp=PR002874"))
     assert "respinta</span>: La foto non è leggibile &lt;e il valore non torna&gt;" in history_page
     # the day is free again: a new reading for it is accepted
     assert send(logged_in).status_code == 303
@@ -622,7 +633,7 @@ def test_operator_validates_and_customer_is_mailed(app, logged_in, history, staf
     deliver(app)
     smtp.messages.clear()
     reading = Reading.get(Reading.source == "customer")
-    page = staff.get("/backoffice/letture")
+    page = fetched(staff.get("/backoffice/letture"))
     headers = {**htmx_headers("reading-queue"), "HX-Current-URL": "http://localhost/backoffice/letture"} if htmx else {}
     response = staff.post(f"/backoffice/letture/{reading.id}/valida", data={"csrf_token": csrf_from(page)},
                           headers=headers)
@@ -632,11 +643,11 @@ def test_operator_validates_and_customer_is_mailed(app, logged_in, history, staf
     assert deliver(app) == 1
     assert smtp.messages[0]["Subject"] == "La tua autolettura è stata validata"
     # the validated reading is now the one the next is compared with
-    assert "560,000" in body(logged_in.get("/autolettura?sp=PR002875"))
+    assert "560,000" in ok(logged_in.get("/autolettura?sp=PR002875"))
     # a second operator's click on the same reading changes nothing
     again = staff.post(f"/backoffice/letture/{reading.id}/valida", data={"csrf_token": csrf_from(page)})
     assert again.status_code == 303
-    assert "già stata gestita" in body(staff.get("/backoffice/letture"))
+    assert "già stata gestita" in ok(staff.get("/backoffice/letture"))
     assert deliver(app) == 0
 
 
@@ -656,7 +667,7 @@ def test_a_decision_on_a_submission_another_operator_handled_meanwhile_writes_no
 
 def test_customers_cannot_reach_the_queue_nor_a_foreign_reading(logged_in, history, staff):
     assert logged_in.get("/backoffice/letture").status_code == 404
-    assert staff.post("/backoffice/letture/987654/valida", data={"csrf_token": csrf_from(staff.get("/backoffice/letture"))}
+    assert staff.post("/backoffice/letture/987654/valida", data={"csrf_token": csrf_from(fetched(staff.get("/backoffice/letture")))}
                       ).status_code == 404
     assert staff.get("/backoffice/letture/987654/foto").status_code == 404
 
@@ -712,12 +723,12 @@ def test_the_reminder_opt_in_and_the_mail_once_per_window(make_app, owner, histo
     windowed = make_app(READING_WINDOW_GAS=window)
     client = windowed.test_client()
     login(client, "005007", PASSWORD)
-    page = client.get("/autolettura?sp=PR002875")
+    page = fetched(client.get("/autolettura?sp=PR002875"))
     response = client.post("/autolettura/promemoria?sp=PR002875",
                            data={"csrf_token": csrf_from(page), "notify_readings": "yes"})
     assert response.status_code == 303
     assert User.get_by_id(owner.id).notify_readings is True
-    assert "Ti scriviamo quando si apre la finestra" in body(client.get("/autolettura?sp=PR002875"))
+    assert "Ti scriviamo quando si apre la finestra" in ok(client.get("/autolettura?sp=PR002875"))
     runner = windowed.test_cli_runner()
     first = runner.invoke(args=["remind-readings"])
     assert first.exit_code == 0 and "1 reminder(s) queued." in first.output
