@@ -237,6 +237,15 @@ def implied_daily(reading, previous):
 
 # --- what happens to a reading ----------------------------------------------------------------
 
+POINT_LOCKS = 0x5E1F << 32  # PostgreSQL advisory locks of the points' readings: far from other locks' numbers
+
+
+def point_lock(point):
+    """The advisory lock (database.one_at_a_time) under which a reading of `point` is checked
+    and written."""
+    return POINT_LOCKS + point.id
+
+
 def record(point, user, day, values, submission, photo_path=None, confirmed_implausible=False):
     """Write the reading (one row per register) as "inviata", tell the customer, audit it.
     Call inside a write transaction, after `check`."""

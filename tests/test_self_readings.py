@@ -291,6 +291,36 @@ def test_a_ceased_point_takes_no_reading(logged_in, history):
     assert Reading.select().where(Reading.source == "customer").count() == 0
 
 
+def test_two_gas_readings_sent_at_once_are_not_both_accepted(app, owner, history):
+    """Two devices send this month's gas reading (different days) at the same moment: the rules
+    and the write run one after the other per point, so the month's rule still holds."""
+    import threading
+
+    days = [TODAY - timedelta(days=1), TODAY]
+    if days[0].month != TODAY.month:
+        days = [TODAY, TODAY]  # the 1st of the month: the same day, refused as a duplicate instead
+    prepared = []
+    for day in days:
+        client = app.test_client()
+        assert login(client, "005007", PASSWORD).status_code == 303
+        page = fetched(client.get("/autolettura?sp=PR002875"))
+        prepared.append((client, {"csrf_token": csrf_from(page), "submission": form_fields(body(page)),
+                                  "date": day.isoformat(), "value_total": italian(plausible("total"))}))
+    start, answers = threading.Barrier(len(prepared)), []
+
+    def send_now(client, data):
+        start.wait()
+        answers.append(client.post("/autolettura?sp=PR002875", data=data).status_code)
+
+    threads = [threading.Thread(target=send_now, args=item) for item in prepared]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(answers) == [303, 422]
+    assert Reading.select().where(Reading.source == "customer").count() == 1
+
+
 def test_electricity_may_be_read_more_than_once_a_month(logged_in, history):
     assert send(logged_in, day=TODAY - timedelta(days=1), values={r: plausible(r, 29) for r in ("F1", "F2", "F3")}
                 ).status_code == 303

@@ -16,7 +16,7 @@ import audit
 import ratelimit
 import self_readings
 import uploads
-from database import write_transaction
+from database import one_at_a_time, write_transaction
 from files import FileStore, send_stored
 from forms import EmptyForm, SelfReadingForm
 from i18n import rome_today
@@ -101,16 +101,19 @@ def self_reading():
         too_many(form.date, wait)
         return page(form, 429)
     user = current_user._get_current_object()
-    replay = already_sent(point, form.submission.data)
-    if replay:  # the same form sent twice (a double click): written once, answered alike
-        return answer_sent(replay)
     photo_path = checked_photo(form, user)
-    if not judge(form, point):
-        return page(form, 422)
     try:
-        with write_transaction():
-            readings = self_readings.record(point, user, form.date.data, form.values(), form.submission.data or None,
-                                            photo_path=photo_path, confirmed_implausible=form.confirm_implausible.data)
+        # The rules and the write in one transaction that no other reading of the point runs
+        # beside: two readings sent at once (gas, the same month) cannot both pass the rules,
+        # and the twin of a double click finds the first one written.
+        with one_at_a_time(self_readings.point_lock(point)):
+            readings = already_sent(point, form.submission.data)
+            if not readings and judge(form, point):
+                readings = self_readings.record(point, user, form.date.data, form.values(), form.submission.data or None,
+                                                photo_path=photo_path,
+                                                confirmed_implausible=form.confirm_implausible.data)
+        if not readings:
+            return page(form, 422)
     except IntegrityError:
         # Another request wrote the same day's reading between the check and the write: the
         # double click's twin, or a real duplicate that the rules now name.
