@@ -1064,18 +1064,6 @@ def create_demo_ticket(customer_id, point_id, owner, invoices, today):
     ]).execute()
 
 
-def create_demo_contact_change(customer_id, owner, today):
-    """Mario gave a new mobile number under Dati Anagrafici three days ago. The billing system
-    has not sent it back yet: `flask export contacts` carries it and the nightly import leaves
-    it alone (contacts.py)."""
-    changed = datetime.combine(today - timedelta(days=3), time(18, 12))
-    old_mobile = Customer.get_by_id(customer_id).mobile
-    new_mobile = "+393471234567"
-    Customer.update(mobile=new_mobile).where(Customer.id == customer_id).execute()
-    models.ContactChange.create(customer=customer_id, field="mobile", old_value=old_mobile, new_value=new_mobile,
-                                changed_at=changed, changed_by=owner.id)
-
-
 def create_demo_closed_ticket(customer_id, point_id, owner, today):
     """A gas meter that stopped, fixed by the distributor and closed 40 days ago (past the
     30 days to reopen it), with an operator's internal note the customer never sees; and the

@@ -976,8 +976,8 @@ def everything(app, operator):
                "problems": 0, "document": 1, "section": "personal", "title": "Report", "rows": 3, "since": "2026-01-01",
                "output": "letture.csv", "ticket": 1, "ticket_status": "waiting_customer",
                "ticket_category": "fault", "assignee": "anna@utility.it", "attachments": 2, "canned_reply": 1,
-               "point": "PR002874", "date": "2026-11-30", "values": ["F1 1600.000"],
-               "reason": "Foto illeggibile", "notify_readings": True,
+               "point": "PR002874", "date": "2026-11-30", "values": ["F1 1600.000"], "reason": "Foto illeggibile",
+               "notify_readings": True,
                "rights": User.FULL, "granted": ["marketing"], "withdrawn": ["profiling"]}
     for action in labels.LABELS["audit_action"]:
         AuditLog.create(action=action, user=operator, customer=mario, detail=json.dumps(details))
