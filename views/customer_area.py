@@ -1,5 +1,5 @@
 """The customer's area: what every page of it shares (the loader each area's blueprint runs, the
-supply-point selector, the menu) and the sections still "in arrivo".
+supply-point selector, the menu).
 
 The selected supply point travels in the URL (`?sp=PR002874`), so reload, back and bookmarks
 show the same point; a page asked for without it is redirected to the URL with the last choice
@@ -12,9 +12,9 @@ from flask_login import current_user
 
 from extensions import login_manager
 from models import Ticket
-from views.rendering import is_htmx, render
+from views.rendering import is_htmx
 
-# The frame's own blueprint: the sections still "in arrivo" (and the frame's template context).
+# The frame's own blueprint: the frame's template context.
 bp = Blueprint("customer_area", __name__)
 
 
@@ -50,10 +50,6 @@ GENERIC_DOCUMENTS = [
     ("informazioni", _l("Informazioni")),
     ("storico", _l("Storico")),
 ]
-
-# Sections that later work fills in; until then they say so. endpoint -> URL path.
-COMING_SOON = {}
-
 
 def serves_a_file(view):
     """Mark a view that answers a file (a PDF, a chart, a CSV), not a page: it is not
@@ -135,10 +131,3 @@ def portal_context():
 
 bp.before_request(load_customer_area)
 
-
-def coming_soon():
-    return render("customer_area/coming_soon.html", title=dict(MENU)[request.endpoint])
-
-
-for _endpoint, _path in COMING_SOON.items():
-    bp.add_url_rule(_path, _endpoint, coming_soon)

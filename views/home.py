@@ -12,7 +12,7 @@ import labels
 from i18n import rome_today
 from models import Ticket, latest_announcements, latest_invoice, money, unpaid_invoices
 from views.common import svg_response
-from views.customer_area import COMING_SOON, area_blueprint, selected_point_or_404, serves_a_file
+from views.customer_area import area_blueprint, selected_point_or_404, serves_a_file
 from views.rendering import render
 
 bp = area_blueprint("home", __name__)
@@ -34,12 +34,11 @@ def home():
                   open_tickets=open_tickets)
 
 
-# What the Home Page's welcome says the customer can do here, by the section that does it: a
-# section still "in arrivo" promises nothing.
+# What the Home Page's welcome says the customer can do here, by the section that does it.
 PROMISES = [
     ("invoices.invoices", _l("consultare e scaricare le tue fatture")),
     ("consumption.billed_withdrawals", _l("vedere i consumi fatturati")),
-    ("customer_area.self_reading", _l("comunicare l'autolettura del contatore")),
+    ("readings.self_reading", _l("comunicare l'autolettura del contatore")),
     ("tickets.tickets", _l("aprire un ticket e seguirne le risposte")),
     ("account.customer_data", _l("controllare i tuoi dati anagrafici")),
     ("documents.my_documents", _l("scaricare i tuoi documenti")),
@@ -47,9 +46,8 @@ PROMISES = [
 
 
 def what_you_can_do():
-    """"a, b e c": the promises of the sections that are built, in the user's language."""
-    built = [str(text) for endpoint, text in PROMISES if endpoint.partition(".")[2] not in COMING_SOON]
-    return format_list(built, locale=i18n.language())
+    """"a, b e c": the promises, in the user's language."""
+    return format_list([str(text) for _endpoint, text in PROMISES], locale=i18n.language())
 
 
 @bp.route("/consumi-recenti.svg")
