@@ -3,21 +3,27 @@ import re
 import socket
 import threading
 import time
+from datetime import date
 from email import message_from_bytes
 from email.policy import default as default_policy
 from pathlib import Path
 
 import pytest
 
+import delegation
 import importer
 import mailer
+import privacy
+import self_readings
 from database import write_transaction
-from models import OutboxMail, User, utcnow
+from models import OutboxMail, Ticket, TicketMessage, User, utcnow
 from tests.conftest import SmtpServer, free_port
 from tests.factories import PASSWORD, make_customer, make_supply_point, make_user
 from tests.helpers import deliver, html_of, link_in, post_form, text_of
 from tests.import_data import write_data_set
 from tests.test_auth import STEP2 as REGISTRATION
+from views.account import apply_new_email, send_email_confirmation
+from views.backoffice.tickets import notify_customer
 
 
 def queue_one(app, to="mario@example.it"):
@@ -304,6 +310,222 @@ Don't want these notices any more? Turn them off under Personal details: http://
     },
 }
 
+# The mails of the customers' writes, as EXPECTED above (made by the test below).
+EXPECTED_CUSTOMER_WRITES = {
+    "it": {
+        "email_change": """\
+Gentile cliente,
+
+nel portale clienti è stato chiesto di usare questo indirizzo (mario.nuovo@example.it) per il cliente 005007. Per confermarlo apri questo link entro un'ora:
+
+http://portal.test/email/conferma/<token>
+
+Se non l'hai chiesto tu, ignora questa email: non cambierà nulla.
+""",
+        "email_changed": """\
+Gentile cliente,
+
+il <date> alle <time> l'indirizzo email del cliente 005007 nel portale clienti è diventato mario.nuovo@example.it. Da ora le nostre email andranno a quell'indirizzo.
+
+Se non sei stato tu, avvisa subito il servizio clienti.
+""",
+        "reading_received": """\
+Gentile cliente,
+
+abbiamo ricevuto l'autolettura del punto PR002874 (IT001E00287400) con data 03/11/2026:
+- F1: 1.600,000 kWh
+- F2: 900,000 kWh
+- F3: 1.200,000 kWh
+
+La verifichiamo e ti scriviamo appena è validata. Nel portale la trovi come «inviata»: http://portal.test/autolettura?sp=PR002874
+""",
+        "reading_validated": """\
+Gentile cliente,
+
+l'autolettura del punto PR002874 (IT001E00287400) con data 02/11/2026 è stata validata:
+- F1: 1.600,000 kWh
+- F2: 900,000 kWh
+- F3: 1.200,000 kWh
+
+La useremo per la prossima bolletta. Lo storico delle letture: http://portal.test/autolettura?sp=PR002874
+""",
+        "reading_rejected": """\
+Gentile cliente,
+
+non abbiamo potuto accettare l'autolettura del punto PR002874 (IT001E00287400) con data 03/11/2026:
+- F1: 1.600,000 kWh
+- F2: 900,000 kWh
+- F3: 1.200,000 kWh
+
+Il motivo: Foto illeggibile
+
+Puoi inviarne una nuova dal portale: http://portal.test/autolettura?sp=PR002874
+""",
+        "reading_reminder": """\
+Gentile cliente,
+
+dal 01/11/2026 al 30/11/2026 puoi inviare l'autolettura del contatore:
+- PR002874 (IT001E00287400), VIA PROVA 5 - 48124 RAVENNA (RA)
+
+Invia la lettura dal portale: http://portal.test/autolettura?sp=PR002874
+
+Ricevi questo promemoria perché l'hai chiesto nella pagina Autolettura Contatore, dove puoi anche disattivarlo.
+""",
+        "ticket_reply": """\
+Gentile cliente,
+
+il servizio clienti ha risposto al tuo ticket n. 1 «Bolletta <b>alta</b>»:
+
+Gentile cliente,
+la bolletta comprende il conguaglio <dell'anno>.
+
+Stato del ticket: in attesa del cliente.
+Per leggere la conversazione e rispondere: http://portal.test/ticket/1
+""",
+        "ticket_status": """\
+Gentile cliente,
+
+il tuo ticket n. 1 «Bolletta <b>alta</b>» ora è: chiuso.
+Se la tua richiesta non è risolta, puoi riaprirlo rispondendo entro 30 giorni.
+
+Per leggere la conversazione: http://portal.test/ticket/1
+""",
+        "delegate_invitation": """\
+Buongiorno,
+
+ROSSI MARIO (codice cliente 005007) ti invita ad accedere ai suoi dati sul portale clienti di Sportello, in sola lettura.
+
+Per accettare, apri questo link entro il <date> e scegli username e password:
+
+http://portal.test/invito/<token>
+
+Se non conosci chi ti invita, ignora questa email: senza la tua risposta non si attiva nulla.
+""",
+        "delegate_revoked": """\
+Buongiorno,
+
+ROSSI MARIO ha revocato il tuo accesso ai suoi dati sul portale clienti di Sportello: da ora non puoi più entrare con lo username studio.bianchi.
+
+Se ti serve ancora, chiedi un nuovo invito a chi ti aveva invitato.
+""",
+        "account_closed": """\
+Gentile cliente,
+
+come hai chiesto, il <date> alle <time> abbiamo chiuso il tuo accesso al portale clienti di Sportello e cancellato i suoi dati (username, email, password, nome, sessioni).
+
+I dati del contratto 005007 (forniture, fatture, letture) restano nei nostri archivi, come la legge richiede. Se vorrai tornare, potrai registrarti di nuovo: http://portal.test/registrazione
+
+Se non sei stato tu, contatta subito il servizio clienti.
+""",
+    },
+    "en": {
+        "email_change": """\
+Dear customer,
+
+someone asked in the customer portal to use this address (mario.nuovo@example.it) for customer 005007. To confirm it, open this link within an hour:
+
+http://portal.test/email/conferma/<token>
+
+If it was not you, ignore this email: nothing will change.
+""",
+        "email_changed": """\
+Dear customer,
+
+on <date> at <time> the email address of customer 005007 in the customer portal became mario.nuovo@example.it. From now on our emails will go to that address.
+
+If it was not you, tell customer service at once.
+""",
+        "reading_received": """\
+Dear customer,
+
+we have received the meter reading of point PR002874 (IT001E00287400) dated 3 Nov 2026:
+- F1: 1,600.000 kWh
+- F2: 900.000 kWh
+- F3: 1,200.000 kWh
+
+We will check it and write to you as soon as it is validated. In the portal it shows as “sent”: http://portal.test/autolettura?sp=PR002874
+""",
+        "reading_validated": """\
+Dear customer,
+
+the meter reading of point PR002874 (IT001E00287400) dated 2 Nov 2026 has been validated:
+- F1: 1,600.000 kWh
+- F2: 900.000 kWh
+- F3: 1,200.000 kWh
+
+We will use it for the next bill. The reading history: http://portal.test/autolettura?sp=PR002874
+""",
+        "reading_rejected": """\
+Dear customer,
+
+we could not accept the meter reading of point PR002874 (IT001E00287400) dated 3 Nov 2026:
+- F1: 1,600.000 kWh
+- F2: 900.000 kWh
+- F3: 1,200.000 kWh
+
+The reason: Foto illeggibile
+
+You can send a new one from the portal: http://portal.test/autolettura?sp=PR002874
+""",
+        "reading_reminder": """\
+Dear customer,
+
+from 1 Nov 2026 to 30 Nov 2026 you can send your meter reading:
+- PR002874 (IT001E00287400), VIA PROVA 5 - 48124 RAVENNA (RA)
+
+Send the reading from the portal: http://portal.test/autolettura?sp=PR002874
+
+You receive this reminder because you asked for it on the Autolettura Contatore page, where you can also turn it off.
+""",
+        "ticket_reply": """\
+Dear customer,
+
+customer service has answered your ticket no. 1 “Bolletta <b>alta</b>”:
+
+Gentile cliente,
+la bolletta comprende il conguaglio <dell'anno>.
+
+Ticket status: waiting for the customer.
+To read the conversation and reply: http://portal.test/ticket/1
+""",
+        "ticket_status": """\
+Dear customer,
+
+your ticket no. 1 “Bolletta <b>alta</b>” is now: closed.
+If your request is not solved, you can reopen it by replying within 30 days.
+
+To read the conversation: http://portal.test/ticket/1
+""",
+        "delegate_invitation": """\
+Hello,
+
+ROSSI MARIO (customer code 005007) invites you to access their data on the customer portal of Sportello, read only.
+
+To accept, open this link by <date> and choose a username and password:
+
+http://portal.test/invito/<token>
+
+If you do not know who is inviting you, ignore this email: nothing is activated without your answer.
+""",
+        "delegate_revoked": """\
+Hello,
+
+ROSSI MARIO has revoked your access to their data on the customer portal of Sportello: from now on you can no longer log in with the username studio.bianchi.
+
+If you still need it, ask whoever invited you for a new invitation.
+""",
+        "account_closed": """\
+Dear customer,
+
+as you asked, on <date> at <time> we closed your login to the customer portal of Sportello and erased its data (username, email, password, name, sessions).
+
+The data of contract 005007 (supplies, invoices, readings) stay in our records, as the law requires. If you want to come back, you can register again: http://portal.test/registrazione
+
+If it was not you, contact customer service at once.
+""",
+    },
+}
+
 MOMENT = {  # how <date> and <time> are written in each language
     "it": (r"\d\d/\d\d/\d{4}", r"\d\d:\d\d"),
     "en": (r"\d{1,2} [A-Z][a-z]{2} \d{4}", r"\d\d:\d\d"),
@@ -317,8 +539,9 @@ def text_lines(name, message, language):
     for leftover in ("{{", "}}", "{%", "%}", "{#", "None"):
         assert leftover not in text, f"{name}: {leftover!r} in:\n{text}"
     assert "<p>" in html_of(message) and "</html>" in html_of(message), name
-    text = re.sub(r"(http://portal\.test/(?:registrazione/conferma|password/nuova)/)[\w-]{20,}", r"\1<token>", text)
-    if name == "password_changed":
+    text = re.sub(r"(http://portal\.test/(?:registrazione/conferma|password/nuova|email/conferma|invito)/)[\w-]{20,}",
+                  r"\1<token>", text)
+    if name in ("password_changed", "email_changed", "account_closed", "delegate_invitation"):
         date_pattern, time_pattern = MOMENT[language]
         text = re.sub(time_pattern, "<time>", re.sub(date_pattern, "<date>", text))
     return text.splitlines()
@@ -389,10 +612,100 @@ def test_every_mail_reads_as_its_template_lays_it_out(app, smtp, tmp_path, monke
     assert report.problems == []
     receive("new_invoices", "fatture@example.it")
 
-    assert sorted(set(sent_templates)) == MAIL_TEMPLATES  # a new mail template needs its case here
+    assert sorted(set(sent_templates)) == ACCOUNT_MAILS
     for name, message in received.items():
         expected = (EXPECTED[language][name] + FOOTER[language]).splitlines()
         assert text_lines(name, message, language) == expected, name
+
+
+# The mails of the two tests above and below: a new mail template needs its case in one of them.
+ACCOUNT_MAILS = ["confirm_registration", "forgot_username", "new_invoices", "password_changed",
+                 "registration_exists", "reset_password"]
+CUSTOMER_WRITE_MAILS = ["account_closed", "delegate_invitation", "delegate_revoked", "email_change", "email_changed",
+                        "reading_received", "reading_rejected", "reading_reminder", "reading_validated",
+                        "ticket_reply", "ticket_status"]
+
+
+def test_every_mail_template_has_its_case():
+    assert sorted(ACCOUNT_MAILS + CUSTOMER_WRITE_MAILS) == MAIL_TEMPLATES
+
+
+@pytest.mark.parametrize("language", ["it", "en"])
+def test_every_mail_of_the_customers_writes_reads_as_its_template_lays_it_out(make_app, smtp, monkeypatch, language):
+    """The mails of self-readings, tickets, contact data, delegates and closing an account, each
+    made by the code that sends it (the flows themselves are tested in their own files), read
+    from the real SMTP server and compared line by line, as above."""
+    app = make_app(READING_WINDOW_ELECTRICITY="1-31")
+    sent_templates = []
+    queue = mailer.queue
+    monkeypatch.setattr(mailer, "queue", lambda recipient, subject, template, *args, **kwargs: (
+        sent_templates.append(template), queue(recipient, subject, template, *args, **kwargs))[1])
+    received = {}
+
+    def receive(name, recipient):
+        assert deliver(app) == 1, name
+        message = smtp.messages[-1]
+        assert message["To"] == recipient
+        received[name] = message
+
+    with app.test_request_context(base_url="http://portal.test"):
+        customer = make_customer(code="005007", name="ROSSI MARIO", email="mario@example.it")
+        point = make_supply_point(customer, code="PR002874", pod_pdr="IT001E00287400")
+        owner = make_user(customer, email="mario@example.it", username="mario.rossi", language=language,
+                          notify_readings=True)
+        operator = make_user(None, role=User.OPERATOR, email="anna@utility.it")
+
+        with write_transaction():
+            send_email_confirmation(owner, customer, "mario.nuovo@example.it")
+        receive("email_change", "mario.nuovo@example.it")
+        with write_transaction():
+            apply_new_email(owner, "mario.nuovo@example.it")
+        receive("email_changed", "mario@example.it")
+        owner = User.get_by_id(owner.id)
+
+        for template, decide in (("reading_validated", lambda r: self_readings.validate(r, operator)),
+                                 ("reading_rejected", lambda r: self_readings.reject(r, operator, "Foto illeggibile"))):
+            day = date(2026, 11, 2) if template == "reading_validated" else date(2026, 11, 3)
+            with write_transaction():
+                readings = self_readings.record(point, owner, day, {"F1": 1600, "F2": 900, "F3": 1200}, template)
+            receive("reading_received", "mario.nuovo@example.it")
+            with write_transaction():
+                decide(readings)
+            receive(template, "mario.nuovo@example.it")
+        assert self_readings.remind_in_request(date(2026, 11, 25)) == 1
+        receive("reading_reminder", "mario.nuovo@example.it")
+
+        ticket = Ticket.create(customer=customer, supply_point=point, opened_by=owner, subject="Bolletta <b>alta</b>",
+                               category="billing", status=Ticket.WAITING_CUSTOMER)
+        reply = "Gentile cliente,\nla bolletta comprende il conguaglio <dell'anno>."
+        TicketMessage.create(ticket=ticket, author=operator, from_staff=True, body=reply)
+        with write_transaction():
+            notify_customer(ticket, reply)
+        receive("ticket_reply", "mario.nuovo@example.it")
+        ticket.status = Ticket.CLOSED
+        ticket.save()
+        with write_transaction():
+            notify_customer(ticket)
+        receive("ticket_status", "mario.nuovo@example.it")
+
+        with write_transaction():
+            delegate = delegation.invite(owner, "studio@example.it", User.READ)
+        receive("delegate_invitation", "studio@example.it")
+        User.update(confirmed_at=utcnow(), username="studio.bianchi", first_name="Anna",
+                    last_name="Bianchi").where(User.id == delegate.id).execute()
+        with write_transaction():
+            delegation.revoke(User.get_by_id(delegate.id), by=owner)
+        receive("delegate_revoked", "studio@example.it")
+
+        with write_transaction():
+            privacy.close_account(owner)
+        receive("account_closed", "mario.nuovo@example.it")
+
+    assert sorted(set(sent_templates)) == CUSTOMER_WRITE_MAILS
+    for name, message in received.items():
+        expected = (EXPECTED_CUSTOMER_WRITES[language][name] + FOOTER[language]).splitlines()
+        assert text_lines(name, message, language) == expected, name
+    assert "Bolletta &lt;b&gt;alta&lt;/b&gt;" in html_of(received["ticket_reply"])  # the customer's text, as text
 
 
 def test_outside_the_demo_no_link_reaches_the_log(make_app, tmp_path, caplog):
