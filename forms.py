@@ -2,8 +2,8 @@
 policy in accounts.py; the forms call them so that every message lands next to its field."""
 import re
 from datetime import date, timedelta
-from decimal import Decimal
 
+from babel.numbers import NumberFormatError, parse_decimal
 from flask import current_app, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -34,6 +34,7 @@ from wtforms.validators import (
 
 import accounts
 import contacts
+import i18n
 import identifiers
 import labels
 import uploads
@@ -623,9 +624,14 @@ def new_idempotency_key():
     return uuid.uuid4().hex
 
 
-def without_nul(text):
-    """A NUL character is nothing a person types, and PostgreSQL refuses it in text."""
-    return text.replace("\x00", "") if text else text
+# What no person means to type: control characters (a NUL, which PostgreSQL refuses in text; a
+# bell) and the invisible marks that reverse how a text reads (U+202E and its kin), which turned
+# a ticket's subject around in a page and in a mail's Subject. Line breaks and tabs stay.
+CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+
+
+def without_controls(text):
+    return CONTROLS.sub("", text) if text else text
 
 
 def one_line(text):
@@ -654,7 +660,7 @@ class IdempotentForm(FlaskForm):
 
 
 def message_field(label, required_message):
-    return TextAreaField(label, filters=[without_nul], validators=[
+    return TextAreaField(label, filters=[without_controls], validators=[
         InputRequired(required_message), not_blank(required_message),
         Length(max=Ticket.BODY_MAX, message=_l("Al massimo %(max)d caratteri.", max=Ticket.BODY_MAX))])
 
@@ -665,8 +671,8 @@ class AttachmentsMixin:
 
     attachments = MultipleFileField(
         _l("Allegati (facoltativi)"),
-        description=_l("Fino a %(count)d file JPEG, PNG o PDF, in tutto al massimo %(mb)d MB.",
-                       count=TicketAttachment.MAX_PER_MESSAGE,
+        description=_l("Fino a %(count)d file JPEG, PNG o PDF, ognuno al massimo di %(each)d MB e in tutto di %(mb)d MB.",
+                       count=TicketAttachment.MAX_PER_MESSAGE, each=uploads.MAX_UPLOAD_BYTES // (1024 * 1024),
                        mb=TicketAttachment.MAX_TOTAL_BYTES // (1024 * 1024)))
     clean_files = ()
 
@@ -696,7 +702,7 @@ class TicketForm(AttachmentsMixin, IdempotentForm):
     category = SelectField(_l("Categoria"), choices=[
         SelectChoice(code, text) for code, text in labels.LABELS["ticket_category"].items()], default="other")
     supply_point = SelectField(_l("Punto di fornitura (facoltativo)"), choices=[], validate_choice=True)
-    subject = StringField(_l("Oggetto"), filters=[without_nul, one_line],
+    subject = StringField(_l("Oggetto"), filters=[without_controls, one_line],
                           validators=[InputRequired(_l("Scrivi l'oggetto.")),
                                       Length(max=Ticket.SUBJECT_MAX, message=_l("Al massimo %(max)d caratteri.",
                                                                                 max=Ticket.SUBJECT_MAX))])
@@ -717,7 +723,7 @@ class StaffReplyForm(IdempotentForm):
     """An operator's answer. `canned` + "Inserisci" puts a canned reply into the text without
     sending anything (a select and a button: it works without JavaScript too)."""
 
-    message = TextAreaField(_l("Risposta al cliente"), filters=[without_nul], validators=[
+    message = TextAreaField(_l("Risposta al cliente"), filters=[without_controls], validators=[
         Length(max=Ticket.BODY_MAX, message=_l("Al massimo %(max)d caratteri.", max=Ticket.BODY_MAX))])
     canned = SelectField(_l("Risposta predefinita"), choices=[], validate_choice=False)
     status = SelectField(_l("Stato dopo la risposta"), choices=[
@@ -745,7 +751,7 @@ class TicketStatusForm(FlaskForm):
 
 
 class CannedReplyForm(FlaskForm):
-    title = StringField(_l("Titolo"), filters=[without_nul, lambda text: text.strip() if text else text],
+    title = StringField(_l("Titolo"), filters=[without_controls, lambda text: text.strip() if text else text],
                         validators=[InputRequired(_l("Scrivi il titolo.")),
                                     Length(max=CannedReply.TITLE_MAX, message=_l("Al massimo %(max)d caratteri.",
                                                                                  max=CannedReply.TITLE_MAX))])
@@ -781,17 +787,24 @@ class TicketQueueFilterForm(FilterForm):
 
 # --- Autolettura ------------------------------------------------------------------------------------
 
-# What a meter's display shows: up to 9 digits, maybe up to 3 decimals after a comma (or point).
-READING_VALUE = re.compile(r"\d{1,9}(?:[.,]\d{1,3})?")
+# What a meter's display shows: up to 9 digits, maybe up to 3 decimals.
+READING_DIGITS = re.compile(r"[\d.,]{1,20}")
 
 
 def reading_value(form, field):
-    """The text as typed stays in the field; its number goes to `field.decimal`."""
+    """The text as typed stays in the field; its number goes to `field.decimal`, read as the
+    user's language writes numbers, the way the page shows the last reading: 24.171,5 in
+    Italian, 24,171.5 in English. A text that language cannot mean (24.5 in Italian) is
+    refused rather than guessed: 24.200 is twenty-four thousand two hundred there."""
     text = (field.data or "").replace(" ", "")
-    if not READING_VALUE.fullmatch(text):
-        raise ValidationError(_l("Scrivi solo le cifre del contatore, con al più 3 decimali dopo la virgola "
-                                 "(per esempio 12345 o 12345,6)."))
-    field.decimal = Decimal(text.replace(",", "."))
+    try:
+        value = parse_decimal(text, locale=i18n.language(), strict=True) if READING_DIGITS.fullmatch(text) else None
+    except NumberFormatError:
+        value = None
+    if value is None or not value.is_finite() or value >= 10**9 or value.as_tuple().exponent < -3:
+        raise ValidationError(_l("Scrivi solo le cifre del contatore, con al più 3 decimali "
+                                 "(per esempio 12.345 o 12.345,6)."))
+    field.decimal = value
 
 
 class SelfReadingForm(FlaskForm):

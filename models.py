@@ -777,8 +777,10 @@ class TicketMessage(BaseModel):
 
     @classmethod
     def visible(cls, ticket):
-        """What the customer sees of a ticket, oldest first: never an internal note."""
-        return cls.select().where(cls.ticket == ticket, cls.internal == False).order_by(cls.created_at, cls.id)  # noqa: E712
+        """What the customer sees of a ticket, oldest first, each with its author (the page says
+        who wrote it): never an internal note."""
+        return (cls.select(cls, User).join(User, pw.JOIN.LEFT_OUTER, on=(cls.author == User.id))
+                .where(cls.ticket == ticket, cls.internal == False).order_by(cls.created_at, cls.id))  # noqa: E712
 
     @classmethod
     def all_of(cls, ticket):

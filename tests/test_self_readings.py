@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pyotp
 import pytest
+from babel.numbers import format_decimal
 from PIL import Image
 
 import accounts
@@ -198,10 +199,31 @@ def test_a_double_click_writes_the_reading_once(logged_in, history):
     assert AuditLog.select().where(AuditLog.action == "reading_submitted").count() == 1
 
 
-def test_a_decimal_point_or_comma_and_spaces_are_read(logged_in, history):
+def test_a_decimal_comma_and_spaces_are_read(logged_in, history):
     response = send(logged_in, point="PR002875", values={"total": "54 0,25"})
     assert response.status_code == 303
     assert Reading.get(Reading.source == "customer").value == Decimal("540.25")
+
+
+@pytest.mark.parametrize("language", ["it", "en"])
+def test_a_value_is_read_as_the_page_writes_numbers(logged_in, history, language):
+    """The page shows the last reading as 24.171,000 (English 24,171.000): a value typed the
+    same way means the same number, thousands separators included."""
+    assert post_form(logged_in, "/lingua", {"lang": language}, page="/login").status_code == 303
+    values = {register: plausible(register) + Decimal("0.5") for register in ("F1", "F2", "F3")}
+    typed = {register: format_decimal(value, format="#,##0.0##", locale=language) for register, value in values.items()}
+    assert all(text.count(",") + text.count(".") == 2 for text in typed.values()), typed  # 12.345,5 / 12,345.5
+    response = send(logged_in, point="PR002874", values=typed)
+    assert response.status_code == 303, body(response)
+    assert {r.register: r.value for r in Reading.select().where(Reading.source == "customer")} == values
+
+
+def test_a_value_the_language_cannot_mean_is_refused_not_guessed(logged_in, history):
+    """24.5 is no Italian number (the point groups thousands): refused, not read as 245 or 24,5."""
+    typed = f"{int(plausible('total'))}.5"
+    refused(send(logged_in, point="PR002875", values={"total": typed}), False, "value_total",
+            "Scrivi solo le cifre del contatore, con al più 3 decimali (per esempio 12.345 o 12.345,6).")
+    assert not Reading.select().where(Reading.source == "customer").exists()
 
 
 # --- the rules, each refused with its reason next to the field --------------------------------------
@@ -344,11 +366,12 @@ def test_the_date_is_checked(logged_in, history, day, message, htmx):
 @pytest.mark.parametrize("value, message", [
     ("", "Scrivi la lettura che vedi sul contatore."),
     ("12a45", "Scrivi solo le cifre del contatore"),
-    ("1.234,5", "Scrivi solo le cifre del contatore"),  # a thousands separator: which digit is which?
+    ("1234.5", "Scrivi solo le cifre del contatore"),  # no Italian number: 12.345 or 1234,5?
+    ("1.23,4", "Scrivi solo le cifre del contatore"),  # thousands in groups of three, or none
     ("123,4567", "Scrivi solo le cifre del contatore"),
     ("-5", "Scrivi solo le cifre del contatore"),
     ("1234567890", "Scrivi solo le cifre del contatore"),
-], ids=["empty", "letters", "thousands", "four-decimals", "negative", "too-long"])
+], ids=["empty", "letters", "point", "bad-groups", "four-decimals", "negative", "too-long"])
 def test_the_value_is_checked(logged_in, history, value, message):
     page = refused(send(logged_in, point="PR002875", values={"total": value}), False, "value_total", message)
     assert f'value="{value}"' in page

@@ -216,6 +216,35 @@ def test_texts_full_of_html_are_shown_as_text(logged_in, app, smtp):
     assert LONG in html
 
 
+def test_each_message_says_who_wrote_it(logged_in, app, owner, answered):
+    """The owner's own words are "Tu"; a delegate's carry the delegate's name, the utility's
+    "Servizio clienti", and the delegate sees the owner's as the customer's."""
+    delegate = make_user(owner.customer, role=User.DELEGATE, delegate_rights=User.FULL, username="studio.bianchi",
+                         first_name="Anna", last_name="Bianchi", email="studio@example.it")
+    TicketMessage.create(ticket=answered, author=delegate, body="Allego la lettura del commercialista.")
+    page = logged_in.get(f"/ticket/{answered.id}?sp=PR002874")
+    assert page.status_code == 200
+    authors = re.findall(r'<p class="message-meta"><strong>([^<]+)</strong>', page.get_data(as_text=True))
+    assert authors == ["Tu", "Servizio clienti", "Anna Bianchi"]
+    other = app.test_client()
+    assert login(other, "studio.bianchi", PASSWORD).status_code == 303
+    page = other.get(f"/ticket/{answered.id}?sp=PR002874")
+    assert page.status_code == 200
+    authors = re.findall(r'<p class="message-meta"><strong>([^<]+)</strong>', page.get_data(as_text=True))
+    assert authors == [owner.customer.name, "Servizio clienti", "Tu"]
+
+
+def test_control_characters_and_reversing_marks_are_dropped_any_script_kept(logged_in, app):
+    """A bell, a NUL or U+202E (which showed the subject reversed, in the page and the mail's
+    Subject) is nothing a customer means to type; accents, emoji and other scripts stay."""
+    response = new_ticket(logged_in, subject="Bolletta \u202ealta\x07 è 😀 Счёт",
+                          message="Riga uno\x01\nRiga due\x00 \u2066عربى\u2069\tfine")
+    assert response.status_code == 303
+    ticket = Ticket.get()
+    assert ticket.subject == "Bolletta alta è 😀 Счёт"
+    assert ticket.messages[0].body == "Riga uno\nRiga due عربى\tfine"
+
+
 # --- attachments ------------------------------------------------------------------------------------
 
 def test_attachments_are_kept_and_given_back_to_their_owner_only(app, logged_in):
