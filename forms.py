@@ -746,7 +746,9 @@ class TicketAssignForm(FlaskForm):
 
 
 class TicketStatusForm(FlaskForm):
-    status = SelectField(_l("Stato"), choices=[
+    # Its own id: the reply form on the same page has a `status` too, and two ids alike would
+    # give both labels to the first select and none to this one.
+    status = SelectField(_l("Stato"), id="new_status", choices=[
         SelectChoice(code, text) for code, text in labels.LABELS["ticket_status"].items()])
 
 
