@@ -11,6 +11,8 @@ not an eval'd string (the CSP refuses 'unsafe-eval').
 The pages are read by one browser context per kind of user, logged in once for the module
 (the data below is made once too): a page's test only navigates and runs axe.
 """
+import json
+import os
 import re
 import threading
 from datetime import date, timedelta
@@ -25,10 +27,10 @@ from werkzeug.serving import make_server
 
 import accounts
 from i18n import rome_today
-from models import ApiToken, CannedReply, EmailToken, Reading, Ticket, TicketMessage, User
+from models import ApiToken, CannedReply, EmailToken, ImportJob, Reading, Ticket, TicketMessage, User, utcnow
 from tests.conftest import TEST_CONFIG, empty_tables, free_port
 from tests.e2e.conftest import TIMEOUT_MS, is_csp_violation, log_in, wait_for_htmx
-from tests.factories import make_customer, make_invoice, make_supply_point, make_user, valid_tax_code
+from tests.factories import PASSWORD, make_customer, make_invoice, make_supply_point, make_user, valid_tax_code
 from tests.test_advanced_charts import add_measures, fill_totals
 from tests.test_documents import store_document
 
@@ -41,6 +43,14 @@ CHART_MONTH = "2026-10-01"
 # worst.
 BORDERLINE_BRAND = "#038200"
 STAFF_EMAIL, STAFF_PASSWORD = "admin@utility.it", "Sportello-Staff-2026!"
+SHOTS = os.environ.get("A11Y_SHOTS")  # a folder: the states the fixes are about, as PNGs to look at
+
+
+def shot(page, name):
+    if SHOTS:
+        os.makedirs(SHOTS, exist_ok=True)
+        # caret="initial": hiding the caret injects a style, which the CSP (rightly) reports.
+        page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), caret="initial")
 TODAY = rome_today()
 
 
@@ -112,8 +122,16 @@ def _fill(app):
     Reading.create(supply_point=verdi_gas, date=TODAY - timedelta(days=1), register="total", value=Decimal(139),
                    source="customer", status=Reading.PENDING, submitted_by=make_user(verdi))
     accounts.create_staff(STAFF_EMAIL, STAFF_PASSWORD, role=User.ADMIN)  # an admin: Operatori too
-    reset_token = accounts.issue_token(owner, EmailToken.RESET)
-    return dict(ticket_id=ticket.id, reset_token=reset_token)
+    job = ImportJob.create(folder="gone", status=ImportJob.DONE, progress=1, finished_at=utcnow(), report=json.dumps(
+        {"summary": ["4 clienti, 6 punti di fornitura"], "problems": ["riga 7: POD non valido"]}))
+    # The pages a mailed link opens: an invitation, a new email to confirm, a registration.
+    invited = User.create(customer=mario, role=User.DELEGATE, email="invitato@example.it", password_hash="",
+                          delegate_rights=User.READ, invited_by=owner)
+    tokens = dict(reset_token=accounts.issue_token(owner, EmailToken.RESET),
+                  email_token=accounts.issue_token(owner, EmailToken.NEW_EMAIL, new_email="mario.nuovo@example.it"),
+                  invite_token=accounts.issue_token(invited, EmailToken.INVITE),
+                  confirm_token=accounts.issue_token(make_user(verdi, confirmed=False), EmailToken.CONFIRM))
+    return dict(ticket_id=ticket.id, job_id=job.id, canned_reply_id=CannedReply.get().id, **tokens)
 
 
 def run_axe(page):
@@ -254,9 +272,10 @@ CUSTOMER_PAGES = {
 
 
 @pytest.mark.parametrize("path", CUSTOMER_PAGES.values(), ids=CUSTOMER_PAGES.keys())
-def test_customer_page_has_no_serious_violation(site, customer_page, path):
-    visit(customer_page, site, path.format(ticket_id=site.ticket_id))
+def test_customer_page_has_no_serious_violation(site, customer_page, path, request):
+    visit(customer_page, site, path.format_map(vars(site)))
     assert_accessible(customer_page)
+    shot(customer_page, f"customer-{request.node.callspec.id}")
 
 
 PUBLIC_PAGES = {
@@ -264,15 +283,20 @@ PUBLIC_PAGES = {
     "registration": "/registrazione",
     "forgot-password": "/password-dimenticata",
     "forgot-password-sent": "/password-dimenticata/inviata",
-    "forgot-username": "/username-dimenticato",
     "reset-password": "/password/nuova/{reset_token}",
+    "forgot-username": "/username-dimenticato",
+    "forgot-username-sent": "/username-dimenticato/inviata",
+    "registration-sent": "/registrazione/inviata",
+    "registration-confirm": "/registrazione/conferma/{confirm_token}",
+    "new-email-confirm": "/email/conferma/{email_token}",
+    "invitation": "/invito/{invite_token}",
     "privacy-notice": "/informativa-privacy",
 }
 
 
 @pytest.mark.parametrize("path", PUBLIC_PAGES.values(), ids=PUBLIC_PAGES.keys())
 def test_public_page_has_no_serious_violation(site, visitor, path):
-    visit(visitor, site, path.format(reset_token=site.reset_token))
+    visit(visitor, site, path.format_map(vars(site)))
     assert_accessible(visitor)
 
 
@@ -280,6 +304,7 @@ STAFF_PAGES = {
     "customers": "/backoffice/",
     "customer": "/backoffice/clienti/005007",
     "imports": "/backoffice/importazioni",
+    "import": "/backoffice/importazioni/{job_id}",
     "tickets": "/backoffice/ticket",
     "ticket": "/backoffice/ticket/{ticket_id}",
     "readings": "/backoffice/letture",
@@ -287,14 +312,16 @@ STAFF_PAGES = {
     "audit-log": "/backoffice/registro",
     "documents": "/backoffice/documenti",
     "canned-replies": "/backoffice/risposte-predefinite",
+    "canned-reply": "/backoffice/risposte-predefinite/{canned_reply_id}",
     "password-page": "/backoffice/cambio-password",
 }
 
 
 @pytest.mark.parametrize("path", STAFF_PAGES.values(), ids=STAFF_PAGES.keys())
-def test_back_office_page_has_no_serious_violation(site, staff_page, path):
-    visit(staff_page, site, path.format(ticket_id=site.ticket_id))
+def test_back_office_page_has_no_serious_violation(site, staff_page, path, request):
+    visit(staff_page, site, path.format_map(vars(site)))
     assert_accessible(staff_page)
+    shot(staff_page, f"back-office-{request.node.callspec.id}")
 
 
 # --- axe: the states a page shows after something was done ---------------------------------------
@@ -398,3 +425,230 @@ def test_the_second_factor_enrolment(site, new_page):
     page.get_by_role("button", name="Verifica").click()
     expect(page.locator(".field-error, .flash-error").first).to_be_visible()
     assert_accessible(page)
+
+
+# --- the keyboard alone ------------------------------------------------------------------------------
+
+FOCUSED = """() => {
+    const e = document.activeElement;
+    if (!e || e === document.body) return null;
+    const style = getComputedStyle(e);
+    return {
+        id: e.id, tag: e.tagName.toLowerCase(), text: (e.textContent || '').trim().slice(0, 40),
+        in_dialog: e.closest('dialog') !== null,
+        outlined: style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0,
+        shadowed: style.boxShadow !== 'none',
+    };
+}"""
+
+
+def focused(page):
+    """What has the focus (None for the page itself), and whether it shows it."""
+    return page.evaluate(FOCUSED)
+
+
+def assert_focus_shown(page):
+    __tracebackhide__ = True
+    now = focused(page)
+    assert now and (now["outlined"] or now["shadowed"]), f"the focus is not shown on {now}"
+
+
+def tab_to(page, target, backwards=False, limit=60):
+    """Press Tab (Shift+Tab) until `target` (a locator) has the focus; every control the focus
+    passes on the way must show it."""
+    for _ in range(limit):
+        page.keyboard.press("Shift+Tab" if backwards else "Tab")
+        if focused(page) is not None:
+            assert_focus_shown(page)
+        if target.evaluate("element => element === document.activeElement"):
+            return
+    raise AssertionError(f"{target} not reached with {limit} presses of Tab")
+
+
+def keyboard_log_in(page, site, user="005007", password=PASSWORD):
+    page.goto(site.url + "/login")
+    user_field = page.get_by_label("User", exact=True)
+    expect(user_field).to_be_focused()  # the page starts where the customer types
+    page.keyboard.type(user)
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Password", exact=True)).to_be_focused()
+    assert_focus_shown(page)
+    page.keyboard.type(password)
+    page.keyboard.press("Enter")
+    expect(page.locator(".welcome")).to_contain_text("Benvenuto ROSSI MARIO")
+    page.wait_for_load_state("load")
+
+
+def test_keyboard_login_and_the_skip_link(site, new_page):
+    page = new_page()
+    keyboard_log_in(page, site)
+    page.keyboard.press("Tab")  # the first stop of every page: past the header and the menu
+    skip = page.get_by_role("link", name="Vai al contenuto")
+    expect(skip).to_be_focused()
+    expect(skip).to_be_in_viewport()
+    assert_focus_shown(page)
+    page.keyboard.press("Enter")
+    assert focused(page)["id"] == "main"
+    page.keyboard.press("Tab")  # the next stop is in the page's content, not the menu
+    assert page.evaluate("() => document.getElementById('main').contains(document.activeElement)")
+
+
+def test_keyboard_supply_point_switch(site, new_page):
+    page = new_page()
+    keyboard_log_in(page, site)
+    selector = page.get_by_label("Punto di fornitura", exact=True)
+    tab_to(page, selector)
+    page.keyboard.press("ArrowDown")  # the next point, chosen as a keyboard chooses in a closed select
+    wait_for_htmx(page)
+    expect(page).to_have_url(re.compile(r"\?sp=PR002875$"))
+    expect(page.locator("#main")).to_contain_text("01234567891011")
+    expect(selector).to_be_focused()  # the frame changed around it: the customer is where they were
+    shot(page, "selector-in-the-header-focused")
+    page.keyboard.press("ArrowUp")
+    wait_for_htmx(page)
+    expect(page).to_have_url(re.compile(r"\?sp=PR002874$"))
+    expect(page.locator("#main")).to_contain_text("IT001E00287400")
+
+
+def test_keyboard_password_dialog(site, new_page):
+    page = new_page()
+    keyboard_log_in(page, site)
+    link = page.get_by_role("link", name="Cambio Password")
+    tab_to(page, link)
+    page.keyboard.press("Enter")
+    dialog = page.locator("dialog[open]")
+    dialog.wait_for()
+    wait_for_htmx(page)
+    expect(dialog.get_by_label("Password attuale")).to_be_focused()  # the focus went in
+    controls = dialog.locator("input:not([type=hidden]), button")
+    count = controls.count()
+    for backwards in (False, True):
+        for step in range(count * 2 + 1):  # round the dialog twice, and one more
+            page.keyboard.press("Shift+Tab" if backwards else "Tab")
+            now = focused(page)
+            assert now and now["in_dialog"], f"{'Shift+' if backwards else ''}Tab #{step + 1} left the dialog: {now}"
+            assert_focus_shown(page)
+            if step == count:
+                shot(page, f"dialog-focus-wrapped-{'backwards' if backwards else 'forwards'}")
+    page.keyboard.press("Escape")
+    expect(page.locator("dialog")).to_have_count(0)
+    expect(link).to_be_focused()  # back where the customer opened it
+    assert_focus_shown(page)
+
+
+def test_keyboard_self_reading(site, new_page):
+    page = new_page()
+    keyboard_log_in(page, site)
+    selector = page.get_by_label("Punto di fornitura", exact=True)
+    tab_to(page, selector)
+    page.keyboard.press("ArrowDown")  # the gas point
+    wait_for_htmx(page)
+    tab_to(page, page.get_by_role("link", name="Autolettura Contatore"))
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    value = page.get_by_label("Lettura (m³)")
+    tab_to(page, value)  # past the date's fields and its calendar button, each showing the focus
+    page.keyboard.type("700")  # far above the usual: the form asks to confirm
+    page.keyboard.press("Enter")
+    wait_for_htmx(page)
+    confirm = page.get_by_label("Confermo che la lettura è giusta")
+    expect(confirm).to_be_visible()
+    tab_to(page, confirm)
+    page.keyboard.press("Space")
+    expect(confirm).to_be_checked()
+    tab_to(page, page.get_by_role("button", name="Invia lettura"))
+    page.keyboard.press("Enter")
+    wait_for_htmx(page)
+    expect(page.locator(".flash-success")).to_contain_text("Autolettura inviata")
+    assert Reading.select().where(Reading.source == "customer", Reading.value == 700).count() == 1
+
+
+def test_keyboard_new_ticket(site, new_page):
+    page = new_page()
+    keyboard_log_in(page, site)
+    tab_to(page, page.get_by_role("navigation", name="Menu").get_by_role("link", name="Ticket"))
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    tab_to(page, page.get_by_role("link", name="Apri un nuovo ticket"))
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    tab_to(page, page.get_by_label("Categoria"))
+    page.keyboard.type("letture")  # a closed select chooses the option typed
+    expect(page.get_by_label("Categoria")).to_have_value("readings")
+    tab_to(page, page.get_by_label("Oggetto"))
+    page.keyboard.type("Contatore guasto")
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Messaggio")).to_be_focused()
+    page.keyboard.type("Il display è spento da ieri.")
+    tab_to(page, page.get_by_role("button", name="Invia il ticket"))
+    with page.expect_navigation():
+        page.keyboard.press("Space")
+    expect(page.get_by_text("Ticket aperto: ti risponderemo qui")).to_be_visible()
+    expect(page.get_by_role("heading", name="Contatore guasto")).to_be_visible()
+    assert Ticket.get(Ticket.subject == "Contatore guasto").category == "readings"
+
+
+# --- without JavaScript: what tests/e2e's other files leave out -------------------------------------
+# (Elsewhere without JavaScript: login and the switch on the home page, test_flows; every invoice
+# filter value, test_filters; Grafici avanzati's previous, table and date picker,
+# test_advanced_charts; a self-reading, test_self_reading; a ticket, test_tickets.)
+
+def follow(page, act):
+    """Do `act` and wait for the page it loads; its status."""
+    with page.expect_navigation() as answer:
+        act()
+    return answer.value.status
+
+
+def test_without_javascript_the_switch_keeps_the_page_and_a_chart_steps_both_ways(site, new_page):
+    page = new_page(java_script_enabled=False)
+    log_in(page, site)
+    visit(page, site, "/fatture?sp=PR002874")
+    page.get_by_label("Punto di fornitura", exact=True).select_option("PR002875")
+    assert follow(page, lambda: page.get_by_role("button", name="Cambia").click()) == 200
+    expect(page).to_have_url(re.compile(r"/fatture\?sp=PR002875$"))  # the same page, for the other point
+    expect(page.locator(".totals")).to_contain_text("0 fatture")
+
+    visit(page, site, f"/grafici-avanzati?sp=PR002874&vista=mese&data={CHART_MONTH}")
+    period = page.locator(".chart-period-name")
+    expect(period).to_have_text("ottobre 2026")
+    assert follow(page, lambda: page.get_by_role("link", name="Successivo →").click()) == 200
+    expect(period).to_have_text("novembre 2026")
+    assert follow(page, lambda: page.get_by_role("link", name="← Precedente").click()) == 200
+    expect(period).to_have_text("ottobre 2026")
+    assert follow(page, lambda: page.get_by_role("link", name="Settimana").click()) == 200
+    page.get_by_label("Vai alla data").fill("2026-10-07")
+    assert follow(page, lambda: page.get_by_role("button", name="Mostra").click()) == 200
+    expect(period).to_have_text("dal 05/10/2026 al 11/10/2026")
+    assert follow(page, lambda: page.get_by_role("link", name="Successivo →").click()) == 200
+    expect(period).to_have_text("dal 12/10/2026 al 18/10/2026")
+    assert follow(page, lambda: page.get_by_role("link", name="Tabella").click()) == 200
+    expect(page.locator("#advanced-charts tbody tr")).to_have_count(7)
+    assert "mostra=tabella" in page.url and "vista=settimana" in page.url
+
+
+# --- no page left out --------------------------------------------------------------------------------
+
+# GET pages without an axe test here, and why. Everything else the URL map has must be above,
+# so a new page is checked (or named here) the day it is added.
+NOT_CHECKED = {
+    **{endpoint: "JSON for programs" for endpoint in (
+        "api.consumption", "api.green_button", "api.invoices", "api.openapi", "api.supply_point",
+        "api.supply_points", "api.unknown")},
+    **{endpoint: "a file, not a page" for endpoint in (
+        "backoffice.attachment", "backoffice.reading_photo", "branding_css", "favicon_ico", "favicon_svg", "static")},
+}
+CHECKED_ELSEWHERE = {  # pages reached by the tests of the states above, not in the lists
+    "registration.register_user": "test_registration_steps_and_their_errors",
+    "auth.second_factor": "test_the_second_factor_enrolment",
+}
+
+
+def test_every_page_of_the_url_map_is_checked(site):
+    adapter = site.app.url_map.bind("127.0.0.1")
+    listed = {adapter.match(path.split("?")[0].format_map(vars(site)))[0]
+              for pages in (CUSTOMER_PAGES, PUBLIC_PAGES, STAFF_PAGES) for path in pages.values()}
+    pages = {rule.endpoint for rule in site.app.url_map.iter_rules()
+             if "GET" in rule.methods and not getattr(site.app.view_functions[rule.endpoint], "serves_a_file", False)}
+    missing = pages - listed - set(NOT_CHECKED) - set(CHECKED_ELSEWHERE)
+    assert not missing, f"pages without an axe test: {sorted(missing)}"
