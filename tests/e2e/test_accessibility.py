@@ -50,7 +50,7 @@ def shot(page, name):
     if SHOTS:
         os.makedirs(SHOTS, exist_ok=True)
         # caret="initial": hiding the caret injects a style, which the CSP (rightly) reports.
-        page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), caret="initial")
+        page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True, caret="initial")
 TODAY = rome_today()
 
 
@@ -379,8 +379,17 @@ def test_the_password_dialog(site, customer_page):
 def test_the_back_office_password_dialog(site, staff_page):
     visit(staff_page, site, "/backoffice/ticket")
     staff_page.get_by_role("link", name="Cambio Password").click()
-    staff_page.locator("dialog[open]").wait_for()
+    dialog = staff_page.locator("dialog[open]")
+    dialog.wait_for()
     wait_for_htmx(staff_page)
+    assert_accessible(staff_page)
+    # Its last state: the password changed (the session goes on; nothing after this logs in again).
+    dialog.get_by_label("Password attuale").fill(STAFF_PASSWORD)
+    dialog.get_by_label("Nuova password", exact=True).fill("Nuova-Chiave-Staff-2027!")
+    dialog.get_by_label("Ripeti la nuova password").fill("Nuova-Chiave-Staff-2027!")
+    dialog.get_by_role("button", name="Conferma").click()
+    wait_for_htmx(staff_page)
+    expect(dialog.get_by_role("status")).to_contain_text("Password cambiata")
     assert_accessible(staff_page)
     staff_page.keyboard.press("Escape")
     expect(staff_page.locator("dialog")).to_have_count(0)
@@ -548,6 +557,12 @@ def test_keyboard_self_reading(site, new_page):
         page.keyboard.press("Enter")
     value = page.get_by_label("Lettura (m³)")
     tab_to(page, value)  # past the date's fields and its calendar button, each showing the focus
+    page.keyboard.press("Shift+Tab")  # back on the date's calendar button
+    assert focused(page)["id"] == "date"
+    assert_focus_shown(page)
+    shot(page, "self-reading-date-calendar-button-focused")
+    page.keyboard.press("Tab")
+    expect(value).to_be_focused()
     page.keyboard.type("700")  # far above the usual: the form asks to confirm
     page.keyboard.press("Enter")
     wait_for_htmx(page)
