@@ -405,6 +405,15 @@ def test_contact_edit_with_an_error(site, customer_page):
     assert_accessible(customer_page)
 
 
+def test_a_new_api_key_shown_once(site, customer_page):
+    visit(customer_page, site, "/dati-anagrafici?sp=PR002874")
+    customer_page.get_by_label("Nome della chiave").fill("Energy manager")
+    customer_page.get_by_role("button", name="Crea una chiave").click()
+    wait_for_htmx(customer_page)
+    expect(customer_page.locator("#api-tokens code.secret").first).to_contain_text("spt_")
+    assert_accessible(customer_page)
+
+
 def test_ticket_form_and_self_reading_with_errors(site, customer_page):
     visit(customer_page, site, "/ticket/nuovo?sp=PR002874")
     customer_page.get_by_role("button", name="Invia il ticket").click()
