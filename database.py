@@ -328,6 +328,8 @@ STATEMENT_NUMBERS = itertools.count(1)  # names of server-side statements, uniqu
 
 def fill(slot, values):
     value = values[slot.name]
+    if isinstance(value, pw.Model):  # as peewee binds a model in a query it builds: by its id
+        value = value.get_id()
     return slot.converter(value) if slot.converter and value is not None else value
 
 

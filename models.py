@@ -703,6 +703,19 @@ def percentile(ordered, share):
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
+# What every Grafici avanzati view reads (the period's totals and the year before's, or a day's
+# measures; the newest measure, its "aggiornati al"), their SQL built once per process (database.prepared): for
+# such small reads building the SQL cost more than running it. Called with keywords only.
+daily_totals = prepared(DailyConsumption.between)
+monthly_totals = prepared(MonthlyConsumption.between)
+measures_between = prepared(Measure.between)  # a day chart's; both bounds given
+
+
+@prepared
+def newest_measure(customer, point):
+    return Measure.between(customer, point).order_by(Measure.start.desc()).limit(1)
+
+
 class Ticket(BaseModel):
     """A customer's question to the utility, and its conversation (TicketMessage).
 
