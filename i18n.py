@@ -11,12 +11,13 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from babel import Locale
+from babel import Locale, support
 from babel.dates import get_month_names
 from flask import has_request_context, session
 from flask_babel import format_datetime, format_decimal, get_locale
 from flask_login import current_user
 from jinja2 import pass_context
+from wtforms.i18n import messages_path
 
 LANGUAGES = {"it": "Italiano", "en": "English"}
 DEFAULT_LANGUAGE = "it"
@@ -51,6 +52,25 @@ def select_locale():
 def language():
     locale = get_locale()  # our locales have no territory: the language is the whole code
     return locale.language if locale else DEFAULT_LANGUAGE
+
+
+class FormMessages:
+    """wtforms' own messages ("Not a valid date value.") in the request's language for every form
+    (forms.Form): Flask-WTF reads their catalogue from disk at each request, about 0.2 ms."""
+
+    def gettext(self, string):
+        return wtforms_catalogue(language()).ugettext(string)
+
+    def ngettext(self, singular, plural, n):
+        return wtforms_catalogue(language()).ungettext(singular, plural, n)
+
+
+FORM_MESSAGES = FormMessages()
+
+
+@lru_cache(maxsize=None)
+def wtforms_catalogue(code):
+    return support.Translations.load(messages_path(), [code], domain="wtforms")
 
 
 def local_date(value, code=None):
