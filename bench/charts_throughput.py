@@ -172,7 +172,6 @@ def main():
     parser.add_argument("--database-url", help="also run on this PostgreSQL database (small; it is emptied)")
     parser.add_argument("--big-database-url", help="the big PostgreSQL database (it is emptied)")
     parser.add_argument("--big-first", action="store_true", help="load the big database's server before the small's")
-    parser.add_argument("--baseline", metavar="REV", help="also run this commit's code, every view anew, on the small SQLite")
     args = parser.parse_args()
     if args.database_url and not args.big_database_url:
         parser.error("--database-url needs --big-database-url")
