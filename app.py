@@ -4,6 +4,7 @@ import os
 import re
 import secrets
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -186,6 +187,10 @@ def load_config(app, overrides):
         REMEMBER_COOKIE_SECURE=https,
         REMEMBER_COOKIE_HTTPONLY=True,
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the (server-checked) session
+        # The cookie ends with the session's absolute limit (the server ends it then anyway), so
+        # nothing is gained by signing and sending it again with every answer: only when it changes.
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=app.config["SESSION_MAX_HOURS"]),
+        SESSION_REFRESH_EACH_REQUEST=False,
         BABEL_TRANSLATION_DIRECTORIES=os.path.join(app.root_path, "translations"),
         MAIL_STORE_DIR=os.path.join(app.instance_path, "mail"),
     )
