@@ -58,8 +58,7 @@ def backup(config, destination):
     if destination.exists() and (not destination.is_dir() or any(destination.iterdir())):
         raise BackupError(f"{destination} already exists and is not an empty folder: "
                           "give a new name for each backup (for example with the date).")
-    if not destination.parent.is_dir():
-        raise BackupError(f"{destination.parent} does not exist: create it first.")
+    destination.parent.mkdir(parents=True, exist_ok=True)
     database = db_wrapper.database
     kind = "sqlite" if is_sqlite(database) else "postgresql"
     migrations = applied_migrations(database)
@@ -308,7 +307,9 @@ def postgres_connection(url):
     environment.pop("PGPASSWORD", None)
     if password:
         environment["PGPASSWORD"] = urllib.parse.unquote(password)
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}{at}{host}")), environment
+    query = f"?{parts.query}" if parts.query else ""
+    # Not urlunsplit: it turns postgresql:///sportello (the local socket) into postgresql:/sportello.
+    return f"{parts.scheme}://{user}{at}{host}{parts.path}{query}", environment
 
 
 def tool(name):

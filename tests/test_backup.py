@@ -138,8 +138,7 @@ def test_a_backup_taken_while_customers_write_restores_into_a_new_instance(
     with app.app_context():
         pdf_path, _ = store_pdf(app, INVOICE_PDF)
         invoice = make_invoice(customer, points[0], pdf_path=pdf_path)
-    destination = tmp_path / "backups" / "2026-12-02"
-    destination.parent.mkdir()
+    destination = tmp_path / "backups" / "2026-12-02"  # backups/ made by the command
     # Between the database's snapshot and the copy of the file store, customers go on writing:
     # the copy waits until two more replies (each with a new file) are acknowledged.
     writers = Writers(app)
@@ -318,3 +317,4 @@ def test_pg_dump_and_pg_restore_get_the_password_from_the_environment_not_the_co
     assert environment["PGPASSWORD"] == "s@cr:et"
     dbname, environment = backups.postgres_connection("postgresql://sportello@127.0.0.1/sportello")
     assert dbname == "postgresql://sportello@127.0.0.1/sportello" and "PGPASSWORD" not in environment
+    assert backups.postgres_connection("postgresql:///sportello")[0] == "postgresql:///sportello"  # the socket
