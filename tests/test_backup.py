@@ -31,16 +31,29 @@ REPLIES_PER_WRITER = 50  # under the customers' limit of 60 replies an hour
 # --- a new, empty database of the suite's kind ----------------------------------------------------
 
 @pytest.fixture
-def fresh_database_url(migrated_database, tmp_path):
-    if migrated_database.startswith("sqlite"):
-        yield "sqlite:///" + str(tmp_path / "restored-instance" / "sportello.db")  # restore makes its folder
-        return
-    name = f"h_backup_dst_{secrets.token_hex(4)}"
-    with server_connection(migrated_database) as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    yield urllib.parse.urlsplit(migrated_database)._replace(path="/" + name).geturl()
-    with server_connection(migrated_database) as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def new_database(migrated_database, tmp_path):
+    """Makes new, empty databases of the suite's kind (their URLs); PostgreSQL's are dropped after."""
+    made = []
+
+    def make():
+        if migrated_database.startswith("sqlite"):
+            instance = tmp_path / f"instance-{secrets.token_hex(4)}"  # not made here: restore makes it
+            return "sqlite:///" + str(instance / "sportello.db")
+        name = f"h_backup_{secrets.token_hex(4)}"
+        with server_connection(migrated_database) as cursor:
+            cursor.execute(f'CREATE DATABASE "{name}"')
+        made.append(name)
+        return urllib.parse.urlsplit(migrated_database)._replace(path="/" + name).geturl()
+
+    yield make
+    for name in made:
+        with server_connection(migrated_database) as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def fresh_database_url(new_database):
+    return new_database()
 
 
 class server_connection:
@@ -186,6 +199,9 @@ def test_a_backup_taken_while_customers_write_restores_into_a_new_instance(
         stored += [path for (path,) in TicketAttachment.select(TicketAttachment.file).tuples()]
         for path in stored:  # a stored file is named by its SHA-256
             assert hashlib.sha256((restored_store / path).read_bytes()).hexdigest() == Path(path).stem
+        # The portal writes on where it was (PostgreSQL's sequences came with the dump).
+        newest = max(replies.values(), key=lambda m: m.id)
+        assert TicketMessage.create(ticket=newest.ticket_id, body="Dopo il ripristino").id > newest.id
 
 
 def check_manifest(backup, database_url):
@@ -276,12 +292,12 @@ def test_restore_refuses_a_target_that_is_not_empty(backup_folder, make_app, own
     assert no_tables(target)
 
 
-def test_restore_refuses_another_kind_of_database(backup_folder, make_app, fresh_database_url, tmp_path):
+def test_restore_refuses_another_kind_of_database(backup_folder, make_app, tmp_path):
     manifest = json.loads((backup_folder / "manifest.json").read_text())
     kind = manifest["database"]["kind"]
     manifest["database"]["kind"] = {"sqlite": "postgresql", "postgresql": "sqlite"}[kind]
     (backup_folder / "manifest.json").write_text(json.dumps(manifest))
-    target = make_app(DATABASE_URL=fresh_database_url, FILE_STORE=str(tmp_path / "restored-files"))
+    target = make_app(FILE_STORE=str(tmp_path / "restored-files"))  # refused before its emptiness is asked
     result = target.test_cli_runner().invoke(args=["restore", str(backup_folder)])
     assert result.exit_code == 1
     assert f"and DATABASE_URL names a {kind} one: restore it into the same kind of database" in result.output
@@ -318,3 +334,28 @@ def test_pg_dump_and_pg_restore_get_the_password_from_the_environment_not_the_co
     dbname, environment = backups.postgres_connection("postgresql://sportello@127.0.0.1/sportello")
     assert dbname == "postgresql://sportello@127.0.0.1/sportello" and "PGPASSWORD" not in environment
     assert backups.postgres_connection("postgresql:///sportello")[0] == "postgresql:///sportello"  # the socket
+
+
+def test_a_backup_of_an_older_schema_is_restored_and_upgraded(make_app, new_database, tmp_path):
+    migrations = sorted(p.stem for p in schema.MIGRATIONS.glob("[0-9]*.py"))
+    older_database = new_database()
+    if older_database.startswith("sqlite"):
+        backups.sqlite_path(older_database).parent.mkdir()
+    older = make_app(DATABASE_URL=older_database, FILE_STORE=str(tmp_path / "older-files"))
+    with older.app_context():  # the portal as it was one release ago
+        schema.router(models.db_wrapper.database).run(migrations[-2])
+        models.db_wrapper.database.execute_sql(  # SQL, not the model: models.py is one migration ahead
+            "INSERT INTO customer (code, name, kind, tax_code, updated_at) "
+            "VALUES ('005007', 'ROSSI MARIO', 'person', 'RSSMRA70A01H199X', '2026-12-01 10:00:00')")
+    result = older.test_cli_runner().invoke(args=["backup", str(tmp_path / "backup")])
+    assert result.exit_code == 0, result.output
+    assert f"schema {migrations[-2]}" in result.output
+    release_connections()
+
+    target = make_app(DATABASE_URL=new_database(), FILE_STORE=str(tmp_path / "restored-files"))
+    result = target.test_cli_runner().invoke(args=["restore", str(tmp_path / "backup")])
+    assert result.exit_code == 0, result.output
+    assert "schema upgraded by 1 migration(s)" in result.output
+    with target.app_context():
+        assert schema.pending(models.db_wrapper.database) == []
+        assert [c.name for c in models.Customer.select()] == ["ROSSI MARIO"]
