@@ -213,11 +213,15 @@ def restore(config, source):
     # The files first, the database last: copying the database is all or nothing, so a restore
     # interrupted before it ends leaves an empty database, and can be run again (the store may
     # then hold some of this backup's files: they are copied again).
-    for relative in sorted(backed_up):
-        target = store / relative
+    for listed in manifest["files"]:
+        if not listed["path"].startswith(FILES + "/"):
+            continue
+        target = store / listed["path"].removeprefix(FILES + "/")
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(target.name + ".part")
-        shutil.copyfile(source / FILES / relative, partial)
+        digest, _ = copy_hashing(source / listed["path"], partial)
+        if digest != listed["sha256"]:  # changed since it was verified
+            raise BackupError(f"The backup is damaged: {listed['path']} changed while it was restored.")
         os.replace(partial, target)
     database_file = source / manifest["database"]["file"]
     if kind == "sqlite":
