@@ -58,6 +58,8 @@ def backup(config, destination):
     if destination.exists() and (not destination.is_dir() or any(destination.iterdir())):
         raise BackupError(f"{destination} already exists and is not an empty folder: "
                           "give a new name for each backup (for example with the date).")
+    if destination.resolve().is_relative_to(Path(config["FILE_STORE"]).resolve()):
+        raise BackupError(f"{destination} is inside the file store, which the backup copies: choose a folder outside it.")
     destination.parent.mkdir(parents=True, exist_ok=True)
     database = db_wrapper.database
     kind = "sqlite" if is_sqlite(database) else "postgresql"

@@ -303,7 +303,7 @@ def test_restore_refuses_another_kind_of_database(backup_folder, make_app, tmp_p
     assert f"and DATABASE_URL names a {kind} one: restore it into the same kind of database" in result.output
 
 
-def test_backup_refuses_an_existing_destination_and_leaves_it_alone(app, tmp_path):
+def test_backup_refuses_an_existing_destination_or_one_inside_the_file_store(app, tmp_path):
     destination = tmp_path / "backup"
     destination.mkdir()
     (destination / "notes.txt").write_text("yesterday's")
@@ -312,6 +312,10 @@ def test_backup_refuses_an_existing_destination_and_leaves_it_alone(app, tmp_pat
     assert f"Error: {destination} already exists and is not an empty folder" in result.output
     assert [p.name for p in destination.iterdir()] == ["notes.txt"]
     assert [p.name for p in tmp_path.iterdir() if "backup" in p.name] == ["backup"]  # no working folder left
+    inside = Path(app.config["FILE_STORE"]) / "backups" / "2026-12-02"
+    result = app.test_cli_runner().invoke(args=["backup", str(inside)])
+    assert result.exit_code == 1
+    assert f"Error: {inside} is inside the file store, which the backup copies" in result.output
 
 
 def test_an_interrupted_backup_leaves_nothing_taken_for_a_backup(app, tmp_path, monkeypatch):
