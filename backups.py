@@ -101,12 +101,19 @@ def backup(config, destination):
 
 def applied_migrations(database):
     try:
+        if "migratehistory" not in tables_of(database):
+            raise BackupError("The database has no schema: nothing to back up (run init-db first).")
         return [name for (name,) in database.execute_sql("SELECT name FROM migratehistory ORDER BY id")]
-    except peewee.DatabaseError:
-        raise BackupError("The database has no schema: nothing to back up (run init-db first).") from None
     finally:
         if not is_sqlite(database) and not database.is_closed():
             database.close()  # back to the pool: the rest of the backup does not use it
+
+
+def tables_of(database):
+    try:
+        return database.get_tables()
+    except peewee.OperationalError as error:
+        raise BackupError(f"The database DATABASE_URL names does not answer: {str(error).strip()}") from None
 
 
 def sqlite_path(url):
@@ -201,7 +208,7 @@ def restore(config, source):
                           "install that version (or a later one) first.")
     if kind == "sqlite":
         sqlite_path(config["DATABASE_URL"]).parent.mkdir(parents=True, exist_ok=True)
-    tables = database.get_tables()
+    tables = tables_of(database)
     database.close()  # the copy below replaces what this connection saw
     if tables:
         raise BackupError(f"The database DATABASE_URL names is not empty ({len(tables)} tables): restore only into "
