@@ -30,25 +30,37 @@ REPLIES_PER_WRITER = 50  # under the customers' limit of 60 replies an hour
 
 # --- a new, empty database of the suite's kind ----------------------------------------------------
 
+@pytest.fixture(scope="module")
+def postgres_databases(migrated_database):
+    """Two PostgreSQL databases of this module's own (none on SQLite), made and dropped once:
+    CREATE and DROP DATABASE each wait for a checkpoint, seconds on a busy server."""
+    if migrated_database.startswith("sqlite"):
+        yield []
+        return
+    names = [f"h_backup_{secrets.token_hex(4)}" for _ in range(2)]
+    with server_connection(migrated_database) as cursor:
+        for name in names:
+            cursor.execute(f'CREATE DATABASE "{name}"')
+    yield [urllib.parse.urlsplit(migrated_database)._replace(path="/" + name).geturl() for name in names]
+    with server_connection(migrated_database) as cursor:
+        for name in names:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture
-def new_database(migrated_database, tmp_path):
-    """Makes new, empty databases of the suite's kind (their URLs); PostgreSQL's are dropped after."""
-    made = []
+def new_database(migrated_database, postgres_databases, tmp_path):
+    """Hands out new, empty databases of the suite's kind (their URLs)."""
+    handed_out = iter(postgres_databases)
 
     def make():
         if migrated_database.startswith("sqlite"):
             instance = tmp_path / f"instance-{secrets.token_hex(4)}"  # not made here: restore makes it
             return "sqlite:///" + str(instance / "sportello.db")
-        name = f"h_backup_{secrets.token_hex(4)}"
-        with server_connection(migrated_database) as cursor:
-            cursor.execute(f'CREATE DATABASE "{name}"')
-        made.append(name)
-        return urllib.parse.urlsplit(migrated_database)._replace(path="/" + name).geturl()
+        url = next(handed_out)
+        schema.empty_postgres(url)  # what an earlier test restored into it
+        return url
 
-    yield make
-    for name in made:
-        with server_connection(migrated_database) as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return make
 
 
 @pytest.fixture
