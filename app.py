@@ -248,6 +248,29 @@ def register_commands(app):
         applied = schema.upgrade(db_wrapper.database)
         click.echo(f"Database ready ({applied} migration(s) applied).")
 
+    @app.cli.command("backup")
+    @click.argument("destination", type=click.Path())
+    def backup_command(destination):
+        """Back up the database and the file store into DESTINATION, a new folder, while the
+        portal serves (see README, Backup and restore)."""
+        import backups
+
+        try:
+            click.echo(backups.backup(app.config, destination))
+        except backups.BackupError as error:
+            raise click.ClickException(str(error)) from None
+
+    @app.cli.command("restore")
+    @click.argument("source", type=click.Path(exists=True, file_okay=False))
+    def restore_command(source):
+        """Restore a backup made by `backup` into this instance's empty database and file store."""
+        import backups
+
+        try:
+            click.echo(backups.restore(app.config, source))
+        except backups.BackupError as error:
+            raise click.ClickException(str(error)) from None
+
     @app.cli.command("make-migration")
     @click.argument("name")
     def make_migration_command(name):

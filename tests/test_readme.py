@@ -182,6 +182,7 @@ class Scratch:
         self.placeholders = {
             "/opt/sportello": str(self.project),
             "/srv/billing/export/": f"{self.billing_export}/",
+            "/var/backups/sportello": str(tmp_path / "backups"),
             "SECRET_KEY=...": "SECRET_KEY=readme-test-secret-key",
             # The suite runs on SQLite only: the one PostgreSQL test database belongs to `make test`.
             "postgresql://sportello@127.0.0.1/sportello": "sqlite:///" + str(tmp_path / "production.db"),
@@ -289,6 +290,9 @@ def check(scratch, command, output):
         assert PasswordHasher().verify(password_hash, password)
     if words[:4] == [".venv/bin/flask", "--app", "app", "import"]:
         assert re.search(r"^customers\.csv: added \d+, updated \d+, unchanged \d+$", output, re.MULTILINE), output
+    if words[:4] == [".venv/bin/flask", "--app", "app", "backup"]:
+        assert re.search(r"^Backup written to .+: sqlite database .+ stored file\(s\)", output, re.MULTILINE), output
+        assert len(list((scratch.folder / "backups").glob("*/manifest.json"))) == 1
     if "--output" in words:
         assert (scratch.project / words[words.index("--output") + 1]).stat().st_size > 0
 
