@@ -132,7 +132,6 @@ class RedisCounters:
             self._fall_back("clear", key)
         self._fallback.clear(key)
 
-
     def answers(self):
         """Whether Redis answers now (/healthz)."""
         try:
