@@ -25,6 +25,7 @@ import signal
 import ssl
 import subprocess
 import time
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -214,6 +215,7 @@ def installed(tmp_path_factory):
     env.update(SPORTELLO_HOME=str(ROOT), SPORTELLO_ENV=str(settings_file), SPORTELLO_USER=getpass.getuser())
 
     administrator = f"it-{secrets.token_hex(4)}@example.it"  # the suite's PostgreSQL may hold an earlier run's
+    environment_administrator = {"ADMINISTRATOR": administrator, "ADMINISTRATOR_PASSWORD": "Prova-Deploy-2026!"}
     for command in (["init-db"], ["create-operator", administrator, "--admin", "--password", "Prova-Deploy-2026!"]):
         result = subprocess.run([DEPLOY / "sportello", *command], env=env, capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, result.stdout + result.stderr
@@ -228,7 +230,7 @@ def installed(tmp_path_factory):
                                    stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_for(process, lambda: answers(port), "gunicorn", log)
-        yield port, log, environment
+        yield port, log, dict(environment, **environment_administrator)
     finally:
         stop(process)
 
@@ -255,7 +257,7 @@ def test_gunicorn_serves_as_the_unit_starts_it(installed):
 def nginx(installed, tmp_path_factory):
     """deploy/nginx/sportello.conf in front of that gunicorn: its own prefix, free ports, a
     self-signed certificate for the example's name. Yields (http port, https port, SSL context
-    trusting the certificate, the access log)."""
+    trusting the certificate, the access log, the installed settings)."""
     if NGINX is None:
         pytest.skip("nginx is not installed (.ci/run installs it)")
     gunicorn_port = installed[0]
@@ -316,20 +318,20 @@ def nginx(installed, tmp_path_factory):
                 return False
 
         wait_for(process, serving, "nginx", log)
-        yield http_port, https_port, context, folder / "sportello.log"
+        yield http_port, https_port, context, folder / "sportello.log", installed[2]
     finally:
         stop(process)
 
 
 def test_nginx_sends_http_to_https(nginx):
-    http_port, _, _, _ = nginx
+    http_port, _, _, _, _ = nginx
     with http_get(http_port, "/login?next=/fatture") as response:
         assert response.status == 301
         assert response.getheader("Location") == f"https://{NAME}/login?next=/fatture"
 
 
 def test_nginx_passes_pages_and_healthz_to_the_app_over_tls(nginx):
-    _, https_port, context, _ = nginx
+    _, https_port, context, _, _ = nginx
     with http_get(https_port, "/healthz", context) as response:
         assert response.status == 200
         assert response.body == b"database ok\nredis ok\n"
@@ -342,7 +344,7 @@ def test_nginx_passes_pages_and_healthz_to_the_app_over_tls(nginx):
 
 
 def test_nginx_serves_the_static_files_itself(nginx):
-    _, https_port, context, _ = nginx
+    _, https_port, context, _, _ = nginx
     with http_get(https_port, "/static/style.css", context) as response:
         assert response.status == 200
         assert response.body == (ROOT / "static" / "style.css").read_bytes()
@@ -356,7 +358,7 @@ def test_nginx_serves_the_static_files_itself(nginx):
 
 
 def test_nginx_logs_neither_email_links_nor_probes(nginx):
-    _, https_port, context, access_log = nginx
+    _, https_port, context, access_log, _ = nginx
     link = "/password/nuova/" + secrets.token_urlsafe(16)
     requests = [("/healthz", {}, 200), (link, {}, 410),  # a made-up token: a link no longer valid
                 ("/static/style.css", {"Referer": f"https://{NAME}{link}"}, 200), ("/login", {}, 200)]
@@ -369,7 +371,7 @@ def test_nginx_logs_neither_email_links_nor_probes(nginx):
 
 
 def test_nginx_takes_a_large_upload_only_on_the_import(nginx):
-    _, https_port, context, _ = nginx
+    _, https_port, context, _, _ = nginx
     body = b"x" * (21 * 1024 * 1024)  # over MAX_CONTENT_LENGTH's 20 MiB
     statuses = {}
     for path in ("/login", "/backoffice/importazioni"):
@@ -383,3 +385,32 @@ def test_nginx_takes_a_large_upload_only_on_the_import(nginx):
             connection.close()
     assert statuses["/login"] == 413
     assert statuses["/backoffice/importazioni"] != 413  # passed to the app, which wants a logged-in operator
+
+
+def test_the_administrator_logs_in_through_nginx(nginx):
+    """The app sees the scheme and host the browser used (nginx's Host and X-Forwarded-Proto):
+    over HTTPS the CSRF check also wants a Referer of the same host (Flask-WTF's strict check),
+    so a POST without one is refused and one with it passes."""
+    _, https_port, context, _, settings = nginx
+    connection = http.client.HTTPSConnection("127.0.0.1", https_port, context=context, timeout=30)
+    try:
+        connection.request("GET", "/login", headers={"Host": NAME})
+        page = connection.getresponse()
+        html = page.read().decode()
+        assert page.status == 200
+        cookie = page.getheader("Set-Cookie").split(";")[0]
+        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
+        form = urllib.parse.urlencode({"csrf_token": token, "user": settings["ADMINISTRATOR"],
+                                       "password": settings["ADMINISTRATOR_PASSWORD"]})
+        headers = {"Host": NAME, "Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"}
+        connection.request("POST", "/login", body=form, headers=headers)  # no Referer: refused over HTTPS
+        refused = connection.getresponse()
+        refused.read()
+        assert refused.status == 400
+        connection.request("POST", "/login", body=form, headers=dict(headers, Referer=f"https://{NAME}/login"))
+        answer = connection.getresponse()
+        answer.read()
+        assert answer.status == 303
+        assert answer.getheader("Location") == "/login/codice"  # the password is right: on to the second factor
+    finally:
+        connection.close()
