@@ -101,6 +101,7 @@ def create_app(config=None):
         delegates,
         documents,
         errors,
+        health,
         home,
         invoices,
         privacy,
@@ -119,6 +120,7 @@ def create_app(config=None):
         app.register_blueprint(blueprint)
     for blueprint in (privacy.bp, delegates.bp, delegates.invitation_bp):  # Privacy e account, Delegati
         app.register_blueprint(blueprint)
+    health.init_app(app)  # /healthz, for monitoring, and the session that a probe does not have
     csrf.exempt(api.bp)  # a Bearer key, never a cookie, authenticates it: nothing for a CSRF token to guard
     app.register_blueprint(api.bp)
 
