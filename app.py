@@ -4,6 +4,7 @@ import os
 import re
 import secrets
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -100,6 +101,7 @@ def create_app(config=None):
         delegates,
         documents,
         errors,
+        health,
         home,
         invoices,
         privacy,
@@ -118,6 +120,7 @@ def create_app(config=None):
         app.register_blueprint(blueprint)
     for blueprint in (privacy.bp, delegates.bp, delegates.invitation_bp):  # Privacy e account, Delegati
         app.register_blueprint(blueprint)
+    health.init_app(app)  # /healthz, for monitoring, and the session that a probe does not have
     csrf.exempt(api.bp)  # a Bearer key, never a cookie, authenticates it: nothing for a CSRF token to guard
     app.register_blueprint(api.bp)
 
@@ -195,6 +198,10 @@ def load_config(app, overrides):
         REMEMBER_COOKIE_SECURE=https,
         REMEMBER_COOKIE_HTTPONLY=True,
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the (server-checked) session
+        # The cookie ends with the session's absolute limit (the server ends it then anyway), so
+        # nothing is gained by signing and sending it again with every answer: only when it changes.
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=app.config["SESSION_MAX_HOURS"]),
+        SESSION_REFRESH_EACH_REQUEST=False,
         BABEL_TRANSLATION_DIRECTORIES=os.path.join(app.root_path, "translations"),
         MAIL_STORE_DIR=os.path.join(app.instance_path, "mail"),
     )
@@ -251,6 +258,29 @@ def register_commands(app):
         """Create the database schema, or upgrade it to the current version."""
         applied = schema.upgrade(db_wrapper.database)
         click.echo(f"Database ready ({applied} migration(s) applied).")
+
+    @app.cli.command("backup")
+    @click.argument("destination", type=click.Path())
+    def backup_command(destination):
+        """Back up the database and the file store into DESTINATION, a new folder, while the
+        portal serves (see README, Backup and restore)."""
+        import backups
+
+        try:
+            click.echo(backups.backup(app.config, destination))
+        except backups.BackupError as error:
+            raise click.ClickException(str(error)) from None
+
+    @app.cli.command("restore")
+    @click.argument("source", type=click.Path(exists=True, file_okay=False))
+    def restore_command(source):
+        """Restore a backup made by `backup` into this instance's empty database and file store."""
+        import backups
+
+        try:
+            click.echo(backups.restore(app.config, source))
+        except backups.BackupError as error:
+            raise click.ClickException(str(error)) from None
 
     @app.cli.command("make-migration")
     @click.argument("name")

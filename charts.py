@@ -18,7 +18,7 @@ from pygal.util import decorate
 
 import bands
 from i18n import ROME, local_date, rome_midnight_utc
-from models import DailyConsumption, Invoice, Measure, MonthlyConsumption, Reading
+from models import Invoice, Reading, daily_totals, measures_between, monthly_totals, newest_measure
 
 
 def monthly(customer, point, year):
@@ -255,8 +255,7 @@ def electricity_day(customer, point, day):
     quarter-hour for 15-minute data), walked in UTC so a day has 23 or 25 hours when the clocks
     change; and its peak hour (kWh, UTC start), quarter-hours summed into hours."""
     start, end = rome_midnight_utc(day), rome_midnight_utc(day + timedelta(days=1))
-    measures = {m.start: m for m in Measure.for_point(customer, point)
-                .where(Measure.start >= start, Measure.start < end)}
+    measures = {m.start: m for m in measures_between(customer=customer, point=point, since=start, before=end)}
     minutes = 15 if any(m.interval_minutes == 15 for m in measures.values()) else 60
     bars, hours = [], {}
     slot = start
@@ -291,7 +290,7 @@ def day_key(period, day):
 
 def electricity_days(customer, point, period, first, last, label_of):
     """A bar a day from the daily totals; the largest hour of them all."""
-    rows = {row.day: row for row in DailyConsumption.between(customer, point, first, last)}
+    rows = {row.day: row for row in daily_totals(customer=customer, point=point, first_day=first, last_day=last)}
     bars = []
     for day in days_of(first, last):
         label, long_label = label_of(day)
@@ -303,7 +302,8 @@ def electricity_days(customer, point, period, first, last, label_of):
 
 
 def electricity_months(customer, point, year, month_names):
-    rows = {row.month: row for row in MonthlyConsumption.between(customer, point, date(year, 1, 1), date(year, 12, 1))}
+    rows = {row.month: row for row in monthly_totals(customer=customer, point=point, first_month=date(year, 1, 1),
+                                                       last_month=date(year, 12, 1))}
     bars = []
     for month in range(1, 13):
         first = date(year, month, 1)
@@ -548,7 +548,7 @@ def last_update(customer, point):
     brought the point's measures (None for measures written otherwise); for gas the newest
     reading ("reading") or invoice period's end ("invoice"), a day. None without data."""
     if not point.is_gas:
-        newest = Measure.for_point(customer, point).order_by(Measure.start.desc()).first()
+        newest = next(iter(newest_measure(customer=customer, point=point)), None)
         if newest is None:
             return None
         return {"at": newest.start + timedelta(minutes=newest.interval_minutes), "kind": "measure",

@@ -57,11 +57,19 @@ def code_check(clean):
     return validator
 
 
-class EmptyForm(FlaskForm):
+class Form(FlaskForm):
+    """Every form of the portal: wtforms' own messages come from a catalogue read once a process."""
+
+    class Meta:
+        def get_translations(self, form):
+            return i18n.FORM_MESSAGES
+
+
+class EmptyForm(Form):
     """The CSRF token, for buttons that change something (logout, resend...)."""
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     user = StringField(_l("User"), validators=[InputRequired(_l("Scrivi il codice cliente o lo username.")), Length(max=254)])
     password = PasswordField(_l("Password"), validators=[InputRequired(_l("Scrivi la password.")), Length(max=accounts.PASSWORD_MAX_LENGTH)])
 
@@ -89,7 +97,7 @@ class NewPasswordMixin:
             raise ValidationError(str(problems[0]))
 
 
-class RegisterCustomerForm(FlaskForm):
+class RegisterCustomerForm(Form):
     """Step 1: who the customer is, and proof of holding one of their bills."""
 
     customer_code = StringField(
@@ -120,7 +128,7 @@ class RegisterCustomerForm(FlaskForm):
         self.bill_proof.description = description
 
 
-class RegisterUserForm(NewPasswordMixin, FlaskForm):
+class RegisterUserForm(NewPasswordMixin, Form):
     """Step 2: the person registering, their login and the consents."""
 
     first_name = StringField(_l("Nome"), validators=[InputRequired(_l("Scrivi il nome.")), Length(max=80)])
@@ -181,7 +189,7 @@ class RegisterUserForm(NewPasswordMixin, FlaskForm):
         field.data = name
 
 
-class SecondFactorForm(FlaskForm):
+class SecondFactorForm(Form):
     code = StringField(
         _l("Codice"),
         validators=[InputRequired(_l("Scrivi il codice di 6 cifre dell'app.")), Length(max=10)],
@@ -189,7 +197,7 @@ class SecondFactorForm(FlaskForm):
     )
 
 
-class DocumentForm(FlaskForm):
+class DocumentForm(Form):
     """A document the staff publish: for everyone (a section of Documentazione Generica) or for
     one customer (personal, or a periodic report)."""
 
@@ -231,7 +239,7 @@ class DocumentForm(FlaskForm):
         return valid and not code.errors and not self.period_end.errors
 
 
-class OperatorForm(FlaskForm):
+class OperatorForm(Form):
     email = StringField(_l("Email"), validators=[InputRequired(_l("Scrivi l'indirizzo email.")), Length(max=254),
                                                   Email(_l("Questo indirizzo email non è valido."))])
     role = SelectField(_l("Ruolo"), choices=[SelectChoice("operator", _l("Operatore")),
@@ -240,11 +248,11 @@ class OperatorForm(FlaskForm):
                              description=_l("Da comunicare a voce; al primo accesso l'operatore attiva il secondo fattore."))
 
 
-class NotificationsForm(FlaskForm):
+class NotificationsForm(Form):
     notify_invoices = BooleanField(_l("Avvisami per email quando arriva una nuova fattura"))
 
 
-class ContactDataForm(FlaskForm):
+class ContactDataForm(Form):
     """Dati Anagrafici's contacts. Each field is checked by contacts.py; what is typed stays in
     the field (errors or not) and the value to store goes to `cleaned` (phones in E.164, the
     email in lower case). A field left out of the request keeps the stored value. The view
@@ -275,7 +283,7 @@ class ContactDataForm(FlaskForm):
         return valid and not any(self[name].errors for name in contacts.FIELDS)
 
 
-class ApiTokenForm(FlaskForm):
+class ApiTokenForm(Form):
     """A new key to the personal data API: its name says where it is used, so the right one
     can be revoked. The view sets `user`: a user has at most ApiToken.LIVE_LIMIT live keys."""
 
@@ -297,24 +305,24 @@ class ApiTokenForm(FlaskForm):
                                      limit=ApiToken.LIVE_LIMIT))
 
 
-class RevokeApiTokenForm(FlaskForm):
+class RevokeApiTokenForm(Form):
     """Revoca beside a key: the key's id travels in the form, not in the URL."""
 
     token = IntegerField(validators=[InputRequired(), NumberRange(min=1, max=2**63 - 1)])
 
 
-class ForgotPasswordForm(FlaskForm):
+class ForgotPasswordForm(Form):
     user = StringField(_l("Codice cliente o username"), validators=[InputRequired(_l("Scrivi il codice cliente o lo username.")), Length(max=254)])
 
 
-class ForgotUsernameForm(FlaskForm):
+class ForgotUsernameForm(Form):
     email = StringField(
         _l("Email"),
         validators=[InputRequired(_l("Scrivi l'indirizzo email.")), Length(max=254), Email(_l("Questo indirizzo email non è valido."))],
     )
 
 
-class ResetPasswordForm(NewPasswordMixin, FlaskForm):
+class ResetPasswordForm(NewPasswordMixin, Form):
     user = None  # set by the view
 
     def __init__(self, *args, **kwargs):
@@ -342,7 +350,7 @@ class ChangePasswordForm(ResetPasswordForm):
 
 # --- the filters of lists: read from the URL's arguments, nothing is written --------------------
 
-class FilterForm(FlaskForm):
+class FilterForm(Form):
     """A list's filters, from the URL. A value that is not one of its control's (an old bookmark,
     a hand-edited URL) is ignored, not an error; a date that is not a date is said next to its
     field. Read a filter with `chosen(name)`."""
@@ -415,7 +423,7 @@ class AuditLogFilterForm(DateRangeForm):
     pagina = IntegerField(default=1, validators=[Optional(), PAGE_NUMBER])
 
 
-class CustomerSearchForm(FlaskForm):
+class CustomerSearchForm(Form):
     """The back office's search: any code, name or address of a customer. Posted, never read
     from a URL: the text may be a codice fiscale (views/backoffice/customers.py home)."""
 
@@ -506,7 +514,7 @@ class AdvancedChartsForm(FilterForm):
 
 # --- privacy, closing the account, delegates (views/privacy.py, views/delegates.py) ---------------
 
-class ConsentsForm(FlaskForm):
+class ConsentsForm(Form):
     """The optional consents of the privacy notice, as at registration; the required one is not
     a choice here (withdrawing it is closing the account)."""
 
@@ -531,7 +539,7 @@ class ConsentsForm(FlaskForm):
         return {kind: self[name].data == "yes" for kind, name in self.KINDS.items()}
 
 
-class CloseAccountForm(FlaskForm):
+class CloseAccountForm(Form):
     """"Chiudi l'account": the password proves it is the user, the box that they read what follows."""
 
     user = None  # set by the view
@@ -550,7 +558,7 @@ class CloseAccountForm(FlaskForm):
             raise ValidationError(_l("La password non è giusta."))
 
 
-class InviteDelegateForm(FlaskForm):
+class InviteDelegateForm(Form):
     """An invitation to a delegate: where to send it and what they may do."""
 
     customer = None  # set by the view: the inviting owner's customer
@@ -586,7 +594,7 @@ class InviteDelegateForm(FlaskForm):
                                      limit=User.DELEGATE_LIMIT))
 
 
-class RevokeDelegateForm(FlaskForm):
+class RevokeDelegateForm(Form):
     """Revoca beside a delegate: the delegate's id travels in the form, not in the URL."""
 
     delegate = IntegerField(validators=[InputRequired(), NumberRange(min=1, max=2**63 - 1)])
@@ -646,7 +654,7 @@ def not_blank(message):
     return validator
 
 
-class IdempotentForm(FlaskForm):
+class IdempotentForm(Form):
     """A form whose write must happen once however often it is sent: the key, made when the form
     is shown, is stored with what it writes (unique), so a second send finds the first."""
 
@@ -739,20 +747,20 @@ class StaffNoteForm(IdempotentForm):
     note = message_field(_l("Nota interna (il cliente non la vede)"), _l("Scrivi la nota."))
 
 
-class TicketAssignForm(FlaskForm):
+class TicketAssignForm(Form):
     """The view sets the choices: "" (nobody) and the staff."""
 
     assignee = SelectField(_l("Assegnato a"), choices=[])
 
 
-class TicketStatusForm(FlaskForm):
+class TicketStatusForm(Form):
     # Its own id: the reply form on the same page has a `status` too, and two ids alike would
     # give both labels to the first select and none to this one.
     status = SelectField(_l("Stato"), id="new_status", choices=[
         SelectChoice(code, text) for code, text in labels.LABELS["ticket_status"].items()])
 
 
-class CannedReplyForm(FlaskForm):
+class CannedReplyForm(Form):
     title = StringField(_l("Titolo"), filters=[without_controls, lambda text: text.strip() if text else text],
                         validators=[InputRequired(_l("Scrivi il titolo.")),
                                     Length(max=CannedReply.TITLE_MAX, message=_l("Al massimo %(max)d caratteri.",
@@ -809,7 +817,7 @@ def reading_value(form, field):
     field.decimal = value
 
 
-class SelfReadingForm(FlaskForm):
+class SelfReadingForm(Form):
     """Autolettura: the date, one value per register the meter shows (`for_registers` adds
     them), an optional photo (or the one already sent with this form, `kept_photo`, signed by
     the view), the confirmation of an implausible value, and the form's one-time key: a double
@@ -847,7 +855,7 @@ class SelfReadingForm(FlaskForm):
         return {register: field.decimal for register, field in self.value_fields()}
 
 
-class RejectReadingForm(FlaskForm):
+class RejectReadingForm(Form):
     """The back office refuses a self-reading: the customer reads the reason in the mail."""
 
     reason = StringField(_l("Motivo"), filters=[lambda text: text.strip() if text else text],

@@ -115,6 +115,13 @@ class SupplyPoint(BaseModel):
         return cls.select().where(cls.customer == customer).order_by(*cls.selector_order())
 
     @classmethod
+    def owned(cls, customer, point):
+        """The point's id if it is the customer's, else NULL: a scalar subquery that a query of a
+        point's rows (`supply_point == owned(...)`) runs once, rather than a join to every row;
+        `=`, not IN, so that the (point, day or start) index gives the order and nothing is sorted."""
+        return cls.select(cls.id).where(cls.customer == customer, cls.id == point)
+
+    @classmethod
     def of_customer(cls, customer, code):
         """The customer's point with this code (a query: another customer's code finds nothing).
         Pages pick it from the points the session already loaded; this is for callers without one."""
@@ -557,11 +564,8 @@ class Measure(BaseModel):
     @classmethod
     def between(cls, customer, point, since=None, before=None):
         """The measures of one of the customer's points starting from `since` and before `before`
-        (naive UTC; None: no bound), oldest first. The point is checked in a scalar subquery, run
-        once, rather than joined to every row; `=`, not IN, so that the (point, start) index gives
-        the order and no query sorts the interval's rows."""
-        owned = SupplyPoint.select(SupplyPoint.id).where(SupplyPoint.customer == customer, SupplyPoint.id == point)
-        query = cls.select().where(cls.supply_point == owned)
+        (naive UTC; None: no bound), oldest first."""
+        query = cls.select().where(cls.supply_point == SupplyPoint.owned(customer, point))
         if since is not None:
             query = query.where(cls.start >= since)
         if before is not None:
@@ -623,9 +627,8 @@ class DailyConsumption(BaseModel):
     def between(cls, customer, point, first_day, last_day):
         """The days of one of the customer's points from first_day to last_day (both included),
         oldest first (another customer's point has none)."""
-        return (cls.select(cls).join(SupplyPoint)
-                .where(SupplyPoint.customer == customer, cls.supply_point == point,
-                       cls.day.between(first_day, last_day))
+        return (cls.select().where(cls.supply_point == SupplyPoint.owned(customer, point),
+                                   cls.day.between(first_day, last_day))
                 .order_by(cls.day))
 
 
@@ -654,9 +657,8 @@ class MonthlyConsumption(BaseModel):
     def between(cls, customer, point, first_month, last_month):
         """The months (first days) of one of the customer's points from first_month to last_month,
         both included, oldest first (another customer's point has none)."""
-        return (cls.select(cls).join(SupplyPoint)
-                .where(SupplyPoint.customer == customer, cls.supply_point == point,
-                       cls.month.between(first_month, last_month))
+        return (cls.select().where(cls.supply_point == SupplyPoint.owned(customer, point),
+                                   cls.month.between(first_month, last_month))
                 .order_by(cls.month))
 
     @classmethod
@@ -701,6 +703,19 @@ def percentile(ordered, share):
     low = int(position)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+# What every Grafici avanzati view reads (the period's totals and the year before's, or a day's
+# measures; the newest measure, its "aggiornati al"), their SQL built once per process (database.prepared): for
+# such small reads building the SQL cost more than running it. Called with keywords only.
+daily_totals = prepared(DailyConsumption.between)
+monthly_totals = prepared(MonthlyConsumption.between)
+measures_between = prepared(Measure.between)  # a day chart's; both bounds given
+
+
+@prepared
+def newest_measure(customer, point):
+    return Measure.between(customer, point).order_by(Measure.start.desc()).limit(1)
 
 
 class Ticket(BaseModel):

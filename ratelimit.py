@@ -132,10 +132,23 @@ class RedisCounters:
             self._fall_back("clear", key)
         self._fallback.clear(key)
 
+    def answers(self):
+        """Whether Redis answers now (/healthz)."""
+        try:
+            return bool(self._redis.ping())
+        except Exception:  # noqa: BLE001 - any Redis failure
+            return False
+
 
 def init_app(app):
     url = app.config.get("REDIS_URL")
     app.extensions["ratelimit"] = RedisCounters(url) if url else DatabaseCounters()
+
+
+def redis_answers():
+    """/healthz: whether the Redis the limits count in answers; None without REDIS_URL."""
+    counters = _counters()
+    return counters.answers() if isinstance(counters, RedisCounters) else None
 
 
 def _key(name, subject):

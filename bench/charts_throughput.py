@@ -26,7 +26,10 @@ answer the fragment from what they kept. A third server on the small database ke
 
     .venv/bin/python bench/charts_throughput.py [--small 10] [--big 1000] [--big-first]
         [--database-url postgresql://postgres@127.0.0.1:5432/helper_bench
-         --big-database-url postgresql://postgres@127.0.0.1:5432/helper_bench_big]
+         --big-database-url postgresql://postgres@127.0.0.1:5432/helper_bench_big] [--baseline REV]
+
+With --baseline REV one more server runs that commit's code on the small SQLite database, making
+every view anew too: a change's cost to a first view, side by side.
 
 The PostgreSQL databases given are emptied (every table dropped) before and after; the SQLite
 files live in a temporary folder under /tmp (35 million rows: about 3 GB) and go at the end.
@@ -48,7 +51,7 @@ import partitions  # noqa: E402
 import schema  # noqa: E402
 import totals  # noqa: E402
 from app import create_app  # noqa: E402
-from bench.run import by_round, interleaved, options, pooled, prepare, serving  # noqa: E402
+from bench.run import by_round, checked_out, interleaved, options, pooled, prepare, serving  # noqa: E402
 from database import is_sqlite, write_transaction  # noqa: E402
 from i18n import rome_midnight_utc  # noqa: E402
 
@@ -184,11 +187,15 @@ def main():
                 if not is_sqlite_url(url):
                     schema.empty_postgres(url)
                 built[engine, size] = build(url, points)
-        with serving(args.workers) as (serve, servers):
+        with contextlib.ExitStack() as stack:
+            baseline_code = stack.enter_context(checked_out(args.baseline, folder)) if args.baseline else None
+            serve, servers = stack.enter_context(serving(args.workers))  # stopped before the worktree goes
             for engine, small, big in databases:  # each URL on the servers in this order, round after round
                 for size, url in ((("big", big), ("small", small)) if args.big_first else (("small", small), ("big", big))):
                     serve((engine, size), url)
                 serve((engine, "anew"), small, CHART_BLOCKS_SECONDS="0")  # every view made anew: no block kept
+            if args.baseline:
+                serve(("SQLite", "baseline"), databases[0][1], root=baseline_code, CHART_BLOCKS_SECONDS="0")
             rounds = interleaved(servers, targets(), args)
         report(args, databases, built, rounds)
     finally:
@@ -227,6 +234,16 @@ def report(args, databases, built, rounds):
                       f"{f['bytes']:7.0f} {f['errors']:6d}")
             for name in names[1:]:
                 print(f"{name} / bare route by round: {by_round(rounds[engine, size][name], rounds[engine, size][names[0]])}")
+        if engine == "SQLite" and args.baseline:
+            print(f"\nSQLite, {args.small} points, the code of {args.baseline}, each view made anew:")
+            figures = {name: pooled(rounds[engine, "baseline"][name]) for name in names}
+            print(f"{'URL':24} {'req/s':>8} {'/ ok':>6} {'p50 ms':>7} {'p99 ms':>7}")
+            for name, f in figures.items():
+                print(f"{name:24} {f['rps']:8.0f} {f['rps'] / figures[names[0]]['rps']:6.2f} {f['p50']:7.1f} {f['p99']:7.1f}")
+            for name in names:
+                now, before = rounds[engine, "anew"][name], rounds[engine, "baseline"][name]
+                print(f"this code / {args.baseline}, each view anew, {name}: {pooled(now)['rps'] / pooled(before)['rps']:.2f} "
+                      f"(by round {by_round(now, before)})")
         print()
         for name in names:
             big, small = rounds[engine, "big"][name], rounds[engine, "small"][name]

@@ -500,6 +500,20 @@ def test_forgot_username_validates_the_email(client):
     assert "Questo indirizzo email non è valido." in response.get_data(as_text=True)
 
 
+@pytest.mark.parametrize("language, message", [
+    ("it", "Il valore non può essere più lungo di 254 caratteri."),
+    ("en", "Field cannot be longer than 254 characters."),
+])
+def test_wtforms_own_messages_are_in_the_users_language(client, language, message):
+    """A message wtforms writes itself (the email's length) speaks the page's language: the
+    forms read wtforms' catalogue once a process, not at each request (i18n.FormMessages)."""
+    assert post_form(client, "/lingua", {"lang": language}, page="/login").status_code == 303
+    for _ in range(2):  # the second time from the catalogue kept
+        response = post_form(client, "/username-dimenticato", {"email": "a" * 250 + "@example.it"})
+        assert response.status_code == 422
+        assert message in response.get_data(as_text=True)
+
+
 def test_registration_is_rate_limited_per_customer_code(make_app, customer, point):
     """Guessing the bill data of one customer from many addresses is stopped too."""
     app = make_app()

@@ -250,6 +250,23 @@ def test_money_is_babels_format(app, language):
             assert i18n.money(value) == expected, value
 
 
+@pytest.mark.parametrize("language", ["it", "en"])
+def test_number_is_babels_format(app, language):
+    """i18n.number keeps Babel's pattern and locale parsed, for speed: it must say the same as
+    Babel's format_decimal, and the template filter the page's language."""
+    from babel.numbers import format_decimal
+
+    values = [n / 7 for n in range(-150000, 150000, 997)] + [Decimal("1234567.125"), 0.05, 2.5, 7, 0]
+    with app.test_request_context(), force_locale(language):
+        for decimals in (0, 1, 2, 3):
+            pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
+            for value in values:
+                assert i18n.number(value, decimals) == format_decimal(value, format=pattern, locale=language), value
+        template = "{{ 1234.56|number(1) }} {{ none|number }}"
+        assert app.jinja_env.from_string(template).render(page_language=language) == (
+            "1.234,6 " if language == "it" else "1,234.6 ")
+
+
 def test_the_brands_icon_is_served_to_every_page(make_app):
     """Browsers ask /favicon.ico on every page: it is the utility's icon, not a 404."""
     import io

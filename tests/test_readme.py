@@ -7,11 +7,13 @@ mails are its own and the developer's instance/ is never touched. The copy uses 
 virtualenv (a link). "Try it" is the demo, run from the project's folder in a clean shell; every
 other section is the deployment, with the settings Deploy exports (its PostgreSQL replaced by a
 SQLite file: the suite runs on SQLite). Servers are started on a free port, asked for /login,
-then stopped.
+then stopped. What the installation does as root to this machine (packages, users, /etc, systemd,
+nginx) is not run here: tests/test_deploy.py runs the files it installs.
 
 A command added to the README is run as well, if it is one of the kinds below; anything else
 fails as unchecked until this file learns to run it or gives the reason it cannot.
 """
+import getpass
 import os
 import re
 import shlex
@@ -34,10 +36,45 @@ from tests.import_data import write_data_set
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_SECTIONS = {"Try it"}  # run by a developer in a clean shell; the others are the deployment
-DEPLOY_SECTION = "Deploy"
+DEPLOY_SECTION = "Install on Debian"
 
 # Commands that cannot run in a test on this machine, and why. Keep it short.
+AS_ROOT = ("changes this machine as root (packages, users, /etc, /var); the test's copy stands in for "
+           "/opt/sportello, deploy/env.example for /etc/sportello/env, the user running the suite for sportello")
+NO_SYSTEMD = ("no systemd runs here (`systemctl is-system-running`: offline); tests/test_deploy.py checks the "
+              "units with `systemd-analyze verify`, starts the web unit's gunicorn and runs the backup script")
+NGINX = ("would change this machine's nginx and ask a public CA for a certificate; tests/test_deploy.py runs "
+         "`nginx -t` and nginx itself on deploy/nginx/sportello.conf with a self-signed one, in a folder of its own")
+PRODUCTION_POSTGRESQL = ("a production PostgreSQL role and database; these commands run on SQLite here, and "
+                         "tests/test_deploy.py serves from the suite's PostgreSQL with TEST_DATABASE_URL")
 NOT_RUN = {
+    "apt-get install python3-venv postgresql redis-server nginx certbot":
+        "installs Debian's packages (network, root); .ci/run installs PostgreSQL, Redis and nginx the same way",
+    "adduser --system --group --home /opt/sportello/instance --no-create-home sportello": AS_ROOT,
+    "install -d -o sportello -g sportello -m 750 instance": AS_ROOT,
+    "install -m 755 deploy/sportello /usr/local/bin/sportello": AS_ROOT,
+    "install -d -m 750 -g sportello /etc/sportello": AS_ROOT,
+    "install -m 640 -g sportello deploy/env.example /etc/sportello/env": AS_ROOT,
+    "editor /etc/sportello/env": "interactive; the test's copy of deploy/env.example gets its values from placeholders",
+    "runuser -u postgres -- createuser sportello": PRODUCTION_POSTGRESQL,
+    "runuser -u postgres -- createdb --owner sportello sportello": PRODUCTION_POSTGRESQL,
+    "install -d -o sportello -g sportello -m 700 /var/backups/sportello": AS_ROOT,
+    "cp deploy/systemd/* /etc/systemd/system/": NO_SYSTEMD,
+    "systemctl daemon-reload": NO_SYSTEMD,
+    "systemctl enable --now sportello sportello-mail sportello-remind-readings.timer sportello-backup.timer": NO_SYSTEMD,
+    'certbot certonly --webroot -w /var/www/html -d clienti.example.it --deploy-hook "systemctl reload nginx"': NGINX,
+    "cp deploy/nginx/sportello.conf /etc/nginx/sites-available/sportello": NGINX,
+    "editor /etc/nginx/sites-available/sportello": NGINX,
+    "ln -s /etc/nginx/sites-available/sportello /etc/nginx/sites-enabled/sportello": NGINX,
+    "rm /etc/nginx/sites-enabled/default": NGINX,
+    "nginx -t": NGINX,
+    "systemctl reload nginx": NGINX,
+    "curl -fsS http://127.0.0.1:8000/healthz":
+        "needs the services running; tests/test_deploy.py asks gunicorn's /healthz, started as the unit does",
+    "curl -fsS --resolve clienti.example.it:443:127.0.0.1 https://clienti.example.it/healthz":
+        "needs the services running; tests/test_deploy.py asks /healthz through nginx and TLS",
+    "systemctl status sportello sportello-mail": NO_SYSTEMD,
+    "journalctl -u sportello -n 50": NO_SYSTEMD,
     "make test": "the whole suite, this test included; .ci/run runs it on SQLite and PostgreSQL",
     "python3 -m venv .venv && .venv/bin/pip install -r requirements.txt":
         "downloads the pinned packages from PyPI (network, minutes); `make` installs the same ones "
@@ -120,6 +157,10 @@ def kind_of(command):
         return "run"
     if program == ".venv/bin/flask" and arguments[:2] == ["--app", "app"]:
         return "serve" if arguments[2:3] == ["run"] else "run"
+    if program == "sportello":  # deploy/sportello, installed as /usr/local/bin/sportello
+        return "run"
+    if program == "sed" and arguments[-1:] == ["/etc/sportello/env"]:  # the settings' file (its copy here)
+        return "run"
     if program == ".venv/bin/gunicorn":
         return "serve"
     if program == ".venv/bin/pybabel" and arguments[:1] == ["compile"]:
@@ -141,27 +182,23 @@ def test_every_readme_command_is_run_or_skipped_with_a_reason():
     assert DEMO_SECTIONS | {DEPLOY_SECTION} <= sections
 
 
-def readme_blocks(language):
-    """The text of each ```<language> block of the README."""
-    return re.findall(rf"^```{language}\n(.*?)^```$", (ROOT / "README.md").read_text(), re.MULTILINE | re.DOTALL)
-
-
 def test_the_nginx_example_is_whole_and_keeps_every_token_path_out_of_the_log():
-    """An ```nginx block is configuration to copy, not run: its braces balance, every directive
-    ends, and it names every path of the app that carries an email link's token."""
-    blocks = readme_blocks("nginx")
-    assert blocks, "the README's nginx example was not found"
+    """deploy/nginx/sportello.conf, which the README installs, is configuration to copy: its braces
+    balance, every directive ends, and it names every path of the app that carries an email
+    link's token (tests/test_deploy.py runs it)."""
+    assert "deploy/nginx/sportello.conf" in (ROOT / "README.md").read_text()
+    blocks = [(ROOT / "deploy" / "nginx" / "sportello.conf").read_text()]
     for block in blocks:
         depth = 0
         for line in block.splitlines():
             code = line.split("#", 1)[0].strip()
             depth += code.count("{") - code.count("}")
             assert depth >= 0 and (not code or code.endswith(("{", "}", ";"))), line
-        assert depth == 0, "unbalanced braces in the README's nginx example"
+        assert depth == 0, "unbalanced braces in the nginx example"
     views = "\n".join(path.read_text() for path in (ROOT / "views").rglob("*.py"))
     token_paths = re.findall(r'route\("/([^"<]+)/<token>"', views)
     assert token_paths and all(path in "\n".join(blocks) for path in token_paths), token_paths
-    assert "if=$loggable" in "\n".join(blocks)
+    assert "if=$sportello_loggable" in "\n".join(blocks)
 
 
 # --- running them --------------------------------------------------------------------------------
@@ -177,15 +214,38 @@ class Scratch:
         copy_project(self.project)
         self.billing_export = tmp_path / "billing-export"
         write_data_set(self.billing_export, customers=3)
+        # /etc/sportello/env as installed (from deploy/env.example) and `editor` left it.
+        self.settings = tmp_path / "etc-sportello-env"
+        shutil.copy(ROOT / "deploy" / "env.example", self.settings)
         self.env = new_terminal_environment()
+        # `sportello`: the copy's deploy/sportello, on PATH as if installed in /usr/local/bin,
+        # run as the user running the suite.
+        bin_folder = tmp_path / "usr-local-bin"
+        bin_folder.mkdir()
+        (bin_folder / "sportello").symlink_to(self.project / "deploy" / "sportello")
+        self.env.update(PATH=f"{bin_folder}{os.pathsep}{self.env['PATH']}", SPORTELLO_HOME=str(self.project),
+                        SPORTELLO_ENV=str(self.settings), SPORTELLO_USER=getpass.getuser())
         # What the README writes for a real server, and what stands in for it here.
         self.placeholders = {
             "/opt/sportello": str(self.project),
             "/srv/billing/export/": f"{self.billing_export}/",
-            "SECRET_KEY=...": "SECRET_KEY=readme-test-secret-key",
-            # The suite runs on SQLite only: the one PostgreSQL test database belongs to `make test`.
-            "postgresql://sportello@127.0.0.1/sportello": "sqlite:///" + str(tmp_path / "production.db"),
+            "/var/backups/sportello": str(tmp_path / "backups"),
+            "/etc/sportello/env": str(self.settings),
+            "/tmp/readings.csv": str(tmp_path / "readings.csv"),
         }
+        # The suite runs on SQLite: the one PostgreSQL test database belongs to `make test`.
+        text = self.settings.read_text()
+        for placeholder, value in {"postgresql:///sportello": "sqlite:///" + str(tmp_path / "production.db"),
+                                   "REDIS_URL=redis://127.0.0.1:6379/0": "REDIS_URL=redis://127.0.0.1:6379/15"}.items():
+            assert placeholder in text
+            text = text.replace(placeholder, value)
+        self.settings.write_text(text)
+
+    def path(self, text):
+        """A path the README names, as it is in the test."""
+        for placeholder, value in self.placeholders.items():
+            text = text.replace(placeholder, value)
+        return text
 
     def script(self, state, command):
         text = "\n".join(state + [command])
@@ -287,10 +347,13 @@ def check(scratch, command, output):
                 'SELECT role, password_hash FROM "user" WHERE email = ?', (email,)).fetchone()
         assert role == ("admin" if "ADMIN=1" in words else "operator")
         assert PasswordHasher().verify(password_hash, password)
-    if words[:4] == [".venv/bin/flask", "--app", "app", "import"]:
+    if words[:4] == [".venv/bin/flask", "--app", "app", "import"] or words[:2] == ["sportello", "import"]:
         assert re.search(r"^customers\.csv: added \d+, updated \d+, unchanged \d+$", output, re.MULTILINE), output
+    if words[:2] == ["sportello", "backup"]:
+        assert re.search(r"^Backup written to .+: sqlite database .+ stored file\(s\)", output, re.MULTILINE), output
+        assert len(list((scratch.folder / "backups").glob("*/manifest.json"))) == 1
     if "--output" in words:
-        assert (scratch.project / words[words.index("--output") + 1]).stat().st_size > 0
+        assert (scratch.project / scratch.path(words[words.index("--output") + 1])).stat().st_size > 0
 
 
 def run_session(scratch, blocks):

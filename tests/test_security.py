@@ -2,6 +2,8 @@
 import hashlib
 import json
 import re
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import pytest
@@ -40,6 +42,27 @@ def test_session_cookie_flags(make_app):
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" in cookie
     assert "Strict-Transport-Security" in response.headers
+
+
+def test_the_session_cookie_ends_with_the_session_and_is_sent_only_when_it_changes(app, owner, points):
+    """It expires with the absolute limit (SESSION_MAX_HOURS), and a page that changes nothing in
+    it sends no new one (no signing at every answer); switching the point does."""
+    client = app.test_client()
+    response = login(client, "005007", PASSWORD)
+    assert response.status_code == 303
+    cookie = response.headers["Set-Cookie"]
+    expires = parsedate_to_datetime(re.search(r"Expires=([^;]+)", cookie).group(1))
+    lasts = expires - datetime.now(UTC)
+    assert timedelta(hours=app.config["SESSION_MAX_HOURS"], minutes=-5) < lasts <= timedelta(hours=app.config["SESSION_MAX_HOURS"])
+    electricity, gas = points
+    first = client.get(f"/?sp={electricity.code}")
+    assert first.status_code == 200  # the point chosen: the cookie remembers it
+    page = client.get(f"/fatture?sp={electricity.code}")
+    assert page.status_code == 200 and "Set-Cookie" not in page.headers
+    switched = client.get(f"/?sp={gas.code}")
+    assert switched.status_code == 200 and "sportello_session=" in switched.headers["Set-Cookie"]
+    remembered = client.get("/fatture", follow_redirects=True)
+    assert remembered.status_code == 200 and remembered.request.args["sp"] == gas.code
 
 
 def test_htmx_requests_need_the_csrf_header(app):
