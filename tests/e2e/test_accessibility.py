@@ -659,6 +659,7 @@ NOT_CHECKED = {
     **{endpoint: "JSON for programs" for endpoint in (
         "api.consumption", "api.green_button", "api.invoices", "api.openapi", "api.supply_point",
         "api.supply_points", "api.unknown")},
+    "health.healthz": "the health probe's answer, for a load balancer",
     **{endpoint: "a file, not a page" for endpoint in (
         "backoffice.attachment", "backoffice.reading_photo", "branding_css", "favicon_ico", "favicon_svg", "static")},
 }
