@@ -168,6 +168,15 @@ def load_config(app, overrides):
         )
     if not re.fullmatch(r"#[0-9a-fA-F]{6}", app.config["PORTAL_COLOR"]):
         raise ConfigError("PORTAL_COLOR must be a colour like #0b5cab.")
+    from views import branding
+
+    contrast = branding.contrast_ratio(app.config["PORTAL_COLOR"], branding.PAGE_BACKGROUND)
+    if contrast < branding.MIN_CONTRAST:
+        raise ConfigError(
+            f"PORTAL_COLOR {app.config['PORTAL_COLOR']} is too light: links in it on the page's background "
+            f"have a contrast of {contrast:.1f}:1, and at least {branding.MIN_CONTRAST}:1 is needed to be "
+            "readable (WCAG AA). Choose a darker shade of the same colour."
+        )
     if app.config["REGISTRATION_PROOF"] not in ("invoice_or_point", "invoice", "point"):
         raise ConfigError("REGISTRATION_PROOF must be invoice_or_point, invoice or point.")
     for name in ("READING_WINDOW_ELECTRICITY", "READING_WINDOW_GAS"):

@@ -754,7 +754,9 @@ class TicketAssignForm(Form):
 
 
 class TicketStatusForm(Form):
-    status = SelectField(_l("Stato"), choices=[
+    # Its own id: the reply form on the same page has a `status` too, and two ids alike would
+    # give both labels to the first select and none to this one.
+    status = SelectField(_l("Stato"), id="new_status", choices=[
         SelectChoice(code, text) for code, text in labels.LABELS["ticket_status"].items()])
 
 

@@ -31,6 +31,30 @@
     openDialogs(event.detail.elt.parentElement || document);
   });
 
+  // Tab and Shift+Tab go round the open dialog's controls, as the WAI-ARIA dialog pattern
+  // asks: the browser would otherwise let the focus leave the page's content for its own
+  // toolbar after the last control, and a keyboard user would lose the dialog.
+  var TABBABLE = "a[href], button:not([disabled]), input:not([type=hidden]):not([disabled]), " +
+                 "select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex='-1'])";
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Tab") return;
+    var dialog = document.querySelector("dialog[data-modal][open]");
+    if (!dialog) return;
+    var controls = Array.prototype.filter.call(dialog.querySelectorAll(TABBABLE), function (element) {
+      return element.getClientRects().length > 0;
+    });
+    if (!controls.length) return;
+    var first = controls[0], last = controls[controls.length - 1];
+    var inside = dialog.contains(document.activeElement);
+    if (event.shiftKey && (document.activeElement === first || !inside)) {
+      event.preventDefault();
+      last.focus();
+    } else if (!event.shiftKey && (document.activeElement === last || !inside)) {
+      event.preventDefault();
+      first.focus();
+    }
+  });
+
   document.addEventListener("click", function (event) {
     var closer = event.target.closest("[data-close-dialog]");
     if (closer) {

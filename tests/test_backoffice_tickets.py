@@ -211,7 +211,7 @@ def test_assign_to_a_colleague_and_to_nobody(app, staff, mario):
     ("risposta", {"message": "x", "status": "lost"}, "status", "Non è una opzione valida"),
     ("nota", {"note": ""}, "note", "Scrivi la nota."),
     ("assegna", {"assignee": "999999"}, "assignee", "Non è una opzione valida"),
-    ("stato", {"status": "answered"}, "status", "Non è una opzione valida"),
+    ("stato", {"status": "answered"}, "new_status", "Non è una opzione valida"),
 ])
 def test_bad_input_is_said_next_to_its_field(staff, mario, action, data, field_id, message):
     ticket = open_ticket(*mario)

@@ -144,6 +144,21 @@ def test_a_bad_brand_colour_is_refused(migrated_database):
         create_app(dict(TEST_CONFIG, DATABASE_URL=migrated_database, PORTAL_COLOR="red;}body{"))
 
 
+@pytest.mark.parametrize("colour, accepted", [
+    ("#0b5cab", True), ("#038200", True),  # the default; a green just dark enough (4.58:1 on the page)
+    ("#05a100", False), ("#f5a623", False), ("#ffffff", False),  # links and white text unreadable
+])
+def test_a_brand_colour_too_light_to_read_is_refused(migrated_database, colour, accepted):
+    """The brand colour is the links' colour and the background of white text: one in which
+    they fall under WCAG AA's 4.5:1 stops the portal at its start, saying why."""
+    config = dict(TEST_CONFIG, DATABASE_URL=migrated_database, PORTAL_COLOR=colour)
+    if accepted:
+        assert create_app(config).config["PORTAL_COLOR"] == colour
+    else:
+        with pytest.raises(ConfigError, match=rf"PORTAL_COLOR {colour} is too light: .* contrast of \d\.\d:1"):
+            create_app(config)
+
+
 def test_the_migrations_match_the_models(app):
     """A model changed without `flask make-migration`: the diff would not be empty."""
     from peewee_migrate.auto import diff_many

@@ -20,6 +20,25 @@ text-anchor="middle" fill="#fff">{letter}</text></svg>
 """
 
 
+# WCAG 2's AA contrast for text, and the lightest background the brand colour is text on (a link
+# on the page's background, style.css's --bg); white text on the brand (buttons, the header's
+# welcome) then has more than that.
+MIN_CONTRAST = 4.5
+PAGE_BACKGROUND = "#f3f5f8"
+
+
+def relative_luminance(colour):
+    """WCAG 2's relative luminance of a #rrggbb colour."""
+    channels = [int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    r, g, b = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast_ratio(first, second):
+    lighter, darker = sorted((relative_luminance(first), relative_luminance(second)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
 def brand():
     return current_app.config["PORTAL_COLOR"], (current_app.config["PORTAL_NAME"].strip()[:1] or "S").upper()
 
