@@ -172,6 +172,8 @@ def claim_next():
     and start two jobs side by side."""
     with one_at_a_time(CLAIM_LOCK):
         if running_elsewhere(utcnow() - STALE):
+            # Whoever runs that import (this server or another) takes the queue after it.
+            log.info("another import is running: the queued ones wait for it")
             return None
         job = ImportJob.select().where(ImportJob.status == ImportJob.QUEUED).order_by(ImportJob.id).first()
         if job is None:
