@@ -25,12 +25,13 @@ import accounts
 import models
 import schema
 from app import create_app
+from files import FileStore
 from models import AuditLog, ImportJob, MailRequest, OutboxMail, utcnow
 from ratelimit import LIMITS
 from tests.conftest import TEST_CONFIG, empty_tables
 from tests.factories import PASSWORD, make_customer, make_supply_point, make_user
 from tests.helpers import gunicorn
-from tests.import_data import write_data_set
+from tests.import_data import pdf_bytes, write_data_set
 
 REDIS_URL = "redis://127.0.0.1:6379/12"  # a database of its own, flushed before each test
 OPERATOR_PASSWORD = "Sportello-Staff-2026!"
@@ -293,3 +294,23 @@ def test_an_import_uploaded_on_one_server_is_run_by_the_other(servers, tmp_path)
     page = operator.get(servers.b.url + f"/backoffice/importazioni/{on_a}", timeout=30)
     assert page.status_code == 200
     assert f"customers.csv: added {written['counts']['customers.csv']}, updated 0, unchanged 0" in page.text
+
+
+def test_two_servers_storing_the_same_file_at_once_both_succeed(servers, tmp_path, monkeypatch):
+    """The same PDF reaches the shared store from two servers at once (the same invoice's PDF in
+    two imports, the same attachment twice): the second writes and renames its own copy while
+    the first is between its write and its rename, and both end with the whole file."""
+    data = pdf_bytes("Fattura")
+    store, rename = FileStore(tmp_path / "store"), os.replace
+    stored = []
+
+    def the_other_server_meanwhile(source, target):
+        monkeypatch.setattr(os, "replace", rename)
+        stored.append(FileStore(tmp_path / "store").store_bytes(data, ".pdf"))
+        rename(source, target)
+
+    monkeypatch.setattr(os, "replace", the_other_server_meanwhile)
+    stored.append(store.store_bytes(data, ".pdf"))
+    assert stored[0] == stored[1]
+    assert (tmp_path / "store" / stored[0]).read_bytes() == data
+    assert [p.name for p in (tmp_path / "store" / stored[0]).parent.iterdir()] == [Path(stored[0]).name]
