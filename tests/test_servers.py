@@ -173,7 +173,7 @@ def operator_session(servers, server):
     secret = re.search(r'<code class="secret">([A-Z2-7]+)</code>', page.text).group(1)
     response = post(session, server.url + "/login/codice", {"code": pyotp.TOTP(secret).now()})
     assert response.status_code == 303
-    return session
+    return session, secret
 
 
 def zipped(folder):
@@ -221,6 +221,18 @@ def test_a_logout_on_one_server_ends_the_session_on_the_other(servers):
     assert sent_to_login(home(replay, servers.b))
 
 
+def test_an_operator_enrolled_on_one_server_logs_in_on_the_other(servers):
+    """The authenticator's secret, stored encrypted by A (under the key both derive from the same
+    SECRET_KEY), is read by B."""
+    _, secret = operator_session(servers, servers.a)
+    browser = requests.Session()
+    response = post(browser, servers.b.url + "/login", {"user": "operatore@utility.it", "password": OPERATOR_PASSWORD})
+    assert response.status_code == 303 and response.headers["Location"] == "/login/codice"
+    next_code = pyotp.TOTP(secret).at(time.time() + 30)  # the code A took is used up: the next one
+    response = post(browser, servers.b.url + "/login/codice", {"code": next_code})
+    assert response.status_code == 303 and urlsplit(response.headers["Location"]).path == "/backoffice/"
+
+
 def test_login_attempts_on_both_servers_count_towards_one_limit(servers):
     """Wrong passwords on one account, one on A, the next on B: the lock comes at the configured
     count, counted in Redis, which both servers share."""
@@ -261,7 +273,7 @@ def test_an_import_uploaded_on_one_server_is_run_by_the_other(servers, tmp_path)
     """An operator uploads on A while an import runs elsewhere: A's turn to claim passes. The
     upload waits in the shared file store, queued; the next upload, on B, runs the queue there,
     oldest first: A's job is claimed once, by B, and what it imported shows on B."""
-    operator = operator_session(servers, servers.a)
+    operator, _ = operator_session(servers, servers.a)
     running = query(servers, lambda: ImportJob.create(  # another import, still alive: started a minute ago
         folder="imports/elsewhere", status=ImportJob.RUNNING, heartbeat_at=utcnow() - timedelta(minutes=1)))
 
