@@ -26,7 +26,7 @@ import models
 import schema
 from app import create_app
 from files import FileStore
-from models import AuditLog, ImportJob, MailRequest, OutboxMail, utcnow
+from models import AuditLog, ImportJob, MailRequest, OutboxMail, RateCounter, utcnow
 from ratelimit import LIMITS
 from tests.conftest import TEST_CONFIG, empty_tables
 from tests.factories import PASSWORD, make_customer, make_supply_point, make_user
@@ -87,7 +87,7 @@ def servers(tmp_path_factory, smtp_session):
     try:
         with (gunicorn(dict(settings, FILE_STORE=mounts["a"]), tmp_path) as a,
               gunicorn(dict(settings, FILE_STORE=mounts["b"]), tmp_path) as b):
-            yield SimpleNamespace(app=app, a=a, b=b, store=store, smtp=smtp_session)
+            yield SimpleNamespace(app=app, a=a, b=b, store=store, smtp=smtp_session, settings=settings, logs=tmp_path)
     finally:
         database = models.db_wrapper.database
         if not database.is_closed():
@@ -233,20 +233,34 @@ def test_an_operator_enrolled_on_one_server_logs_in_on_the_other(servers):
     assert response.status_code == 303 and urlsplit(response.headers["Location"]).path == "/backoffice/"
 
 
-def test_login_attempts_on_both_servers_count_towards_one_limit(servers):
+@pytest.fixture(params=["redis", "database"])
+def counting_servers(request, servers):
+    """The module's two servers, counting in Redis; or two more without REDIS_URL, counting in
+    the database."""
+    if request.param == "redis":
+        yield servers.a, servers.b
+        assert redis.Redis.from_url(REDIS_URL).keys(), "the counters are not in Redis"
+        return
+    settings = dict(servers.settings, REDIS_URL=None, FILE_STORE=servers.store)
+    with gunicorn(settings, servers.logs) as a, gunicorn(settings, servers.logs) as b:
+        yield a, b
+    assert not redis.Redis.from_url(REDIS_URL).keys()
+    assert query(servers, lambda: RateCounter.select().count()) > 0, "the counters are not in the database"
+
+
+def test_login_attempts_on_both_servers_count_towards_one_limit(servers, counting_servers):
     """Wrong passwords on one account, one on A, the next on B: the lock comes at the configured
-    count, counted in Redis, which both servers share."""
+    count, whichever server answers."""
     customer_with_login(servers, "005007", "mario@example.it")
     allowed = LIMITS["login-account"][0]
     statuses = []
     for attempt in range(allowed + 2):
-        server = (servers.a, servers.b)[attempt % 2]
+        server = counting_servers[attempt % 2]
         response = post(requests.Session(), server.url + "/login", {"user": "005007", "password": "Sbagliata-2026!"})
         statuses.append(response.status_code)
     assert statuses == [422] * (allowed - 1) + [429] * 3
-    locked = post(requests.Session(), servers.a.url + "/login", {"user": "005007", "password": PASSWORD})
+    locked = post(requests.Session(), counting_servers[0].url + "/login", {"user": "005007", "password": PASSWORD})
     assert locked.status_code == 429  # the right password too, on either server, until the window ends
-    assert redis.Redis.from_url(REDIS_URL).keys(), "the counters are not in Redis"
 
 
 def test_mails_queued_on_both_servers_are_sent_once_each(servers):
