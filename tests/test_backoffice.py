@@ -993,7 +993,7 @@ def everything(app, operator):
                "output": "letture.csv", "ticket": 1, "ticket_status": "waiting_customer",
                "ticket_category": "fault", "assignee": "anna@utility.it", "attachments": 2, "canned_reply": 1,
                "point": "PR002874", "date": "2026-11-30", "values": ["F1 1600.000"], "reason": "Foto illeggibile",
-               "notify_readings": True,
+               "notify_readings": True, "server": "web-1 pid 4242",
                "rights": User.FULL, "granted": ["marketing"], "withdrawn": ["profiling"]}
     for action in labels.LABELS["audit_action"]:
         AuditLog.create(action=action, user=operator, customer=mario, detail=json.dumps(details))
