@@ -56,7 +56,7 @@ from tests.helpers import (
     route_urls,
     sent_to_login,
 )
-from tests.import_data import pdf_bytes, write_data_set
+from tests.import_data import pdf_bytes, write_data_set, zipped
 
 OPERATOR_PASSWORD = "Sportello-Staff-2026!"
 
@@ -519,17 +519,6 @@ def test_audit_log_says_a_bad_range_next_to_its_date(staff, customers, as_htmx):
 
 
 # --- imports from the browser ---------------------------------------------------------------------
-
-def zipped(folder):
-    """The data set's folder as a zip, as an operator would upload it."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for path in Path(folder).rglob("*"):
-            if path.is_file():
-                archive.write(path, "export/" + str(path.relative_to(folder)))
-    buffer.seek(0)
-    return buffer
-
 
 def upload(staff, *files):
     token = csrf_from(staff.get("/backoffice/importazioni"))

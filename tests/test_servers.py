@@ -4,12 +4,10 @@ one server does holds on the other: sessions and their end, rate limits, the out
 
 The two servers start once for the module, on a database of their own (a new PostgreSQL
 database beside TEST_DATABASE_URL's, or an SQLite file), which the tests empty in turn."""
-import io
 import json
 import os
 import re
 import time
-import zipfile
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -31,7 +29,7 @@ from ratelimit import LIMITS
 from tests.conftest import TEST_CONFIG, empty_tables
 from tests.factories import PASSWORD, make_customer, make_supply_point, make_user
 from tests.helpers import gunicorn
-from tests.import_data import pdf_bytes, write_data_set
+from tests.import_data import pdf_bytes, write_data_set, zipped
 
 REDIS_URL = "redis://127.0.0.1:6379/12"  # a database of its own, flushed before each test
 OPERATOR_PASSWORD = "Sportello-Staff-2026!"
@@ -176,15 +174,6 @@ def operator_session(servers, server):
     return session, secret
 
 
-def zipped(folder):
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for path in Path(folder).rglob("*"):
-            if path.is_file():
-                archive.write(path, "export/" + str(path.relative_to(folder)))
-    return buffer.getvalue()
-
-
 def upload(session, server, name, content):
     """The back office's import form on `server`; returns the job's id."""
     response = post(session, server.url + "/backoffice/importazioni", {}, files={"files": (name, content)})
@@ -295,7 +284,7 @@ def test_an_import_uploaded_on_one_server_is_run_by_the_other(servers, tmp_path)
         folder="imports/elsewhere", status=ImportJob.RUNNING, heartbeat_at=utcnow() - timedelta(minutes=1)))
 
     written = write_data_set(tmp_path / "set", customers=2)
-    on_a = upload(operator, servers.a, "export.zip", zipped(tmp_path / "set"))
+    on_a = upload(operator, servers.a, "export.zip", zipped(tmp_path / "set").getvalue())
     wait_for(lambda: "another import is running" in servers.a.log.read_text())
     job = query(servers, lambda: ImportJob.get_by_id(on_a))
     # A tried, found the other running, and left the job queued with its files in the store.
