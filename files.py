@@ -4,6 +4,7 @@ shared cache."""
 import hashlib
 import os
 import re
+import secrets
 import shutil
 import unicodedata
 import zipfile
@@ -130,7 +131,7 @@ class FileStore:
         target = self.root / relative
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
-            temporary = target.with_suffix(target.suffix + ".part")
+            temporary = part_file(target)
             shutil.copyfile(source, temporary)
             os.replace(temporary, target)
         return relative
@@ -144,10 +145,17 @@ class FileStore:
         target = self.root / relative
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
-            temporary = target.with_suffix(target.suffix + ".part")
+            temporary = part_file(target)
             temporary.write_bytes(data)
             os.replace(temporary, target)
         return relative
+
+
+def part_file(target):
+    """A name of its own to write `target` under before renaming it into place: two processes
+    (or servers, on a shared store) storing the same file at once must not write into, nor
+    rename away, each other's copy."""
+    return target.with_name(f"{target.name}.{secrets.token_hex(8)}.part")
 
 
 def tail(path, size=1024):

@@ -1,16 +1,25 @@
-"""Imports started from the back office: the uploaded files are kept in a folder of their own,
-and the import runs in a background thread of the web process, one at a time across all
-processes. The job's row carries its progress (polled by the page) and, at the end, the same
-report the command prints."""
+"""Imports started from the back office: the uploaded files are kept in a folder of their own
+in the file store, and the import runs in a background thread of a web process, one at a time
+across all processes and servers. The job's row carries its progress (polled by the page) and,
+at the end, the same report the command prints.
+
+The upload's folder is in FILE_STORE, which every server shares (README, More than one
+server), and the job's row names it relative to FILE_STORE: whichever server claims the job
+finds its files, wherever they were uploaded."""
 import hashlib
 import json
 import logging
+import os
+import secrets
 import shutil
+import socket
 import threading
 import zipfile
 import zlib
 from datetime import timedelta
 from pathlib import Path, PurePosixPath
+
+from flask import current_app
 
 import audit
 import importer
@@ -22,6 +31,7 @@ log = logging.getLogger(__name__)
 HEARTBEAT = 30  # seconds between signs of life of a running job
 STALE = timedelta(minutes=5)  # a running job silent for longer has died with its process
 CLAIM_LOCK = 4001  # the advisory lock of claim_next, on PostgreSQL
+UPLOADS = "imports"  # the uploads' folder inside FILE_STORE
 READING_SHARE = 0.9  # of the progress bar; writing to the database fills the rest
 ALLOWED = {".csv", ".pdf", ".txt", ".xlsx"}
 
@@ -112,13 +122,32 @@ def unpack(stream, folder, limit):
         return files
 
 
+def new_folder():
+    """A new upload's folder, as the job's row names it: relative to FILE_STORE."""
+    return f"{UPLOADS}/{secrets.token_hex(8)}"
+
+
+def local_path(folder):
+    """Where a job's folder is on this server: inside this server's FILE_STORE mount. A job
+    queued before the uploads moved into the file store names an absolute path, which pathlib
+    keeps as it is."""
+    return Path(current_app.config["FILE_STORE"]) / folder
+
+
+def remove_upload(folder):
+    """Delete an upload's files: only ever a folder of the uploads, never the store around it."""
+    path = local_path(folder)
+    if path.name and path.parent.name == UPLOADS:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def create(user, folder, files):
     return ImportJob.create(started_by=user, folder=str(folder), files=json.dumps(files))
 
 
 def import_folders(job):
     """The folders of the job that hold the contract's CSVs (a zip may put them in a subfolder)."""
-    root = Path(job.folder)
+    root = local_path(job.folder)
     return sorted({str(p.parent) for p in root.rglob("*.csv") if p.name in importer.SPECS})
 
 
@@ -143,6 +172,8 @@ def claim_next():
     and start two jobs side by side."""
     with one_at_a_time(CLAIM_LOCK):
         if running_elsewhere(utcnow() - STALE):
+            # Whoever runs that import (this server or another) takes the queue after it.
+            log.info("another import is running: the queued ones wait for it")
             return None
         job = ImportJob.select().where(ImportJob.status == ImportJob.QUEUED).order_by(ImportJob.id).first()
         if job is None:
@@ -161,6 +192,7 @@ def running_elsewhere(fresh):
         job.status, job.finished_at = ImportJob.FAILED, utcnow()
         job.report = json.dumps({"problems": ["l'importazione si è interrotta (processo terminato)"], "summary": []})
         job.save()
+        remove_upload(job.folder)  # an upload again starts afresh
     return False
 
 
@@ -209,8 +241,14 @@ def run(app, job):
         ImportJob.update(status=status, progress=1.0, report=json.dumps(result, ensure_ascii=False),
                          finished_at=utcnow(), current_file=None).where(ImportJob.id == job.id).execute()
         audit.record("import" if status == ImportJob.DONE else "import_refused", user=job.started_by,
-                     job=job.id, summary=result["summary"], problems=len(result["problems"]))
-    shutil.rmtree(job.folder, ignore_errors=True)  # the data now lives in the database
+                     job=job.id, summary=result["summary"], problems=len(result["problems"]), server=this_server())
+    remove_upload(job.folder)  # the data now lives in the database
+
+
+def this_server():
+    """Which server and process ran a job, for its audit entry: with several servers, where to
+    read its log."""
+    return f"{socket.gethostname()} pid {os.getpid()}"
 
 
 def heartbeat(app, job_id, stop):

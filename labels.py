@@ -123,6 +123,7 @@ LABELS = {
         "files": _l("File"),
         "summary": _l("Riepilogo"),
         "problems": _l("Problemi"),
+        "server": _l("Server"),  # host and process that ran an import
         "document": _l("Documento"),
         "section": _l("Sezione"),
         "title": _l("Titolo"),

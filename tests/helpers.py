@@ -1,5 +1,16 @@
-"""Helpers for tests: act like a browser (CSRF token from the page) and read delivered mail."""
+"""Helpers for tests: act like a browser (CSRF token from the page), read delivered mail, serve
+the app with gunicorn."""
+import contextlib
+import dataclasses
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
 
 import mailer
 
@@ -107,3 +118,70 @@ def route_urls(*blueprints, app=None):
                 url = re.sub(r"<[^>]*\b%s>" % name, value, url)
             urls.append((method, url, rule.endpoint))
     return urls
+
+
+# --- the app served by gunicorn, as in production -------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclasses.dataclass
+class Gunicorn:
+    url: str
+    process: subprocess.Popen
+    log: Path  # gunicorn's error log: the app's own log lines too
+
+    def worker_pids(self):
+        """The worker processes' ids (the master's children), as the app sees os.getpid()."""
+        pid = self.process.pid
+        return {int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+
+
+@contextlib.contextmanager
+def gunicorn(settings, log_dir, workers=1, access_log=None):
+    """The app served by gunicorn (sync workers) on a free port until the block ends; yields a
+    Gunicorn. `settings` are environment variables over the test run's own (None removes one);
+    PORTAL_BASE_URL defaults to the server's own address."""
+    from tests.conftest import free_port
+
+    port = free_port()
+    env = dict(os.environ, PORTAL_BASE_URL=f"http://127.0.0.1:{port}")
+    for name, value in settings.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = str(value)
+    log = Path(log_dir) / f"gunicorn-{port}.log"
+    # No control socket: its default path is one per user, which several gunicorns would share.
+    command = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", f"127.0.0.1:{port}",
+               "--no-control-socket"]
+    if access_log:
+        command += ["--access-logfile", str(access_log), "--access-logformat", "%(p)s %(m)s %(s)s"]
+    with log.open("w") as error_log:
+        process = subprocess.Popen(
+            command + ["app:create_app()"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=error_log,
+            start_new_session=True,  # its own process group: the workers go down with it
+        )
+    server = Gunicorn(f"http://127.0.0.1:{port}", process, log)
+    try:
+        wait_until_serving(server)
+        yield server
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def wait_until_serving(server):
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(server.url + "/login", timeout=5)
+            return
+        except (urllib.error.URLError, OSError):
+            if time.monotonic() > deadline or server.process.poll() is not None:
+                raise RuntimeError("gunicorn did not start: " + server.log.read_text()[-3000:]) from None
+            time.sleep(0.2)

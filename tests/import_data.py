@@ -5,6 +5,8 @@ readings.csv, measures.csv and documents.csv; options scale it and switch the di
 (semicolons, BOM, Italian decimals and dates) the contract allows.
 """
 import csv
+import io
+import zipfile
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -135,3 +137,14 @@ def write_data_set(folder, customers=3, months=3, days_of_measures=2, first_day=
                    "invoices.csv": len(invoice_rows), "readings.csv": len(reading_rows),
                    "measures.csv": len(measure_rows), "documents.csv": len(document_rows)},
     }
+
+
+def zipped(folder):
+    """The data set's folder as a zip (in a subfolder export/), as an operator would upload it."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in Path(folder).rglob("*"):
+            if path.is_file():
+                archive.write(path, "export/" + str(path.relative_to(folder)))
+    buffer.seek(0)
+    return buffer

@@ -56,7 +56,7 @@ from tests.helpers import (
     route_urls,
     sent_to_login,
 )
-from tests.import_data import pdf_bytes, write_data_set
+from tests.import_data import pdf_bytes, write_data_set, zipped
 
 OPERATOR_PASSWORD = "Sportello-Staff-2026!"
 
@@ -520,17 +520,6 @@ def test_audit_log_says_a_bad_range_next_to_its_date(staff, customers, as_htmx):
 
 # --- imports from the browser ---------------------------------------------------------------------
 
-def zipped(folder):
-    """The data set's folder as a zip, as an operator would upload it."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for path in Path(folder).rglob("*"):
-            if path.is_file():
-                archive.write(path, "export/" + str(path.relative_to(folder)))
-    buffer.seek(0)
-    return buffer
-
-
 def upload(staff, *files):
     token = csrf_from(staff.get("/backoffice/importazioni"))
     return staff.post("/backoffice/importazioni", data={"csrf_token": token, "files": list(files)},
@@ -547,7 +536,7 @@ def wait_for_job(job_id, timeout=60):
     raise AssertionError("the import job did not finish")
 
 
-def test_upload_a_zip_and_follow_the_import(staff, tmp_path, operator):
+def test_upload_a_zip_and_follow_the_import(app, staff, tmp_path, operator):
     written = write_data_set(tmp_path / "set")
     response = upload(staff, (zipped(tmp_path / "set"), "export.zip"))
     assert response.status_code == 303
@@ -559,7 +548,8 @@ def test_upload_a_zip_and_follow_the_import(staff, tmp_path, operator):
     assert 'value="100"' in page and "hx-trigger" not in page  # finished: no more polling
     assert Customer.select().count() == len(written["customers"])
     assert Invoice.select().where(Invoice.pdf_path.is_null(False)).count() == 6
-    assert not Path(job.folder).exists()  # the uploaded files are gone once imported
+    assert job.folder.startswith("imports/")  # in the file store, which every server shares
+    assert not (Path(app.config["FILE_STORE"]) / job.folder).exists()  # the uploaded files are gone once imported
     actions = [(a.action, a.user_id) for a in AuditLog.select().where(AuditLog.action.startswith("import"))]
     assert actions == [("import_uploaded", operator.id), ("import", operator.id)]
 
@@ -637,7 +627,7 @@ def zip_with_a_corrupted_member():
 
 
 def uploaded_files_left(app):
-    imports = Path(app.config["FILE_STORE"]).parent / "imports"
+    imports = Path(app.config["FILE_STORE"]) / "imports"
     return [p for p in imports.rglob("*") if p.is_file()] if imports.exists() else []
 
 
@@ -675,6 +665,21 @@ def test_a_job_whose_process_died_is_marked_failed_and_the_next_runs(app, staff,
     assert job.status == ImportJob.DONE
     dead = ImportJob.get(ImportJob.folder == "/gone")
     assert dead.status == ImportJob.FAILED and "interrotta" in dead.result["problems"][0]
+
+
+def test_a_job_queued_before_the_uploads_moved_into_the_file_store_still_runs(app, staff, tmp_path, operator):
+    """Its row names the old absolute folder (instance/imports/...): the queue reads it there."""
+    written = write_data_set(tmp_path / "instance" / "imports" / "0123456789abcdef", customers=1)
+    old = ImportJob.create(started_by=operator, folder=str(tmp_path / "instance" / "imports" / "0123456789abcdef"))
+    write_data_set(tmp_path / "set", customers=1)
+    response = upload(staff, (zipped(tmp_path / "set"), "export.zip"))  # starts the queue, oldest first
+    assert response.status_code == 303
+    wait_for_job(int(response.headers["Location"].rsplit("/", 1)[1]))
+    old = ImportJob.get_by_id(old.id)
+    assert old.status == ImportJob.DONE
+    assert "customers.csv: added 1, updated 0, unchanged 0" in old.result["summary"]  # it ran first: oldest first
+    assert Customer.get(Customer.code == written["customers"][0])
+    assert not Path(old.folder).exists()
 
 
 def test_two_processes_claiming_at_once_start_one_import(app, operator, monkeypatch):
@@ -977,7 +982,7 @@ def everything(app, operator):
                "output": "letture.csv", "ticket": 1, "ticket_status": "waiting_customer",
                "ticket_category": "fault", "assignee": "anna@utility.it", "attachments": 2, "canned_reply": 1,
                "point": "PR002874", "date": "2026-11-30", "values": ["F1 1600.000"], "reason": "Foto illeggibile",
-               "notify_readings": True,
+               "notify_readings": True, "server": "web-1 pid 4242",
                "rights": User.FULL, "granted": ["marketing"], "withdrawn": ["profiling"]}
     for action in labels.LABELS["audit_action"]:
         AuditLog.create(action=action, user=operator, customer=mario, detail=json.dumps(details))

@@ -1,9 +1,5 @@
 """Several worker processes: rate limits and the lockout hold across them, counted in the database,\nin Redis, or in the database while the configured Redis does not answer."""
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -11,17 +7,15 @@ import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from http.cookiejar import CookieJar
-from pathlib import Path
 
 import pytest
 import redis
 
 from ratelimit import LIMITS
-from tests.conftest import free_port
 from tests.factories import PASSWORD
+from tests.helpers import gunicorn as serve
 
 REDIS_URL = "redis://127.0.0.1:6379/15"  # a database of its own, flushed by the test
-ROOT = Path(__file__).resolve().parent.parent
 
 
 REDIS_DOWN = "redis://127.0.0.1:1/0"  # nothing listens there: every call fails at once
@@ -32,53 +26,14 @@ COUNTERS = {"database": None, "redis": REDIS_URL, "redis-down": REDIS_DOWN}
 def gunicorn(request, app, migrated_database, tmp_path):  # app: the tables start empty
     """Two worker processes on the test database, counting in the database (no REDIS_URL), in
     Redis, or in the database because the configured Redis does not answer."""
-    redis_url = COUNTERS[request.param]
     redis.Redis.from_url(REDIS_URL).flushdb()
-    port = free_port()
     access_log = tmp_path / "access.log"
-    error_log = (tmp_path / "error.log").open("w")
-    env = dict(
-        os.environ,
-        PORTAL_ENV="development",
-        SECRET_KEY="workers-test",
-        DATABASE_URL=migrated_database,
-        MAIL_DELIVERY_THREAD="false",
-        PORTAL_BASE_URL=f"http://127.0.0.1:{port}",
-    )
-    env.pop("REDIS_URL", None)
-    if redis_url:
-        env["REDIS_URL"] = redis_url
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}",
-         "--access-logfile", str(access_log), "--access-logformat", "%(p)s %(m)s %(s)s",
-         "app:create_app()"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=error_log,
-        start_new_session=True,  # its own process group: the workers go down with it
-    )
-    try:
-        yield wait_until_serving(process, port, tmp_path), access_log
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-        error_log.close()
+    settings = dict(PORTAL_ENV="development", SECRET_KEY="workers-test", DATABASE_URL=migrated_database,
+                    MAIL_DELIVERY_THREAD="false", REDIS_URL=COUNTERS[request.param])
+    with serve(settings, tmp_path, workers=2, access_log=access_log) as server:
+        yield server.url, access_log
     if request.param == "redis-down":
-        assert "Redis is unreachable: rate limits count in the database" in (tmp_path / "error.log").read_text()
-
-
-def wait_until_serving(process, port, tmp_path):
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(url + "/login", timeout=5)
-            return url
-        except (urllib.error.URLError, OSError):
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("gunicorn did not start: " + (tmp_path / "error.log").read_text()[-3000:]) from None
-            time.sleep(0.2)
+        assert "Redis is unreachable: rate limits count in the database" in server.log.read_text()
 
 
 class Browser:

@@ -1,8 +1,4 @@
 """Importazioni: the billing system's files uploaded from the browser, and each import's progress."""
-import secrets
-import shutil
-from pathlib import Path
-
 from flask import abort, current_app, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -32,16 +28,16 @@ def imports():
     form = EmptyForm()
     if request.method == "POST":
         if form.validate_on_submit():
-            folder = Path(current_app.config["FILE_STORE"]).parent / "imports" / secrets.token_hex(8)
+            folder = import_jobs.new_folder()
             try:
-                files = import_jobs.save_upload(request.files.getlist("files"), folder,
+                files = import_jobs.save_upload(request.files.getlist("files"), import_jobs.local_path(folder),
                                                 current_app.config["IMPORT_MAX_BYTES"])
                 with write_transaction():
                     job = import_jobs.create(current_user._get_current_object(), folder, files)
                     audit.record("import_uploaded", user=current_user._get_current_object(), job=job.id,
                                  files=files)
             except Exception as problem:
-                shutil.rmtree(folder, ignore_errors=True)  # nothing of a refused or failed upload stays
+                import_jobs.remove_upload(folder)  # nothing of a refused or failed upload stays
                 if not isinstance(problem, import_jobs.UploadProblem):
                     raise
                 error = str(problem)
