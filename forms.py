@@ -381,7 +381,11 @@ class PickerDateField(DateField):
     def process_formdata(self, valuelist):
         try:
             super().process_formdata(valuelist)
+            # Bounded like a URL's years (YEAR): the day after 31/12/9999 overflowed a 500.
+            if self.data is not None and not YEAR.min <= self.data.year <= YEAR.max:
+                raise ValueError
         except ValueError:
+            self.data = None
             raise ValueError(_l("Data non valida: usa il calendario o AAAA-MM-GG.")) from None
 
 

@@ -203,27 +203,34 @@ def customers_objects(app, code):
             "api_path": "nothing-here"}
 
 
+def staff_client(app):
+    """An administrator, logged in with password and second factor (enrolled on the way)."""
+    with app.app_context():
+        accounts.create_staff("operatore@utility.it", STAFF_PASSWORD, User.ADMIN)
+    staff = app.test_client()
+    assert login(staff, "operatore@utility.it", STAFF_PASSWORD).status_code == 303
+    page = staff.get("/login/codice")
+    assert page.status_code == 200
+    secret = re.search(r'<code class="secret">([A-Z2-7]+)</code>', page.get_data(as_text=True)).group(1)
+    assert post_form(staff, "/login/codice", {"code": pyotp.TOTP(secret).now()}).status_code == 303
+    return staff
+
+
 @pytest.fixture
 def people(app):
     """The owner's and a stranger's objects, a staff member's, and their logged-in clients."""
     owner = customers_objects(app, "005007")
     stranger = customers_objects(app, "009999")
-    with app.app_context():
-        operator = accounts.create_staff("operatore@utility.it", STAFF_PASSWORD, User.ADMIN)
+    staff = staff_client(app)
+    operator = User.get(User.email == "operatore@utility.it")
     canned = CannedReply.create(title="Grazie", body="Grazie della segnalazione.")
     job = ImportJob.create(started_by=operator, folder="/nowhere", status=ImportJob.FAILED, report='{"problems": ["x"]}')
     staff_objects = dict(owner, canned_reply=canned.id, import_job=job.id, user=operator.id)
 
-    clients = {}
+    clients = {"staff": staff}
     for name, code in (("owner", "005007"), ("stranger", "009999")):
         clients[name] = app.test_client()
         assert login(clients[name], code, PASSWORD).status_code == 303
-    staff = app.test_client()
-    assert login(staff, "operatore@utility.it", STAFF_PASSWORD).status_code == 303
-    page = staff.get("/login/codice")
-    secret = re.search(r'<code class="secret">([A-Z2-7]+)</code>', page.get_data(as_text=True)).group(1)
-    assert post_form(staff, "/login/codice", {"code": pyotp.TOTP(secret).now()}).status_code == 303
-    clients["staff"] = staff
     return {"owner": owner, "stranger": stranger, "staff": staff_objects, "clients": clients}
 
 
