@@ -278,3 +278,30 @@ def test_a_canned_reply_that_is_not_offered_is_said_not_a_500(app, customer_clie
     assert response.status_code == 422
     assert "Scegli una risposta predefinita." in response.get_data(as_text=True)
     assert TicketMessage.select().count() == 1  # nothing sent
+
+
+@pytest.mark.parametrize("who, method, url, data", [
+    ("anyone", "POST", "/password-dimenticata", {"user": "005007\x00"}),
+    ("customer", "POST", "/dati-anagrafici/chiavi-api", {"name": "Domotica\x00"}),
+    ("staff", "POST", "/backoffice/", {"q": "ROSSI\x00"}),
+    ("staff", "GET", "/backoffice/registro?utente=a%00b", None),
+    ("staff", "GET", "/backoffice/clienti/005007%00", None),
+    ("customer", "GET", "/fatture?sp=PR002874&stato=%00", None),
+])
+def test_a_nul_character_is_a_400_not_a_500(app, customer_client, who, method, url, data):
+    """PostgreSQL takes no NUL in a text: wherever one reached a query it was a 500 there."""
+    client = {"anyone": app.test_client(), "customer": customer_client, "staff": None}[who] or staff_client(app)
+    if data is not None:  # the session's token, from any of its pages
+        page = client.get({"anyone": "/login", "customer": "/", "staff": "/backoffice/"}[who], follow_redirects=True)
+        assert page.status_code == 200
+        data = dict(data, csrf_token=csrf_from(page))
+    response = client.open(url, method=method, data=data)
+    assert response.status_code == 400
+    assert "La richiesta non è valida." in response.get_data(as_text=True)
+
+
+def test_a_nul_character_in_an_api_query_is_the_apis_400(app, customer_client, owner):
+    ApiToken.create(user=owner, name="fuzz", token_hash=token_digest("spt_fuzz"))
+    response = app.test_client().get("/api/v1/supply-points/PR002874%00", headers={"Authorization": "Bearer spt_fuzz"})
+    assert response.status_code == 400
+    assert response.mimetype == "application/problem+json" and response.json["status"] == 400
