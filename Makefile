@@ -66,8 +66,9 @@ bench: translations
 
 # Known vulnerabilities in the pinned requirements (PyPI's advisory data): not part of `make test`
 # or CI, which may not reach the advisory service. pip-audit gets a virtualenv of its own, so its
-# dependencies never change the app's or the tests'.
-AUDIT_VENV ?= .venv-audit
+# dependencies never change the app's or the tests'; inside .venv, so that every tool that leaves
+# .venv out (ruff, pybabel, git, make clean) leaves it out too.
+AUDIT_VENV ?= $(VENV)/audit
 PIP_AUDIT_VERSION ?= 2.10.1
 audit:
 	test -x $(AUDIT_VENV)/bin/pip-audit || { $(PYTHON) -m venv $(AUDIT_VENV) && \
@@ -81,4 +82,4 @@ vendor:
 	sha256sum static/vendor/htmx-$(HTMX_VERSION).min.js
 
 clean:
-	rm -rf $(VENV) $(AUDIT_VENV) instance .pytest_cache
+	rm -rf $(VENV) instance .pytest_cache

@@ -269,7 +269,7 @@ def copy_project(destination):
         folder = Path(folder)
         left_out = {name for name in names if name in ("__pycache__", ".pytest_cache") or name.endswith(".mo")}
         if folder == ROOT:
-            left_out |= {".git", ".venv", ".venv-audit", "instance"} & set(names)
+            left_out |= {".git", ".venv", "instance"} & set(names)
         if folder == ROOT / "bench":
             left_out |= {"out"} & set(names)
         return left_out
