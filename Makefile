@@ -17,7 +17,7 @@ $(DEMO_TARGETS): export PORTAL_ENV = development
 $(DEMO_TARGETS): export PORTAL_SUPPORT_PHONE := $(PORTAL_SUPPORT_PHONE)
 $(DEMO_TARGETS): export PORTAL_SUPPORT_EMAIL := $(PORTAL_SUPPORT_EMAIL)
 
-.PHONY: run operator lint test install translations messages vendor bench clean
+.PHONY: run operator lint test install translations messages vendor bench audit clean
 
 # The virtualenv is rebuilt when the pinned requirements change.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -63,6 +63,17 @@ test: translations lint
 
 bench: translations
 	$(BIN)/python bench/run.py
+
+# Known vulnerabilities in the pinned requirements (PyPI's advisory data): not part of `make test`
+# or CI, which may not reach the advisory service. pip-audit gets a virtualenv of its own, so its
+# dependencies never change the app's or the tests'; inside .venv, so that every tool that leaves
+# .venv out (ruff, pybabel, git, make clean) leaves it out too.
+AUDIT_VENV ?= $(VENV)/audit
+PIP_AUDIT_VERSION ?= 2.10.1
+audit:
+	test -x $(AUDIT_VENV)/bin/pip-audit || { $(PYTHON) -m venv $(AUDIT_VENV) && \
+		$(AUDIT_VENV)/bin/pip install --quiet --disable-pip-version-check pip-audit==$(PIP_AUDIT_VERSION); }
+	$(AUDIT_VENV)/bin/pip-audit --strict --progress-spinner off -r requirements.txt -r requirements-dev.txt
 
 # Refresh the vendored htmx from its npm package (then update static/vendor/README.md).
 vendor:

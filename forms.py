@@ -385,6 +385,13 @@ class PickerDateField(DateField):
             raise ValueError(_l("Data non valida: usa il calendario o AAAA-MM-GG.")) from None
 
 
+def date_in_range(form, field):
+    """A date a year or two from which stays a date (and a year the portal can mean): the day
+    after 31/12/9999 is none, an overflow (a 500) where a range is read to the end of its day."""
+    if field.data is not None and not YEAR.min <= field.data.year <= YEAR.max:
+        raise ValidationError(_l("Scegli una data tra il 1900 e il 2999."))
+
+
 class DateRangeForm(FilterForm):
     """From one day to another, both included, either one optional."""
 
@@ -416,6 +423,10 @@ class InvoiceFilterForm(FilterForm):
 
 class AuditLogFilterForm(DateRangeForm):
     """Registro attività's filters: who, which customer, which action, which days."""
+
+    # "al" is read to the end of its day: the day after 31/12/9999 was an overflow, a 500.
+    dal = PickerDateField(validators=[Optional(), date_in_range])
+    al = PickerDateField(validators=[Optional(), date_in_range])
 
     utente = StringField(filters=[lambda text: text.strip().lower() if text else text])
     cliente = StringField(filters=[lambda text: text.strip() if text else text])
@@ -498,17 +509,11 @@ DEFAULT_CHART_PERIOD = "mese"
 CHART_DISPLAYS = {"grafico": _l("Grafico"), "tabella": _l("Tabella")}
 
 
-def chart_date_in_range(form, field):
-    """A date a year or two from which stays a date (and a year the portal can mean)."""
-    if field.data is not None and not 1900 <= field.data.year <= 2999:
-        raise ValidationError(_l("Scegli una data tra il 1900 e il 2999."))
-
-
 class AdvancedChartsForm(FilterForm):
     """Grafici avanzati's period, its date (any day of it) and chart or table."""
 
     vista = SelectField(choices=[SelectChoice(value, label) for value, label in CHART_PERIODS.items()])
-    data = PickerDateField(validators=[Optional(), chart_date_in_range])
+    data = PickerDateField(validators=[Optional(), date_in_range])
     mostra = SelectField(choices=[SelectChoice(value, label) for value, label in CHART_DISPLAYS.items()])
 
 

@@ -113,7 +113,10 @@ def reply(ticket_id):
     form = StaffReplyForm()
     form.canned.choices = canned_choices()
     if "insert" in request.form:
-        canned = CannedReply.get_or_none(CannedReply.id == form.canned.data) if form.canned.data.isdigit() else None
+        # One of the choices just listed, or none: any other text (a number past 64 bits, "²",
+        # which isdigit() took) reached the query, a 500.
+        offered = {value for value, _label in form.canned.choices if value}
+        canned = CannedReply.get_or_none(CannedReply.id == int(form.canned.data)) if form.canned.data in offered else None
         if canned is None:
             form.canned.errors = [_("Scegli una risposta predefinita.")]
             return ticket_page(ticket, reply_form=form), 422
