@@ -17,7 +17,7 @@ $(DEMO_TARGETS): export PORTAL_ENV = development
 $(DEMO_TARGETS): export PORTAL_SUPPORT_PHONE := $(PORTAL_SUPPORT_PHONE)
 $(DEMO_TARGETS): export PORTAL_SUPPORT_EMAIL := $(PORTAL_SUPPORT_EMAIL)
 
-.PHONY: run operator lint test install translations messages vendor bench audit clean
+.PHONY: run operator lint test install translations messages vendor bench load audit clean
 
 # The virtualenv is rebuilt when the pinned requirements change.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -63,6 +63,16 @@ test: translations lint
 
 bench: translations
 	$(BIN)/python bench/run.py
+
+# Simulated customers under load (bench/load.py; LOAD_POSTGRES=postgresql://... adds a run on
+# PostgreSQL, whose database it empties). Locust gets a virtualenv of its own, as pip-audit
+# below: it brings its own Flask and gevent.
+LOAD_VENV ?= $(VENV)/load
+LOCUST_VERSION ?= 2.47.0
+load: translations
+	test -x $(LOAD_VENV)/bin/locust || { $(PYTHON) -m venv $(LOAD_VENV) && \
+		$(LOAD_VENV)/bin/pip install --quiet --disable-pip-version-check locust==$(LOCUST_VERSION); }
+	$(BIN)/python bench/load.py --locust $(LOAD_VENV)/bin/locust $(if $(LOAD_POSTGRES),--postgres $(LOAD_POSTGRES))
 
 # Known vulnerabilities in the pinned requirements (PyPI's advisory data): not part of `make test`
 # or CI, which may not reach the advisory service. pip-audit gets a virtualenv of its own, so its
