@@ -536,7 +536,9 @@ def _errors(*statuses):
              404: "Not among this key's customer's resources.",
              422: "Query parameters not valid: `errors` says which and why.",
              429: "Too many requests with this key: Retry-After says how many seconds to wait."}
-    responses = {str(status): _problem_response(texts[status]) for status in statuses}
+    # Any request, before its key is looked at: a NUL character is refused by every page (views/errors.py).
+    responses = {"400": _problem_response("A NUL character in the address: no request may carry one.")}
+    responses.update({str(status): _problem_response(texts[status]) for status in statuses})
     responses["429"]["headers"] = {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}}
     responses["401"]["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
     return responses
