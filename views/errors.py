@@ -1,10 +1,13 @@
 """Error pages: the layout, a sentence in the user's language, the right status. Never a
 stack trace."""
-from flask import Blueprint, abort, request
+import peewee as pw
+from flask import Blueprint, abort, current_app, g, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from playhouse.pool import MaxConnectionsExceeded
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from extensions import login_manager
 from views.rendering import render_page
 
 bp = Blueprint("errors", __name__)
@@ -54,3 +57,25 @@ def server_error(error):
     return render_page("errors/error.html", code=500, message=_(
         "Qualcosa non ha funzionato da parte nostra. Riprova tra poco; se continua, contatta "
         "il servizio clienti.")), 500
+
+
+# The database not answering (restarted, unreachable, every pooled connection busy) is a moment's
+# outage, not a fault of the page: a 503 that says to come back, and the next request connects
+# anew (a broken connection leaves the pool). Nothing was written: a write's transaction either
+# committed before its answer or is rolled back with the connection.
+@bp.app_errorhandler(pw.OperationalError)
+@bp.app_errorhandler(pw.InterfaceError)
+@bp.app_errorhandler(MaxConnectionsExceeded)
+def database_unavailable(error):
+    current_app.logger.error("The database did not answer: %s", error)
+    # The page must ask the database nothing: not who is logged in, nor the menu's badge.
+    g._login_user = login_manager.anonymous_user()
+    g.pop("supply_points", None)
+    if request.blueprint == "api":
+        from views.api import problem
+        return problem(503, "The service is not available at the moment: retry in a minute.", {"Retry-After": "60"})
+    response = render_page("errors/error.html", code=503, message=_(
+        "Il servizio non è disponibile in questo momento: riprova tra qualche minuto."))
+    response.status_code = 503
+    response.headers["Retry-After"] = "60"
+    return response
