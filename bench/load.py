@@ -13,15 +13,18 @@ its own Flask and gevent; this script runs in the portal's.
 
     make load                                           # SQLite, then the PostgreSQL of LOAD_POSTGRES
     .venv/bin/python bench/load.py [--users 20] [--seconds 60] [--postgres postgresql://…/bench]
+        [--kill-worker-after 30]                        # a worker SIGKILLed mid-run
 """
 import argparse
 import csv
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,6 +116,8 @@ def main():
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--postgres", help="also run on this PostgreSQL database (it is emptied)")
     parser.add_argument("--locust", default=str(ROOT / ".venv" / "load" / "bin" / "locust"))
+    parser.add_argument("--kill-worker-after", type=float, metavar="SECONDS",
+                        help="SIGKILL one gunicorn worker this long after the start: no acknowledged write may be lost")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         databases = [("SQLite", "sqlite:///" + os.path.join(folder, "load.db"))]
@@ -126,8 +131,21 @@ def main():
             with serving(2) as (serve, servers):
                 serve(engine, database_url, PROXY_COUNT="1")
                 port, _cookie = servers[engine]
+                killer = threading.Timer(args.kill_worker_after, kill_a_worker, (port,)) if args.kill_worker_after else None
+                if killer:
+                    killer.start()
                 rows, errors = run_locust(args.locust, port, args.users, args.seconds, folder, users_file, acks)
             report(engine, rows, errors, acknowledged_and_found(database_url, acks), args)
+
+
+def kill_a_worker(port):
+    """SIGKILL one of the workers of the gunicorn on `port`, as the kernel's OOM killer would:
+    its requests in flight are lost to their clients, its master starts another worker."""
+    master = int(subprocess.run(["pgrep", "-o", "-f", f"gunicorn.*--bind 127.0.0.1:{port}"], capture_output=True, text=True,
+                                check=True).stdout)
+    workers = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True, check=True).stdout.split()
+    os.kill(int(workers[0]), signal.SIGKILL)
+    print(f"killed worker {workers[0]} of gunicorn {master} with SIGKILL", flush=True)
 
 
 if __name__ == "__main__":
