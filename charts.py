@@ -18,7 +18,7 @@ from pygal.util import decorate
 
 import bands
 from i18n import ROME, local_date, rome_midnight_utc
-from models import Invoice, Reading, daily_totals, measures_between, monthly_totals, newest_measure
+from models import Invoice, Reading, daily_totals, measures_between, monthly_totals
 
 
 def monthly(customer, point, year):
@@ -547,12 +547,12 @@ def last_update(customer, point):
     newest measure ("measure", a naive UTC instant) and "imported_at", when an import last
     brought the point's measures (None for measures written otherwise); for gas the newest
     reading ("reading") or invoice period's end ("invoice"), a day. None without data."""
-    if not point.is_gas:
-        newest = next(iter(newest_measure(customer=customer, point=point)), None)
-        if newest is None:
+    if not point.is_gas:  # `point` is the customer's: the caller found it by the customer
+        if point.measures_until is None:
             return None
-        return {"at": newest.start + timedelta(minutes=newest.interval_minutes), "kind": "measure",
-                "day": to_rome(newest.start).date(), "imported_at": point.measures_imported_at}
+        return {"at": point.measures_until, "kind": "measure",
+                "day": to_rome(point.measures_until - timedelta(seconds=1)).date(),  # the newest measure's day
+                "imported_at": point.measures_imported_at}
     reading = (Reading.for_point(customer, point).where(Reading.status == Reading.VALIDATED)
                .order_by(Reading.date.desc()).first())
     invoice = (Invoice.for_customer(customer).select(Invoice.period_end)

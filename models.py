@@ -106,6 +106,8 @@ class SupplyPoint(BaseModel):
     contract_data = pw.TextField(default="{}")
     # When an import last brought measures for the point: what "Dati aggiornati al" tells.
     measures_imported_at = pw.DateTimeField(null=True)
+    # The end of its newest measure (naive UTC), kept by totals.py with the totals.
+    measures_until = pw.DateTimeField(null=True)
 
     class Meta:
         indexes = ((("customer", "code"), False),)
@@ -706,16 +708,11 @@ def percentile(ordered, share):
 
 
 # What every Grafici avanzati view reads (the period's totals and the year before's, or a day's
-# measures; the newest measure, its "aggiornati al"), their SQL built once per process (database.prepared): for
-# such small reads building the SQL cost more than running it. Called with keywords only.
+# measures), their SQL built once per process (database.prepared): for such small reads building
+# the SQL cost more than running it. Called with keywords only.
 daily_totals = prepared(DailyConsumption.between)
 monthly_totals = prepared(MonthlyConsumption.between)
 measures_between = prepared(Measure.between)  # a day chart's; both bounds given
-
-
-@prepared
-def newest_measure(customer, point):
-    return Measure.between(customer, point).order_by(Measure.start.desc()).limit(1)
 
 
 class Ticket(BaseModel):

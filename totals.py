@@ -5,7 +5,9 @@ The import calls `update_from_staging()` in its transaction, after merging measu
 (point, local day) the file has rows for is summed again from the measure table, so a re-sent or
 changed row counts once, with its new value; then the months of those days are summed from the
 days, in SQL. `rebuild()` (`flask rebuild-totals`) does the same for every day of every point
-that has measures, a batch of points per transaction.
+that has measures, a batch of points per transaction. Both also keep each point's
+`measures_until`, the end of its newest measure ("l'ultima misura finisce il"), so that a page
+never looks for it among the measures (on PostgreSQL that search opens every month partition).
 
 Which local day and band an instant belongs to is decided in Python (bands.py, zoneinfo), once
 per hour: so SQLite, which knows no time zones, and PostgreSQL get the same answer, DST days
@@ -220,15 +222,44 @@ class Totals:
         sql(f"DELETE FROM {TOUCHED_TABLE}")
 
 
+def measure_end(database, table):
+    """SQL for the end of a measure of `table` (its start plus its minutes), as the database
+    keeps a timestamp."""
+    if is_sqlite(database):
+        return f"datetime({table}.start, '+' || {table}.interval_minutes || ' minutes')"
+    return f"{table}.start + {table}.interval_minutes * INTERVAL '1 minute'"
+
+
+def extend_measures_until(database, newest, params=()):
+    """Move each point's measures_until to the newest end that `newest` (SQL giving
+    supply_point_id and until) finds, if later: measures are added or changed, never removed
+    (an archived month leaves the newest where it was)."""
+    database.execute_sql(
+        "UPDATE supplypoint SET measures_until = CASE WHEN measures_until IS NULL "
+        "OR measures_until < n.until THEN n.until ELSE measures_until END "
+        f"FROM ({newest}) n WHERE supplypoint.id = n.supply_point_id", params)
+
+
 def update_from_staging(database):
     """In the import's transaction, after the measures are merged: the totals of every (point,
-    local day) measures.csv has rows for, and of their months."""
+    local day) measures.csv has rows for, and of their months; the points' measures_until."""
     totals = Totals(database)
     try:
         totals.touch_staged()
         totals.recompute()
     finally:
         totals.drop()
+    extend_measures_until(database, f"SELECT p.id AS supply_point_id, MAX({measure_end(database, 's')}) AS until "
+                                    "FROM import_measure s JOIN supplypoint p ON p.code = s.supply_point_code "
+                                    "GROUP BY p.id")
+
+
+def extend_measures_until_of(database, point_ids):
+    """measures_until of the points, from all their measures."""
+    marks = ", ".join([database.param] * len(point_ids))
+    extend_measures_until(database, f"SELECT supply_point_id, MAX({measure_end(database, 'measure')}) AS until "
+                                    f"FROM measure WHERE supply_point_id IN ({marks}) GROUP BY supply_point_id",
+                          point_ids)
 
 
 def update_points(database, point_ids, batch=100):
@@ -239,6 +270,7 @@ def update_points(database, point_ids, batch=100):
         for start in range(0, len(point_ids), batch):
             totals.touch_points(point_ids[start:start + batch])
             totals.recompute()
+            extend_measures_until_of(database, point_ids[start:start + batch])
     finally:
         totals.drop()
 
@@ -259,6 +291,7 @@ def rebuild(database, batch=100, echo=None):
                 done += database.execute_sql(f"SELECT COUNT(DISTINCT supply_point_id) FROM {TOUCHED_TABLE}"
                                              ).fetchone()[0]
                 totals.recompute()
+                extend_measures_until_of(database, ids)
             if echo is not None:
                 echo(f"{min(start + batch, len(point_ids))}/{len(point_ids)} points")
     finally:

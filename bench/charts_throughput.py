@@ -117,13 +117,14 @@ def write_measures(database, point_ids):
 
 def write_totals(database, point_ids):
     """The first point's totals by the import's code, then the same rows for the other points,
-    and each point's import time as the import sets it."""
+    and each point's import time and newest measure's end as the import sets them."""
     sums = totals.Totals(database)
     try:
         with write_transaction():
             sums.touch_points(point_ids[:1])
             sums.recompute()
-            models.SupplyPoint.update(measures_imported_at=models.utcnow()).where(models.SupplyPoint.id.in_(point_ids)).execute()
+            models.SupplyPoint.update(measures_imported_at=models.utcnow(), measures_until=rome_midnight_utc(
+                date(YEAR + 1, 1, 1))).where(models.SupplyPoint.id.in_(point_ids)).execute()
     finally:
         sums.drop()
     if len(point_ids) == 1:

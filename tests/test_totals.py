@@ -91,6 +91,13 @@ def assert_totals_match(sent):
             assert row.peak_kwh == close(peak), key
             # Ties (or sums a rounding apart) may pick either hour: the one picked holds the peak.
             assert values["hours"][row.peak_start] == close(peak), key
+    # Each point's newest measure's end ("l'ultima misura finisce il"), kept with the totals.
+    newest = {}
+    for code, start in sent:
+        newest[code] = max(newest.get(code, start), start)
+    kept = dict(SupplyPoint.select(SupplyPoint.code, SupplyPoint.measures_until).tuples())
+    assert {code: kept[code] for code in newest} == {code: start + QUARTER for code, start in newest.items()}
+    assert all(kept[code] is None for code in kept if code not in newest)
 
 
 measure_rows = st.lists(
@@ -105,6 +112,7 @@ def test_totals_equal_the_raw_sums_after_imports_that_add_change_and_resend(app,
     with app.app_context():
         for model in (Measure, DailyConsumption, MonthlyConsumption):
             model.delete().execute()
+        SupplyPoint.update(measures_until=None).execute()
     sent = {}
     for number, (rows, resend_mode) in enumerate(imports):
         batch = {}
@@ -202,6 +210,7 @@ def test_rebuild_totals_command_makes_them_again_from_the_measures(app, points, 
         # Totals gone wrong (a fix in the measures made by hand, a change of the band rules...).
         DailyConsumption.update(f1=0).execute()
         MonthlyConsumption.delete().execute()
+        SupplyPoint.update(measures_until=None).execute()
         # A day whose measures were archived (README) has totals and no measures: they stay.
         point = SupplyPoint.get(SupplyPoint.code == points[0])
         DailyConsumption.create(supply_point=point, day=date(2020, 1, 1), f1=5, intervals=1)
@@ -215,6 +224,31 @@ def test_rebuild_totals_command_makes_them_again_from_the_measures(app, points, 
         assert {model: model.select().count() for model in imported} == imported
         sent = {(code, datetime.fromisoformat(start[:-6])): (kwh, quality) for code, start, kwh, quality, _ in rows}
         assert_totals_match({key: (round(kwh, 3), quality) for key, (kwh, quality) in sent.items()})
+
+
+def test_the_upgrade_that_keeps_the_newest_measure_end_fills_it_from_the_measures_stored(app, points, tmp_path):
+    """Migration 017, on an instance that has measures from before it: each point's
+    measures_until is its newest measure's end (hourly and quarter-hour), no measures no end."""
+    import schema
+
+    rows = [(points[0], utc_text(datetime(2026, 10, 20, 22, 0)), 1.0, "actual", 60),
+            (points[0], utc_text(datetime(2026, 10, 20, 21, 0)), 1.0, "actual", 60),
+            (points[1], utc_text(datetime(2026, 10, 25, 0, 45)), 1.0, "actual", 15)]
+    write_measures(tmp_path / "measures.csv", rows)
+    assert not run(app, [tmp_path / "measures.csv"], tmp_path / "store").problems
+    with app.app_context():
+        router = schema.router(db_wrapper.database)
+        assert router.done[-1] == "017_point_measures_until"
+        try:
+            router.rollback()  # the instance as it was before 017
+            assert "measures_until" not in [c.name for c in db_wrapper.database.get_columns("supplypoint")]
+            router.run()
+        finally:
+            schema.upgrade(db_wrapper.database)  # the next tests find the schema whole
+        kept = dict(SupplyPoint.select(SupplyPoint.code, SupplyPoint.measures_until).tuples())
+    assert kept[points[0]] == datetime(2026, 10, 20, 23, 0)
+    assert kept[points[1]] == datetime(2026, 10, 25, 1, 0)
+    assert [until for code, until in kept.items() if code not in points[:2]] == [None] * (len(kept) - 2)
 
 
 # --- PostgreSQL: measures partitioned by month ---------------------------------------------------
