@@ -27,6 +27,14 @@
     });
   }
 
+  // A swapped fragment's [data-announce] text (a chart's new period) goes to the page's live
+  // region, which stays in place: one swapped in already holding its text is not read out.
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var said = event.detail.elt.querySelector("[data-announce]");
+    var announcer = document.getElementById("announcer");
+    if (said && announcer) announcer.textContent = said.textContent;
+  });
+
   document.addEventListener("htmx:load", function (event) {
     openDialogs(event.detail.elt.parentElement || document);
   });

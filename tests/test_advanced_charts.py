@@ -167,7 +167,7 @@ def test_previous_and_next_follow_the_links(client, period, data, name, earlier,
     url = f"{PAGE}?sp=PR002874&vista={period}&data={data}"
     for headers in ({}, htmx(url)):
         page = page_of(client, url, headers=headers)
-        assert f'<strong class="chart-period-name" aria-live="polite">{name}</strong>' in page
+        assert f'<strong class="chart-period-name" data-announce>{name}</strong>' in page
         previous = unescape(re.search(r'<a rel="prev" href="([^"]+)" hx-get="\1"', page).group(1))
         assert f"data={earlier}" in previous and f"vista={period}" in previous
         assert get(client, previous, headers=headers).status_code == 200
@@ -213,7 +213,7 @@ def test_unknown_values_fall_back_to_a_month_chart(client):
 def test_without_a_date_the_newest_data_is_shown(client):
     add_measures(point(), date(2025, 6, 29), date(2025, 7, 2))
     page = page_of(client, f"{PAGE}?sp=PR002874")
-    assert 'chart-period-name" aria-live="polite">luglio 2025<' in page
+    assert 'chart-period-name" data-announce>luglio 2025<' in page
     assert "Dati aggiornati al 03/07/2025 00:00: la fine dell'ultima misura ricevuta per questo punto." in page
 
 
@@ -497,7 +497,7 @@ def test_the_times_shown_are_romes(client):
     keep_measures_until(point())
     page = page_of(client, f"{PAGE}?sp=PR002874")
     assert "Dati aggiornati al 02/12/2026 00:00" in page
-    assert 'chart-period-name" aria-live="polite">dicembre 2026<' in page
+    assert 'chart-period-name" data-announce>dicembre 2026<' in page
 
 
 def test_the_pages_say_when_an_import_last_brought_the_points_measures(client, app, tmp_path):
@@ -563,7 +563,7 @@ def test_the_whole_page_and_other_views_are_not_taken_from_the_kept_block(client
     page = page_of(client, url)
     assert page.startswith("<!doctype html>") and "<h1>Grafici avanzati</h1>" in page
     month = page_of(client, f"{PAGE}?sp=PR002874&vista=mese&data=2026-03-01&mostra=tabella", headers=htmx())
-    assert 'aria-live="polite">marzo 2026<' in month
+    assert 'data-announce>marzo 2026<' in month
     assert post_form(client, "/lingua", {"lang": "en"}, page=url).status_code == 303
     english = page_of(client, url, headers=htmx())
     assert "← Previous</a>" in english and "Precedente" not in english

@@ -72,6 +72,12 @@ def test_step_back_a_month_switch_to_the_table_and_back(live_server, new_page, m
     page.goto(live_server.url + "/grafici-avanzati?sp=PR002874&vista=mese&data=2026-11-01")
     image_loaded(page)
     expect(page.locator(".chart-period-name")).to_have_text("novembre 2026")
+    # The live region a screen reader reads out stays in the page (htmx swaps what is beside
+    # it): empty when the page loads, the new period once a step has swapped the chart.
+    announcer = page.locator("#announcer")
+    expect(announcer).to_have_attribute("aria-live", "polite")
+    expect(announcer).to_have_text("")
+    announcer.evaluate("element => { element.dataset.since = 'the page loaded'; }")
     shot(page, "month")
 
     with page.expect_response(lambda r: "/grafici-avanzati?" in r.url) as answer:
@@ -79,6 +85,8 @@ def test_step_back_a_month_switch_to_the_table_and_back(live_server, new_page, m
     wait_for_htmx(page)
     assert answer.value.status == 200
     expect(page.locator(".chart-period-name")).to_have_text("ottobre 2026")
+    expect(announcer).to_have_text("ottobre 2026")
+    expect(announcer).to_have_attribute("data-since", "the page loaded")  # the same element, not a new one
     assert "data=2026-10-01" in page.url and "vista=mese" in page.url
     assert "data=2026-10-01" in page.locator("figure.chart img").get_attribute("src")
     image_loaded(page)
