@@ -45,6 +45,7 @@ SETTINGS = {
     "MAIL_PASSWORD": (None, str),
     "MAIL_DEFAULT_SENDER": ("Sportello <noreply@localhost>", str),
     "MAIL_TIMEOUT": (10, int),
+    "MAIL_RETRY_SECONDS": (30, int),  # the first retry of a mail the server did not take; doubled each time, at most an hour
     "MAIL_CLAIM_SECONDS": (120, int),  # how long a sender holds the mail it sends (mailer.claim_duration)
     "MAIL_DELIVERY_THREAD": (True, "bool"),  # deliver the outbox from inside each process
     "SESSION_IDLE_MINUTES": (30, int),

@@ -41,7 +41,6 @@ BATCH = 50
 
 
 def init_app(app):
-    app.config.setdefault("MAIL_RETRY_SECONDS", 30)
     app.extensions["mailer"] = None  # the delivery thread, started by the first request
     app.before_request(_ensure_thread)
     app.teardown_request(_wake_after_request)
@@ -178,7 +177,17 @@ def compose(mail, sender):
         html=mail.body_html,
         sender=sender,
     )
+    message.msgId = message_id(mail, sender)
     return message.as_bytes()
+
+
+def message_id(mail, sender):
+    """The same Message-ID each time a mail is sent: if a sender dies after the server took a mail
+    and before it was marked sent, the mail goes again when its claim ends, and the recipient's
+    server and mail program can tell the copy (RFC 5322 §3.6.4). The outbox's id and creation
+    time keep it unique across instances and a restored backup."""
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
+    return f"<sportello.{mail.id}.{mail.created_at:%Y%m%d%H%M%S}@{domain}>"
 
 
 def claim_duration():

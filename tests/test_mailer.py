@@ -3,7 +3,7 @@ import re
 import socket
 import threading
 import time
-from datetime import date
+from datetime import date, timedelta
 from email import message_from_bytes
 from email.policy import default as default_policy
 from pathlib import Path
@@ -65,6 +65,22 @@ def test_smtp_down_then_up_loses_no_mail(make_app):
         assert deliver(app) == 0  # and only once
     finally:
         server.stop()
+
+
+def test_a_mail_sent_again_after_its_sender_died_has_the_same_message_id(app, smtp):
+    """A sender killed after the server took a mail and before marking it sent: the mail goes
+    again when its claim ends, and the recipient's mail program can tell it is the same."""
+    queue_one(app, "a@example.it")
+    queue_one(app, "b@example.it")
+    assert deliver(app) == 2
+    first = OutboxMail.get(OutboxMail.recipient == "a@example.it")
+    OutboxMail.update(sent_at=None, claimed_until=utcnow() - timedelta(seconds=1)).where(
+        OutboxMail.id == first.id).execute()  # as the killed sender left it
+    assert deliver(app) == 1
+    ids = [(m["To"], m["Message-ID"]) for m in smtp.messages]
+    assert [to for to, _ in ids] == ["a@example.it", "b@example.it", "a@example.it"]
+    assert ids[0][1] == ids[2][1] != ids[1][1]
+    assert re.fullmatch(r"<sportello\.\d+\.\d{14}@portal\.test>", ids[0][1])
 
 
 def test_retries_wait_longer_each_time(make_app):
