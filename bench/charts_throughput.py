@@ -28,8 +28,8 @@ answer the fragment from what they kept. A third server on the small database ke
         [--database-url postgresql://postgres@127.0.0.1:5432/helper_bench
          --big-database-url postgresql://postgres@127.0.0.1:5432/helper_bench_big] [--baseline REV]
 
-With --baseline REV one more server runs that commit's code on the small SQLite database, making
-every view anew too: a change's cost to a first view, side by side.
+With --baseline REV one more server per engine runs that commit's code on the small database,
+making every view anew too: a change's cost to a first view, side by side.
 
 The PostgreSQL databases given are emptied (every table dropped) before and after; the SQLite
 files live in a temporary folder under /tmp (35 million rows: about 3 GB) and go at the end.
@@ -195,8 +195,8 @@ def main():
                 for size, url in ((("big", big), ("small", small)) if args.big_first else (("small", small), ("big", big))):
                     serve((engine, size), url)
                 serve((engine, "anew"), small, CHART_BLOCKS_SECONDS="0")  # every view made anew: no block kept
-            if args.baseline:
-                serve(("SQLite", "baseline"), databases[0][1], root=baseline_code, CHART_BLOCKS_SECONDS="0")
+                if args.baseline:
+                    serve((engine, "baseline"), small, root=baseline_code, CHART_BLOCKS_SECONDS="0")
             rounds = interleaved(servers, targets(), args)
         report(args, databases, built, rounds)
     finally:
@@ -235,8 +235,8 @@ def report(args, databases, built, rounds):
                       f"{f['bytes']:7.0f} {f['errors']:6d}")
             for name in names[1:]:
                 print(f"{name} / bare route by round: {by_round(rounds[engine, size][name], rounds[engine, size][names[0]])}")
-        if engine == "SQLite" and args.baseline:
-            print(f"\nSQLite, {args.small} points, the code of {args.baseline}, each view made anew:")
+        if args.baseline:
+            print(f"\n{engine}, {args.small} points, the code of {args.baseline}, each view made anew:")
             figures = {name: pooled(rounds[engine, "baseline"][name]) for name in names}
             print(f"{'URL':24} {'req/s':>8} {'/ ok':>6} {'p50 ms':>7} {'p99 ms':>7}")
             for name, f in figures.items():
