@@ -6,7 +6,8 @@ workers serve the portal:
   only forms that are worth guessing at count (login, registration, forgotten password...);
 - in Redis when REDIS_URL is set, which takes that write off the database. If Redis cannot be
   answered, the database counts instead and the log says so: an outage neither lifts the
-  limits (fail open) nor locks every customer out (fail closed).
+  limits (fail open) nor locks every customer out (fail closed). Its windows start afresh in
+  the database, and once Redis answers again what the database counted meanwhile still counts.
 Hand-written rather than Flask-Limiter: its storages (memory, Redis, Memcached, MongoDB) have
 no SQL database, and its fallback is in-memory, per worker: the split this module avoids.
 """
@@ -109,9 +110,10 @@ class RedisCounters:
             pipe.expire(key, seconds, nx=True)  # the window starts with its first hit
             pipe.ttl(key)
             count, _, ttl = pipe.execute()
-            return count, max(ttl, 1)
         except Exception:  # noqa: BLE001 - any Redis failure
             return self._fall_back("add", key, seconds)
+        # What was counted in the database during an outage still counts (a read, no write).
+        return max((count, max(ttl, 1)), self._fallback.get(key))
 
     def get(self, key):
         try:

@@ -1,12 +1,16 @@
 """Helpers for tests: act like a browser (CSRF token from the page), read delivered mail, serve
-the app with gunicorn."""
+the app with gunicorn, a PostgreSQL of a test's own."""
 import contextlib
 import dataclasses
+import getpass
+import glob
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -123,6 +127,7 @@ def route_urls(*blueprints, app=None):
 # --- the app served by gunicorn, as in production -------------------------------------------------
 
 ROOT = Path(__file__).resolve().parent.parent
+POSTGRES_PROGRAMS = sorted(glob.glob("/usr/lib/postgresql/*/bin"))  # initdb, pg_ctl
 
 
 @dataclasses.dataclass
@@ -185,3 +190,80 @@ def wait_until_serving(server):
             if time.monotonic() > deadline or server.process.poll() is not None:
                 raise RuntimeError("gunicorn did not start: " + server.log.read_text()[-3000:]) from None
             time.sleep(0.2)
+
+
+class PrivateCluster:
+    """A throwaway PostgreSQL server in `folder`, started, stopped and started again by a test
+    (tests/test_outage.py) or a benchmark (bench/load.py --fault postgres): stopping the
+    machine's own would stop every other test."""
+
+    def __init__(self, folder):
+        from tests.conftest import free_port
+
+        self.folder, self.port = folder, free_port()
+        self.data = folder / "data"
+        # PostgreSQL refuses to run as root: then it runs as the machine's postgres user.
+        self.as_user = ["runuser", "-u", "postgres", "--"] if getpass.getuser() == "root" else []
+        if self.as_user:
+            shutil.chown(folder, "postgres")
+        self.run("initdb", "--auth=trust", "--username=postgres", "--no-sync", "-D", str(self.data))
+
+    def run(self, program, *args):
+        subprocess.run([*self.as_user, os.path.join(POSTGRES_PROGRAMS[-1], program), *args], check=True, capture_output=True)
+
+    def start(self):
+        self.run("pg_ctl", "-D", str(self.data), "-w", "-l", str(self.folder / "log"), "-o",
+                 f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder} -c fsync=off", "start")
+
+    def stop(self):
+        self.run("pg_ctl", "-D", str(self.data), "-w", "-m", "fast", "stop")
+
+    @property
+    def url(self):
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+
+@contextlib.contextmanager
+def private_postgres():
+    """A PrivateCluster, started, until the block ends."""
+    # Not under pytest's tmp_path: the postgres user may not enter root's folder of them.
+    folder = Path(tempfile.mkdtemp(prefix="sportello-postgres-"))
+    server = PrivateCluster(folder)
+    server.start()
+    try:
+        yield server
+    finally:
+        with contextlib.suppress(subprocess.CalledProcessError):  # stopped already
+            server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+class RedisServer:
+    """A redis-server of a test's or a benchmark's own on a free port, keeping nothing on disk
+    (restarted, it is empty, as a Redis without persistence); stopped and started again."""
+
+    def __init__(self):
+        from tests.conftest import free_port
+
+        self.port, self.process = free_port(), None
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self):
+        self.process = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                         "--appendonly", "no"], stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True,
+                             text=True).stdout.strip() != "PONG":
+            if time.monotonic() > deadline:
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.1)
+        return self
+
+    def stop(self):
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait()
+            self.process = None

@@ -4,71 +4,29 @@ the same process serves again without a restart, the customer still logged in.
 
 A PostgreSQL of its own (initdb in a temporary folder, its own port), since stopping the
 machine's would stop every other test."""
-import getpass
-import glob
 import os
 import re
-import shutil
-import subprocess
-import tempfile
-from pathlib import Path
 
 import pytest
 
 import models
 import schema
 from app import create_app
-from tests.conftest import TEST_CONFIG, free_port
+from tests.conftest import TEST_CONFIG
 from tests.factories import PASSWORD, make_customer, make_supply_point, make_user
-from tests.helpers import csrf_from, htmx_headers, login
+from tests.helpers import POSTGRES_PROGRAMS, csrf_from, htmx_headers, login, private_postgres
 
-BINARIES = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
 pytestmark = [
     pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL", "").startswith("postgres"),
                        reason="PostgreSQL only: CI runs the suite again with TEST_DATABASE_URL"),
-    pytest.mark.skipif(not BINARIES, reason="PostgreSQL's server programs are not installed"),
+    pytest.mark.skipif(not POSTGRES_PROGRAMS, reason="PostgreSQL's server programs are not installed"),
 ]
-
-
-class PrivateCluster:
-    """A throwaway PostgreSQL server: started, stopped and started again by the test."""
-
-    def __init__(self, folder):
-        self.folder, self.port = folder, free_port()
-        self.data = folder / "data"
-        # PostgreSQL refuses to run as root: then it runs as the machine's postgres user.
-        self.as_user = ["runuser", "-u", "postgres", "--"] if getpass.getuser() == "root" else []
-        if self.as_user:
-            shutil.chown(folder, "postgres")
-        self.run("initdb", "--auth=trust", "--username=postgres", "--no-sync", "-D", str(self.data))
-
-    def run(self, program, *args):
-        subprocess.run([*self.as_user, os.path.join(BINARIES[-1], program), *args], check=True, capture_output=True)
-
-    def start(self):
-        self.run("pg_ctl", "-D", str(self.data), "-w", "-l", str(self.folder / "log"), "-o",
-                 f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder} -c fsync=off", "start")
-
-    def stop(self):
-        self.run("pg_ctl", "-D", str(self.data), "-w", "-m", "fast", "stop")
-
-    @property
-    def url(self):
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
 
 @pytest.fixture
 def cluster():
-    # Not under pytest's tmp_path: the postgres user may not enter root's folder of them.
-    folder = Path(tempfile.mkdtemp(prefix="sportello-outage-"))
-    server = PrivateCluster(folder)
-    server.start()
-    yield server
-    try:
-        server.stop()
-    except subprocess.CalledProcessError:
-        pass  # stopped already
-    shutil.rmtree(folder, ignore_errors=True)
+    with private_postgres() as server:
+        yield server
 
 
 def test_a_restarted_database_is_a_503_meanwhile_and_served_again_after(cluster, smtp, tmp_path):

@@ -1,4 +1,5 @@
-"""Several worker processes: rate limits and the lockout hold across them, counted in the database,\nin Redis, or in the database while the configured Redis does not answer."""
+"""Several worker processes: rate limits and the lockout hold across them, counted in the database,
+in Redis, or in the database while the configured Redis does not answer (and after it is back)."""
 import re
 import time
 import urllib.error
@@ -13,6 +14,7 @@ import redis
 
 from ratelimit import LIMITS
 from tests.factories import PASSWORD
+from tests.helpers import RedisServer, csrf_from
 from tests.helpers import gunicorn as serve
 
 REDIS_URL = "redis://127.0.0.1:6379/15"  # a database of its own, flushed by the test
@@ -95,3 +97,32 @@ def test_an_existing_and_an_unknown_code_get_the_same_answers(owner, gunicorn):
     assert answers_known == answers_unknown
     assert [status for status, _ in answers_known] == [422] * 9 + [429] * 3
     assert len(workers_that_answered(access_log)) == 2, "the requests did not reach both workers"
+
+
+def test_redis_stopped_and_started_again_under_a_guessing_visitor(make_app):
+    """The rate limits' Redis stops mid-window: the database counts meanwhile, from the start of a
+    window of its own (neither open nor closed to everyone), and once Redis answers again, empty
+    as a Redis without persistence restarts, what the database counted still refuses."""
+    server = RedisServer().start()
+    try:
+        client = make_app(REDIS_URL=server.url).test_client()
+        token = csrf_from(client.get("/login"))
+        allowed = LIMITS["login-ip"][0]
+
+        def attempts(count, first):
+            statuses = []
+            for n in range(first, first + count):
+                response = client.post("/login", data={"user": f"9{n:05d}", "password": "Sbagliata-2026!",
+                                                       "csrf_token": token})
+                statuses.append(response.status_code)
+            return statuses
+
+        assert attempts(20, 0) == [422] * 20  # counted in Redis
+        assert redis.Redis.from_url(server.url).keys("sportello:rl:login-ip:*")
+        server.stop()
+        assert attempts(allowed + 1, 20) == [422] * allowed + [429]  # the database's own window
+        server.start()
+        assert not redis.Redis.from_url(server.url).keys()  # back, and empty
+        assert attempts(1, 100) == [429]
+    finally:
+        server.stop()
