@@ -65,14 +65,16 @@ bench: translations
 	$(BIN)/python bench/run.py
 
 # Simulated customers under load (bench/load.py; LOAD_POSTGRES=postgresql://... adds a run on
-# PostgreSQL, whose database it empties). Locust gets a virtualenv of its own, as pip-audit
+# PostgreSQL, whose database it empties; LOAD_FAULT=worker|smtp|redis|postgres makes that fail
+# during the run). Locust gets a virtualenv of its own, as pip-audit
 # below: it brings its own Flask and gevent.
 LOAD_VENV ?= $(VENV)/load
 LOCUST_VERSION ?= 2.47.0
 load: translations
 	test -x $(LOAD_VENV)/bin/locust || { $(PYTHON) -m venv $(LOAD_VENV) && \
 		$(LOAD_VENV)/bin/pip install --quiet --disable-pip-version-check locust==$(LOCUST_VERSION); }
-	$(BIN)/python bench/load.py --locust $(LOAD_VENV)/bin/locust $(if $(LOAD_POSTGRES),--postgres $(LOAD_POSTGRES))
+	$(BIN)/python bench/load.py --locust $(LOAD_VENV)/bin/locust $(if $(LOAD_POSTGRES),--postgres $(LOAD_POSTGRES)) \
+		$(if $(LOAD_FAULT),--fault $(LOAD_FAULT))
 
 # Known vulnerabilities in the pinned requirements (PyPI's advisory data): not part of `make test`
 # or CI, which may not reach the advisory service. pip-audit gets a virtualenv of its own, so its

@@ -9,7 +9,9 @@ only when the portal answers it with its 303; each is appended to LOAD_ACKS (a J
 bench/load.py can check afterwards that every acknowledged write is in the database.
 
 The customers come from LOAD_USERS (JSON written by bench/load.py): their code, password,
-points and the next value of each register to read.
+points and the next value of each register to read. Every failed request is appended to
+LOAD_FAILURES (when, status, request), so that bench/load.py can tell the failures before,
+during and after a fault; a 503 says whether it was the portal's clean outage page.
 """
 import html
 import itertools
@@ -17,6 +19,7 @@ import json
 import os
 import random
 import re
+import time
 import uuid
 from datetime import date
 
@@ -24,6 +27,8 @@ from locust import HttpUser, between, task
 
 USERS = json.load(open(os.environ["LOAD_USERS"]))
 ACKS = os.environ["LOAD_ACKS"]
+FAILURES = os.environ["LOAD_FAILURES"]
+OUTAGE_PAGE = "Il servizio non è disponibile in questo momento"  # views/errors.py, database_unavailable
 NEXT_USER = itertools.count()
 TICKETS_EACH = 5  # the portal takes 10 new tickets an hour from a customer
 INPUT = re.compile(r"<input\b[^>]*>")
@@ -43,8 +48,23 @@ def hidden_fields(page):
 
 
 def acknowledge(kind, **what):
-    with open(ACKS, "a") as out:  # one short line: appends from several processes do not interleave
-        out.write(json.dumps(dict(what, kind=kind)) + "\n")
+    append(ACKS, dict(what, kind=kind))
+
+
+def append(path, line):
+    with open(path, "a") as out:  # one short line: appends from several processes do not interleave
+        out.write(json.dumps(line) + "\n")
+
+
+def failed(response, name, detail=""):
+    """Mark the request failed, saying what came back: for a 503, whether it was the clean outage
+    page (with its Retry-After) or something else."""
+    status = response.status_code
+    if status == 503:
+        clean = OUTAGE_PAGE in response.text and response.headers.get("Retry-After") == "60"
+        detail = "the outage page" if clean else "NOT the outage page"
+    append(FAILURES, {"at": time.time(), "status": status, "request": name})
+    response.failure(f"{status} {detail}".strip())
 
 
 class Customer(HttpUser):
@@ -57,15 +77,17 @@ class Customer(HttpUser):
         self.read = set()  # the points read today
         self.tickets = 0
         self.point = self.me["points"][0]
-        page = self.client.get("/login", name="/login")
-        self.client.post("/login", name="/login (POST)", allow_redirects=False,
-                         data={"user": self.me["code"], "password": self.me["password"],
-                               "csrf_token": hidden_fields(page.text).get("csrf_token", "")})
+        page = self.get("/login", "/login")
+        with self.client.post("/login", name="/login (POST)", allow_redirects=False, catch_response=True,
+                              data={"user": self.me["code"], "password": self.me["password"],
+                                    "csrf_token": hidden_fields(page.text).get("csrf_token", "")}) as response:
+            if response.status_code != 303:
+                failed(response, "/login (POST)")
 
     def get(self, path, name, **kwargs):
         with self.client.get(path, name=name, catch_response=True, allow_redirects=False, **kwargs) as response:
             if response.status_code != 200:
-                response.failure(f"{response.status_code} on {path}")
+                failed(response, name)
         return response
 
     @task(3)
@@ -118,7 +140,7 @@ class Customer(HttpUser):
                     form.update(hidden_fields(response.text), confirm_implausible="y")
                     response.success()
                     continue
-                response.failure(f"self-reading: {response.status_code} {FIELD_ERROR.findall(response.text)[:1]}")
+                failed(response, "/autolettura (POST)", str(FIELD_ERROR.findall(response.text)[:1]))
                 return
 
     @task(1)
@@ -137,4 +159,4 @@ class Customer(HttpUser):
                 self.tickets += 1
                 acknowledge("ticket", subject=subject)
             else:
-                response.failure(f"ticket: {response.status_code} {FIELD_ERROR.findall(response.text)[:1]}")
+                failed(response, "/ticket/nuovo (POST)", str(FIELD_ERROR.findall(response.text)[:1]))
