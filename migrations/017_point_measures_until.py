@@ -5,6 +5,8 @@ from the measures already stored."""
 import peewee as pw
 from peewee_migrate import Migrator
 
+# A migration keeps its SQL (totals.measure_end's) rather than import the app's code, which
+# will change after it.
 NEWEST_END = {  # of the point's newest measure: its start plus its minutes
     "sqlite": "SELECT datetime(m.start, '+' || m.interval_minutes || ' minutes')",
     "postgres": "SELECT m.start + m.interval_minutes * INTERVAL '1 minute'",
