@@ -11,9 +11,14 @@ quarter-hours, the 25-hour day the clocks go back, a week, a month, a year) it p
 CPU time (process_time) is printed beside the wall-clock time: this machine is shared, and a
 busy neighbour stretches wall-clock figures.
 
-    .venv/bin/python bench/advanced_charts_bench.py [--rounds 30]
+    .venv/bin/python bench/advanced_charts_bench.py [--rounds 30] [--pygal-lookup]
+
+--pygal-lookup also builds each view's chart alternately with pygal's own attribute lookup and
+with charts.LeanStackedBar's direct one, in this process, and prints the two CPU medians and
+their ratio (and that the SVGs are the same but for pygal's random ids).
 """
 import argparse
+import re
 import statistics
 import sys
 import tempfile
@@ -94,9 +99,35 @@ def view_figures(name, point, period, day, colour, rounds):
             f"{query_wall:9.1f} {query_cpu:7.1f} {build_wall / query_wall:12.2f}")
 
 
+def lookup_figures(name, point, period, day, colour, rounds):
+    """The view's chart built `rounds` times with each attribute lookup, taking turns."""
+    first = charts.period_bounds(period, day)[0]
+    data, has_previous = period_figures(point, period, first)
+    labels = {"unit": "kWh", "title": f"Consumi {first}, PR002874", "previous": "Un anno prima"}
+    direct = charts.LeanStackedBar.__getattribute__
+    times, svgs = {"pygal": [], "direct": []}, {}
+    try:
+        for _ in range(rounds):
+            for lookup in times:
+                if lookup == "pygal":
+                    del charts.LeanStackedBar.__getattribute__
+                else:
+                    charts.LeanStackedBar.__getattribute__ = direct
+                cpu = time.process_time()
+                svgs[lookup] = charts.consumption_svg(point, data, has_previous, "it", colour, labels)
+                times[lookup].append(time.process_time() - cpu)
+    finally:
+        charts.LeanStackedBar.__getattribute__ = direct
+    ids = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+    same = ids.sub("", svgs["pygal"]) == ids.sub("", svgs["direct"])
+    pygal_ms, direct_ms = (statistics.median(times[lookup]) * 1000 for lookup in ("pygal", "direct"))
+    return f"{name:30} {pygal_ms:9.1f} {direct_ms:9.1f} {direct_ms / pygal_ms:7.2f}  {'same' if same else 'DIFFERENT'}"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--pygal-lookup", action="store_true", help="also compare pygal's attribute lookup, side by side")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
@@ -108,6 +139,10 @@ def main():
             colour = app.config["PORTAL_COLOR"]
             for name, period, day in VIEWS:
                 print(view_figures(name, point, period, day, colour, args.rounds))
+            if args.pygal_lookup:
+                print(f"\n{'chart build, CPU ms':30} {'pygal':>9} {'direct':>9} {'ratio':>7}  SVG")
+                for name, period, day in VIEWS:
+                    print(lookup_figures(name, point, period, day, colour, args.rounds))
         models.db_wrapper.database.close()
 
 
