@@ -14,6 +14,7 @@ ratio measured in the same run):
 import argparse
 import dataclasses
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -129,35 +130,38 @@ def main():
     if arguments.download:
         return download(*arguments.download)
     folder = Path(tempfile.mkdtemp(prefix="measures-bench-"))
-    path = folder / "bench.db"
-    url = f"sqlite:///{path}"
-    built = build(url, arguments.years)
-    print(f"{built:,} quarter-hours of PR002874 ({arguments.years} years to {LAST_DAY}) in {path}")
-    whole = (date(LAST_DAY.year - arguments.years, LAST_DAY.month, LAST_DAY.day) + timedelta(days=1), LAST_DAY)
-    one_year = (date(LAST_DAY.year - 1, LAST_DAY.month, LAST_DAY.day) + timedelta(days=1), LAST_DAY)
-    figures = {kind: [] for kind in PATHS}
-    shell, rss = [], {"one": [], "all": []}
-    for _round in range(arguments.rounds):
-        rows, seconds = sqlite_csv(path, *whole)
-        assert rows == built, (rows, built)
-        shell.append(rows / seconds)
-        for kind in PATHS:
-            rows, seconds, peak, _size = in_process(url, kind, *whole)
-            assert rows == built, (kind, rows, built)
-            figures[kind].append(rows / seconds)
-            if kind == "csv":
-                rss["all"].append(peak)
-        rss["one"].append(in_process(url, "csv", *one_year)[2])
-    base = statistics.median(shell)
-    print(f"sqlite3 -csv: {base:,.0f} rows/s")
-    for kind, rates in figures.items():
-        ratios = [rate / shell_rate for rate, shell_rate in zip(rates, shell, strict=True)]
-        print(f"{kind:5}: {statistics.median(rates):,.0f} rows/s, ratio to sqlite3 -csv {statistics.median(ratios):.2f} "
-              f"(rounds {min(ratios):.2f}-{max(ratios):.2f}){'  target >= 0.3' if kind == 'csv' else ''}")
-    one, everything = statistics.median(rss["one"]), statistics.median(rss["all"])
-    print(f"peak RSS, CSV of one year: {one / 1024:.1f} MiB; of {arguments.years} years: {everything / 1024:.1f} MiB; "
-          f"ratio {everything / one:.3f}  target <= 1.10")
+    try:
+        path = folder / "bench.db"
+        url = f"sqlite:///{path}"
+        built = build(url, arguments.years)
+        print(f"{built:,} quarter-hours of PR002874 ({arguments.years} years to {LAST_DAY}) in {path}")
+        whole = (date(LAST_DAY.year - arguments.years, LAST_DAY.month, LAST_DAY.day) + timedelta(days=1), LAST_DAY)
+        one_year = (date(LAST_DAY.year - 1, LAST_DAY.month, LAST_DAY.day) + timedelta(days=1), LAST_DAY)
+        figures = {kind: [] for kind in PATHS}
+        shell, rss = [], {"one": [], "all": []}
+        for _round in range(arguments.rounds):
+            rows, seconds = sqlite_csv(path, *whole)
+            assert rows == built, (rows, built)
+            shell.append(rows / seconds)
+            for kind in PATHS:
+                rows, seconds, peak, _size = in_process(url, kind, *whole)
+                assert rows == built, (kind, rows, built)
+                figures[kind].append(rows / seconds)
+                if kind == "csv":
+                    rss["all"].append(peak)
+            rss["one"].append(in_process(url, "csv", *one_year)[2])
+        base = statistics.median(shell)
+        print(f"sqlite3 -csv: {base:,.0f} rows/s")
+        for kind, rates in figures.items():
+            ratios = [rate / shell_rate for rate, shell_rate in zip(rates, shell, strict=True)]
+            print(f"{kind:5}: {statistics.median(rates):,.0f} rows/s, ratio to sqlite3 -csv {statistics.median(ratios):.2f} "
+                  f"(rounds {min(ratios):.2f}-{max(ratios):.2f}){'  target >= 0.3' if kind == 'csv' else ''}")
+        one, everything = statistics.median(rss["one"]), statistics.median(rss["all"])
+        print(f"peak RSS, CSV of one year: {one / 1024:.1f} MiB; of {arguments.years} years: {everything / 1024:.1f} MiB; "
+              f"ratio {everything / one:.3f}  target <= 1.10")
 
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)  # the database: tens of MB a run
 
 if __name__ == "__main__":
     main()
