@@ -11,7 +11,7 @@ from i18n import rome_midnight_utc
 from models import Measure, MonthlyConsumption, Reading
 from tests.e2e.conftest import log_in, wait_for_htmx
 from tests.factories import make_customer, make_invoice, make_supply_point, make_user
-from tests.test_advanced_charts import fill_totals
+from tests.test_advanced_charts import fill_totals, keep_measures_until
 
 SHOTS = "/tmp/shots"
 
@@ -42,6 +42,7 @@ def mario(live_server):
     for start in range(0, len(rows), 500):
         Measure.insert_many(rows[start:start + 500]).execute()
     fill_totals(point)
+    keep_measures_until(point)
     # Gas: monthly readings (one a self-reading, one estimated) and an invoice before them.
     gas = make_supply_point(customer, code="PR002875", commodity="gas")
     for month, value, source in ((6, 900, "distributor"), (7, 905, "estimated"), (8, 912, "distributor"),
@@ -140,6 +141,24 @@ def test_step_back_a_month_switch_to_the_table_and_back(live_server, new_page, m
     expect(page.get_by_role("link", name="Giorno")).to_have_count(0)
     expect(page.locator(".summary-total dd")).to_have_text("830,0 Smc")
     shot(page, "gas-year")
+
+
+def test_without_a_date_the_newest_month_opens_and_a_step_back_is_read_out(live_server, new_page, mario):
+    """Opened without a date, the chart shows the month of the point's newest measure (kept by
+    the import as measures_until) and says when it ends; a step back swaps the block in place
+    and its period reaches the page's live region."""
+    page = new_page()
+    log_in(page, live_server)
+    assert page.goto(live_server.url + "/grafici-avanzati?sp=PR002874&vista=mese").status == 200
+    expect(page.locator(".chart-period-name")).to_have_text("novembre 2026")
+    expect(page.locator(".chart-updated")).to_contain_text("01/12/2026 00:00")
+    with page.expect_response(lambda r: "/grafici-avanzati?" in r.url) as answer:
+        page.get_by_role("link", name="← Precedente").click()
+    wait_for_htmx(page)
+    assert answer.value.status == 200
+    expect(page.locator(".chart-period-name")).to_have_text("ottobre 2026")
+    expect(page.locator("#announcer")).to_have_text("ottobre 2026")
+    image_loaded(page)
 
 
 def test_the_same_view_without_javascript(live_server, new_page, mario):
