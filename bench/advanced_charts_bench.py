@@ -33,7 +33,7 @@ import charts  # noqa: E402
 import models  # noqa: E402
 import schema  # noqa: E402
 import totals  # noqa: E402
-from app import create_app  # noqa: E402
+from bench import bench_app  # noqa: E402
 from i18n import rome_midnight_utc  # noqa: E402
 
 FIRST_DAY, LAST_DAY = date(2024, 11, 1), date(2026, 11, 30)
@@ -47,8 +47,7 @@ VIEWS = (  # (name, period, a day in it)
 
 
 def build(database_url):
-    app = create_app({"PORTAL_ENV": "development", "SECRET_KEY": "bench", "DATABASE_URL": database_url,
-                      "MAIL_DELIVERY_THREAD": False})
+    app = bench_app(database_url)
     with app.app_context():
         database = models.db_wrapper.database
         schema.upgrade(database)

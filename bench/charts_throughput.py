@@ -50,7 +50,7 @@ import models  # noqa: E402
 import partitions  # noqa: E402
 import schema  # noqa: E402
 import totals  # noqa: E402
-from app import create_app  # noqa: E402
+from bench import bench_app  # noqa: E402
 from bench.run import by_round, checked_out, interleaved, options, pooled, prepare, serving  # noqa: E402
 from database import is_sqlite, write_transaction  # noqa: E402
 from i18n import rome_midnight_utc  # noqa: E402
@@ -146,8 +146,7 @@ def build(database_url, points):
     steps = []
     print(f"{database_url}, {points} points:", flush=True)
     timed("init-db and demo", lambda: prepare(database_url), steps)
-    app = create_app({"PORTAL_ENV": "development", "SECRET_KEY": "bench", "DATABASE_URL": database_url,
-                      "MAIL_DELIVERY_THREAD": False})
+    app = bench_app(database_url)
     with app.app_context():
         database = models.db_wrapper.database
         if is_sqlite(database):

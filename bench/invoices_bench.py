@@ -30,7 +30,7 @@ import accounts  # noqa: E402
 import demo  # noqa: E402
 import models  # noqa: E402
 import schema  # noqa: E402
-from app import create_app  # noqa: E402
+from bench import bench_app  # noqa: E402
 from bench.run import by_round, interleaved, options, pooled, serving  # noqa: E402
 from database import is_sqlite  # noqa: E402
 
@@ -43,8 +43,7 @@ def build(database_url, customers, invoices_per_point):
     points and ten years of monthly invoices. Bulk SQL: a million rows in well under a minute."""
     if database_url.startswith("postgresql"):
         schema.empty_postgres(database_url)
-    app = create_app({"PORTAL_ENV": "development", "SECRET_KEY": "bench", "DATABASE_URL": database_url,
-                      "MAIL_DELIVERY_THREAD": False})
+    app = bench_app(database_url)
     rng = random.Random(4)
     with app.app_context():
         database = models.db_wrapper.database

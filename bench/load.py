@@ -53,7 +53,7 @@ import mailer  # noqa: E402
 import models  # noqa: E402
 import schema  # noqa: E402
 import self_readings  # noqa: E402
-from app import create_app  # noqa: E402
+from bench import bench_app  # noqa: E402
 from bench.run import environment, prepare, serving  # noqa: E402
 from tests.conftest import SmtpServer  # noqa: E402
 from tests.factories import PASSWORD, make_user  # noqa: E402
@@ -65,8 +65,7 @@ MAIL_DRAIN_SECONDS = 120  # after the run, how long the mail worker may take to 
 def customers_with_logins(database_url, count):
     """The demo customer and `count - 1` others with points and no login yet, each given one; for each, its
     points and the next reading of each register (one more than the last validated one)."""
-    app = create_app({"PORTAL_ENV": "development", "SECRET_KEY": "bench", "DATABASE_URL": database_url,
-                      "MAIL_DELIVERY_THREAD": False})
+    app = bench_app(database_url)
     users = []
     with app.app_context():
         mario = models.Customer.get(models.Customer.code == demo.DEMO_CUSTOMER)
@@ -95,8 +94,7 @@ def acknowledged_and_found(database_url, acks_path):
     acks = [json.loads(line) for line in Path(acks_path).read_text().splitlines()] if Path(acks_path).exists() else []
     readings = {a["submission"] for a in acks if a["kind"] == "reading"}
     tickets = {a["subject"] for a in acks if a["kind"] == "ticket"}
-    app = create_app({"PORTAL_ENV": "development", "SECRET_KEY": "bench", "DATABASE_URL": database_url,
-                      "MAIL_DELIVERY_THREAD": False})
+    app = bench_app(database_url)
     with app.app_context():
         found_readings = {r.submission for r in models.Reading.select(models.Reading.submission)
                           .where(models.Reading.submission.in_(list(readings) or [""]))}
@@ -127,8 +125,7 @@ def mails_sent_and_received(database_url, smtp, fault):
     the outbox holds, those it sent, and of those how many the SMTP server received not at all
     or more than once (by Message-ID, which stays the same when a mail is sent again); and how
     many were held by the fault: queued before it ended, sent after."""
-    app = create_app({"PORTAL_ENV": "development", "SECRET_KEY": "bench", "DATABASE_URL": database_url,
-                      "MAIL_DELIVERY_THREAD": False})
+    app = bench_app(database_url)
     with app.app_context():
         deadline = time.monotonic() + MAIL_DRAIN_SECONDS
         while models.OutboxMail.select().where(models.OutboxMail.sent_at.is_null()).count() and time.monotonic() < deadline:

@@ -31,7 +31,7 @@ import argon2  # noqa: E402
 import accounts  # noqa: E402
 import models  # noqa: E402
 import schema  # noqa: E402
-from app import create_app  # noqa: E402
+from bench import bench_app  # noqa: E402
 from i18n import rome_midnight_utc  # noqa: E402
 
 LAST_DAY = date(2026, 11, 30)
@@ -50,8 +50,7 @@ def cheap_hashing():
 
 
 def make_app(database_url):
-    return create_app({"PORTAL_ENV": "development", "SECRET_KEY": "bench", "DATABASE_URL": database_url,
-                       "MAIL_DELIVERY_THREAD": False})
+    return bench_app(database_url)
 
 
 def build(database_url, years):

@@ -21,7 +21,7 @@ import psycopg2  # noqa: E402
 
 import models  # noqa: E402
 import schema  # noqa: E402
-from app import create_app  # noqa: E402
+from bench import bench_app  # noqa: E402
 from database import SessionCache  # noqa: E402
 
 
@@ -32,8 +32,7 @@ def main():
     args = parser.parse_args()
 
     schema.empty_postgres(args.postgres)
-    app = create_app({"PORTAL_ENV": "development", "SECRET_KEY": "bench", "DATABASE_URL": args.postgres,
-                      "MAIL_DELIVERY_THREAD": False})
+    app = bench_app(args.postgres)
     with app.app_context():
         schema.upgrade(models.db_wrapper.database)
         customer = models.Customer.create(code="005007", name="ROSSI MARIO", kind="person", tax_code="RSSMRA70A01H199Z")

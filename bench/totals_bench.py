@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 import importer  # noqa: E402
 import schema  # noqa: E402
 import totals  # noqa: E402
-from app import create_app  # noqa: E402
+from bench import bench_app  # noqa: E402
 from i18n import ROME, rome_midnight_utc  # noqa: E402
 from models import DailyConsumption, Measure, MonthlyConsumption, db_wrapper  # noqa: E402
 from tests.import_data import tax_code  # noqa: E402
@@ -63,8 +63,7 @@ def fresh_app(url):
         path = Path(url.removeprefix("sqlite:///"))
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
-    app = create_app(dict(DATABASE_URL=url, SECRET_KEY="bench", PORTAL_ENV="development", TESTING=False,
-                          FILE_STORE=str(OUT / "totals-files"), MAIL_DELIVERY_THREAD=False))
+    app = bench_app(url, TESTING=False, FILE_STORE=str(OUT / "totals-files"))
     with app.app_context():
         schema.upgrade(db_wrapper.database)
     return app

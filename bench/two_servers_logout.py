@@ -23,7 +23,7 @@ import requests  # noqa: E402
 
 import models  # noqa: E402
 import schema  # noqa: E402
-from app import create_app  # noqa: E402
+from bench import bench_app  # noqa: E402
 from tests.factories import PASSWORD, make_customer, make_supply_point, make_user  # noqa: E402
 from tests.helpers import gunicorn  # noqa: E402
 from tests.test_servers import home, logged_in, post, sent_to_login  # noqa: E402
@@ -36,8 +36,7 @@ def main():
     args = parser.parse_args()
 
     schema.empty_postgres(args.postgres)
-    app = create_app({"PORTAL_ENV": "development", "SECRET_KEY": "bench", "DATABASE_URL": args.postgres,
-                      "MAIL_DELIVERY_THREAD": False})
+    app = bench_app(args.postgres)
     with app.app_context():
         schema.upgrade(models.db_wrapper.database)
         customer = make_customer(code="005007")
