@@ -172,12 +172,18 @@ def gunicorn(settings, log_dir, workers=1, access_log=None):
         wait_until_serving(server)
         yield server
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_process_group(process)
+
+
+def stop_process_group(process, seconds=10):
+    """Stop a server started in a session of its own (start_new_session=True) with its workers:
+    SIGTERM to the whole group, then SIGKILL if it has not gone after `seconds`."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def wait_until_serving(server):

@@ -21,7 +21,6 @@ import re
 import secrets
 import shlex
 import shutil
-import signal
 import ssl
 import subprocess
 import time
@@ -31,6 +30,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_port
+from tests.helpers import stop_process_group
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -188,15 +188,6 @@ class http_get:
         self.connection.close()
 
 
-def stop(process):
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     """The portal as the README installs it: settings from deploy/env.example (a SECRET_KEY made
@@ -232,7 +223,7 @@ def installed(tmp_path_factory):
         wait_for(process, lambda: answers(port), "gunicorn", log)
         yield port, log, dict(environment, **environment_administrator)
     finally:
-        stop(process)
+        stop_process_group(process, seconds=20)
 
 
 def test_gunicorn_serves_as_the_unit_starts_it(installed):
@@ -320,7 +311,7 @@ def nginx(installed, tmp_path_factory):
         wait_for(process, serving, "nginx", log)
         yield http_port, https_port, context, folder / "sportello.log", installed[2]
     finally:
-        stop(process)
+        stop_process_group(process, seconds=20)
 
 
 def test_nginx_sends_http_to_https(nginx):

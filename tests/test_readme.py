@@ -18,7 +18,6 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import sqlite3
 import subprocess
 import time
@@ -32,6 +31,7 @@ from argon2 import PasswordHasher
 
 from app import SETTINGS
 from tests.conftest import free_port
+from tests.helpers import stop_process_group
 from tests.import_data import write_data_set
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -324,12 +324,7 @@ def serve(scratch, state, command):
                 assert not failed, f"`{command}` did not serve /login:\n{log_path.read_text()[-3000:]}"
                 time.sleep(0.2)
     finally:
-        os.killpg(process.pid, signal.SIGTERM)  # the server and its workers: their own session
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_process_group(process)  # the server and its workers: their own session
 
 
 def makefile_default(name):
