@@ -172,7 +172,7 @@ def second_factor():
 def locked_message(until):
     return _(
         "Troppi tentativi falliti: l'accesso è bloccato fino alle %(time)s. Se l'accesso è tuo, puoi "
-        "entrare subito: chiedi una nuova password con «Hai dimenticato la Password?» e il link che "
+        "entrare subito: chiedi una nuova password con «Hai dimenticato la password?» e il link che "
         "ricevi sblocca l'accesso.",
         time=i18n.local_time(until + timedelta(minutes=1)),
     )

@@ -59,7 +59,7 @@ def document_requests(page, since):
 def test_register_confirm_login_switch_point_and_password_dialog(live_server, customer, smtp, page):
     # --- step 1: who the customer is -------------------------------------------------------------
     page.goto(live_server.url + "/login")
-    page.get_by_role("link", name="Sei un cliente e vuoi registrarti ?").click()
+    page.get_by_role("link", name="Sei un cliente e vuoi registrarti?").click()
     expect(page).to_have_url(live_server.url + "/registrazione")
     page.get_by_label("Codice cliente", exact=True).fill("005007")
     page.get_by_label("Codice fiscale o partita IVA", exact=True).fill(customer.tax_code)
@@ -259,7 +259,7 @@ def test_a_locked_out_owner_gets_in_through_the_reset_link(live_server, customer
     expect(page.get_by_text("l'accesso è bloccato fino alle")).to_be_visible()
     page.screenshot(path=f"/tmp/shots/locked-{javascript}.png", full_page=True)
 
-    page.get_by_role("link", name="Hai dimenticato la Password ?").click()
+    page.get_by_role("link", name="Hai dimenticato la password?").click()
     page.get_by_label("Codice cliente o username").fill("005007")
     page.get_by_role("button", name="Invia il link").click()
     expect(page.get_by_role("heading", name="Controlla la tua email")).to_be_visible()
