@@ -23,6 +23,7 @@ import models
 import schema
 from app import create_app
 from database import is_sqlite
+from tests.helpers import release_connections
 
 TEST_CONFIG = {
     "PORTAL_ENV": "development",
@@ -136,11 +137,7 @@ def make_app(migrated_database, smtp, tmp_path):
     yield make
     for app in apps:
         mailer.stop_thread(app)
-    database = models.db_wrapper.database
-    if not database.is_closed():
-        database.close()
-    if hasattr(database.obj, "close_all"):  # a PostgreSQL pool: close its idle connections
-        database.obj.close_all()
+    release_connections()
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import urllib.request
 from pathlib import Path
 
 import mailer
+import models
 
 
 def deliver(app):
@@ -173,6 +174,16 @@ def gunicorn(settings, log_dir, workers=1, access_log=None):
         yield server
     finally:
         stop_process_group(process)
+
+
+def release_connections():
+    """Close the current app's database connections (a PostgreSQL pool's idle ones too): before
+    another app takes db_wrapper, or a test drops the database they are open on."""
+    database = models.db_wrapper.database
+    if not database.is_closed():
+        database.close()
+    if hasattr(database.obj, "close_all"):
+        database.obj.close_all()
 
 
 def stop_process_group(process, seconds=10):

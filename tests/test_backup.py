@@ -21,7 +21,7 @@ import models
 import schema
 from models import Invoice, Ticket, TicketAttachment, TicketMessage
 from tests.factories import PASSWORD, make_customer, make_invoice, make_supply_point, make_user, store_pdf
-from tests.helpers import csrf_from, login
+from tests.helpers import csrf_from, login, release_connections
 from tests.import_data import pdf_bytes
 
 INVOICE_PDF = pdf_bytes("Fattura FT2026-000001 di ROSSI MARIO")
@@ -80,15 +80,6 @@ class server_connection:
 
     def __exit__(self, *exc):
         self.connection.close()
-
-
-def release_connections():
-    """The source app's pooled PostgreSQL connections, before another app takes db_wrapper."""
-    database = models.db_wrapper.database
-    if not database.is_closed():
-        database.close()
-    if hasattr(database.obj, "close_all"):
-        database.obj.close_all()
 
 
 # --- customers writing ----------------------------------------------------------------------------

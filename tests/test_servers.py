@@ -28,7 +28,7 @@ from models import AuditLog, ImportJob, MailRequest, OutboxMail, RateCounter, ut
 from ratelimit import LIMITS
 from tests.conftest import TEST_CONFIG, empty_tables
 from tests.factories import PASSWORD, make_customer, make_supply_point, make_user
-from tests.helpers import gunicorn
+from tests.helpers import gunicorn, release_connections
 from tests.import_data import pdf_bytes, write_data_set, zipped
 
 REDIS_URL = "redis://127.0.0.1:6379/12"  # a database of its own, flushed before each test
@@ -87,11 +87,7 @@ def servers(tmp_path_factory, smtp_session):
               gunicorn(dict(settings, FILE_STORE=mounts["b"]), tmp_path) as b):
             yield SimpleNamespace(app=app, a=a, b=b, store=store, smtp=smtp_session, settings=settings, logs=tmp_path)
     finally:
-        database = models.db_wrapper.database
-        if not database.is_closed():
-            database.close()
-        if hasattr(database.obj, "close_all"):
-            database.obj.close_all()
+        release_connections()
         if pg_name:
             with admin_connection(os.environ["TEST_DATABASE_URL"]) as cursor:
                 cursor.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
