@@ -93,8 +93,6 @@ def password_problems(password, personal=()):
             return [_l("È una frase troppo prevedibile: usa parole meno ovvie o aggiungine una.")]
         return personal_problems(password, personal)
     missing = []
-    if len(password) < PASSWORD_MIN_LENGTH:
-        missing.append(_l("almeno 8 caratteri"))
     if not re.search(r"\d", password):
         missing.append(_l("un numero"))
     if not re.search(r"[a-zà-ÿ]", password):
@@ -103,8 +101,14 @@ def password_problems(password, personal=()):
         missing.append(_l("una maiuscola"))
     if not re.search(r"[^\w\s]|_", password):
         missing.append(_l("un carattere speciale"))
+    # The length apart from what it must contain: "contenere anche almeno 8 caratteri" is not Italian.
+    listed = format_list([str(m) for m in missing], locale=get_locale()) if missing else ""
+    if len(password) < PASSWORD_MIN_LENGTH:
+        if missing:
+            return [_l("La password deve avere almeno %(n)d caratteri e contenere anche %(what)s.",
+                       n=PASSWORD_MIN_LENGTH, what=listed)]
+        return [_l("La password deve avere almeno %(n)d caratteri.", n=PASSWORD_MIN_LENGTH)]
     if missing:
-        listed = format_list([str(m) for m in missing], locale=get_locale())
         return [_l("La password deve contenere anche %(what)s.", what=listed)]
     lowered = password.lower()
     core = re.sub(r"^[\W\d_]+|[\W\d_]+$", "", lowered)

@@ -174,6 +174,10 @@ def test_the_invited_person_chooses_a_login_and_logs_in_with_the_username(app, l
     ({"username": "mario.rossi"}, "Questo username è già in uso"),
     ({"password_repeat": "Altra-Password-2026"}, "Le due password non coincidono."),
     ({"password": "semplice", "password_repeat": "semplice"}, "La password deve contenere anche"),
+    # The length is said apart from what the password must contain (not "contenere anche almeno").
+    ({"password": "corta", "password_repeat": "corta"},
+     "La password deve avere almeno 8 caratteri e contenere anche un numero, una maiuscola e un carattere speciale."),
+    ({"password": "Corta1!", "password_repeat": "Corta1!"}, "La password deve avere almeno 8 caratteri.</p>"),
     ({"consent_privacy": ""}, "Senza questo consenso non possiamo attivare l&#39;accesso."),
     ({"first_name": ""}, "Scrivi il nome."),
 ])
