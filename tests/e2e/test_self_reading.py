@@ -112,3 +112,29 @@ def test_an_operator_rejects_a_reading_with_a_reason(live_server, customer, new_
     assert mail["Subject"] == "La tua autolettura non è stata accettata"
     assert "La foto non mostra il contatore." in mail.get_body(("plain",)).get_content()
     assert Reading.get(Reading.source == "customer").status == Reading.REJECTED
+
+
+def test_on_a_phone_a_rejected_readings_status_stays_after_its_column_name(live_server, customer, new_page):
+    """390 px: the history is a list of cards, each value after its column's name; the
+    "respinta" pill and its text stay there, not drawn back over the name "Stato"."""
+    gas = SupplyPoint.get(SupplyPoint.code == "PR002875")
+    Reading.create(supply_point=gas, date=TODAY, register="total", value=Decimal(560), source="customer",
+                   status=Reading.REJECTED, rejection_reason="La foto non mostra il contatore.")
+    page = new_page(viewport={"width": 390, "height": 844})
+    log_in(page, live_server)
+    page.goto(live_server.url + "/autolettura?sp=PR002875")
+    pill = page.locator("table.reading-history .status-rejected")
+    expect(pill).to_have_text("respinta")
+    cell = pill.locator("xpath=ancestor::td")
+    # The column's name is the cell's ::before, 7.5rem wide from the cell's left edge.
+    name_right = cell.evaluate("cell => cell.getBoundingClientRect().left + parseFloat(getComputedStyle(cell, '::before').width)")
+    text = pill.evaluate("""pill => {
+        const range = document.createRange();
+        range.selectNodeContents(pill);
+        const box = range.getBoundingClientRect();
+        return {x: box.left, width: box.width};
+    }""")
+    box = pill.bounding_box()
+    assert box["x"] >= name_right and text["x"] >= name_right, (name_right, box, text)
+    assert box["x"] <= text["x"] and text["x"] + text["width"] <= box["x"] + box["width"], (box, text)  # the pill holds its word
+    assert box["x"] + box["width"] <= 390, box
