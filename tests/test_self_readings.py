@@ -674,8 +674,13 @@ def test_reading_then_operator_rejects_then_customer_is_mailed(app, logged_in, h
     assert reason in text_of(mail) and "F2: 2.600,000 kWh" in text_of(mail)
     assert "&lt;e il valore non torna&gt;" in mail.get_body(("html",)).get_content()
 
-    history_page = ok(logged_in.get("/autolettura?sp=PR002874"))
-    assert "respinta</span>: La foto non è leggibile &lt;e il valore non torna&gt;" in history_page
+    # The customer's history, as a page or as the frame the point selector swaps in: the
+    # reason on its own line after the pill, not a colon after the pill's padding.
+    customer_headers = {**htmx_headers("frame"), "HX-Current-URL": "http://localhost/autolettura?sp=PR002875"} if htmx else {}
+    history_page = ok(logged_in.get("/autolettura?sp=PR002874", headers=customer_headers))
+    assert ('respinta</span><br><span class="rejection-reason">Motivo: La foto non è leggibile '
+            '&lt;e il valore non torna&gt;</span>') in history_page
+    assert ("<html" in history_page) is not htmx
     # the day is free again: a new reading for it is accepted
     assert send(logged_in).status_code == 303
 
