@@ -184,10 +184,41 @@ def test_the_date_picker_chooses_the_period_that_holds_the_date(client):
     for headers in ({}, htmx()):
         page = page_of(client, f"{PAGE}?sp=PR002874&vista=settimana&data=2026-11-19&mostra=tabella", headers=headers)
         assert "dal 16/11/2026 al 22/11/2026" in page
-        assert 'name="data" type="date" min="1900-01-01" max="2999-12-31"\n             value="2026-11-16"' in page
+        assert 'name="data" type="date" min="1900-01-01" max="2999-12-31"\n             value="2026-11-19"' in page  # as picked
         assert '<input type="hidden" name="vista" value="settimana">' in page
         assert '<input type="hidden" name="mostra" value="tabella">' in page
         assert [head for head, _cells in table_rows(page)][0] == "lunedì 16/11/2026"
+
+
+def period_link(page, label):
+    """The address of the period switch's link `label` (Giorno, Settimana, Mese, Anno)."""
+    nav = re.search(r'<nav class="view-switch chart-periods".*?</nav>', page, re.S).group(0)
+    return unescape(re.search(rf'<a href="([^"]+)" hx-get="\1"[^>]*>{label}</a>', nav).group(1))
+
+
+def test_switching_period_keeps_the_day_in_view(client):
+    """From a day of November to the year and back to Mese is November, not January; from the
+    month to Giorno is that day, not the 1st; the display switch keeps the day too."""
+    start = f"{PAGE}?sp=PR002874&vista=giorno&data=2026-11-17"
+    for headers in ({}, htmx(start)):
+        day = page_of(client, start, headers=headers)
+        year_url = period_link(day, "Anno")
+        assert "vista=anno" in year_url and "data=2026-11-17" in year_url
+        year = page_of(client, year_url, headers=headers)
+        assert '<strong class="chart-period-name" data-announce>2026</strong>' in year
+        assert 'value="2026-11-17"' in year  # the date field shows the day in view
+        month = page_of(client, period_link(year, "Mese"), headers=headers)
+        assert '<strong class="chart-period-name" data-announce>novembre 2026</strong>' in month
+        week = page_of(client, period_link(month, "Settimana"), headers=headers)
+        assert '<strong class="chart-period-name" data-announce>dal 16/11/2026 al 22/11/2026</strong>' in week
+        table_url = unescape(re.search(r'<a href="([^"]+)" hx-get="\1"[^>]*>Tabella</a>', week).group(1))
+        assert "mostra=tabella" in table_url and "data=2026-11-17" in table_url
+        back = page_of(client, period_link(page_of(client, table_url, headers=headers), "Giorno"), headers=headers)
+        assert '<strong class="chart-period-name" data-announce>17/11/2026</strong>' in back
+        # A step moves to the next period's first day, which the switch then keeps.
+        earlier = unescape(re.search(r'<a rel="prev" href="([^"]+)"', year).group(1))
+        assert "data=2025-01-01" in earlier
+        assert "gennaio 2025" in page_of(client, period_link(page_of(client, earlier, headers=headers), "Mese"), headers=headers)
 
 
 @pytest.mark.parametrize("bad, message", [

@@ -97,9 +97,10 @@ def billed_withdrawals_csv():
 
 
 def chart_choice(point, updated=None):
-    """(period, first, last, display, form) asked for in the URL: the period holding `data`, else
-    the newest day with data (`updated`, charts.last_update), else today; a period a gas point
-    has not (a day) is a month."""
+    """(period, day, first, last, display, form) asked for in the URL: the period holding `day`,
+    which is `data`, else the newest day with data (`updated`, charts.last_update), else today; a
+    period a gas point has not (a day) is a month. The view's links to another period or display
+    keep `day`, so the year and back to Mese is the month one came from, not January."""
     form = forms.AdvancedChartsForm()
     periods = charts.GAS_PERIODS if point.is_gas else charts.PERIODS
     period = form.chosen("vista")
@@ -110,7 +111,7 @@ def chart_choice(point, updated=None):
         updated = updated or charts.last_update(current_user.customer_id, point)
         day = updated["day"] if updated else rome_today()
     first, last = charts.period_bounds(period, day)
-    return period, first, last, form.chosen("mostra") or next(iter(forms.CHART_DISPLAYS)), form
+    return period, day, first, last, form.chosen("mostra") or next(iter(forms.CHART_DISPLAYS)), form
 
 
 def period_name(period, first):
@@ -154,12 +155,14 @@ def recent_chart_blocks():
         "recent_chart_blocks", RecentPages(entries=2000, seconds=current_app.config["CHART_BLOCKS_SECONDS"]))
 
 
-def kept_view_key(point, period, first, display, form):
-    """What a view's block or chart is kept by (None: not kept). `display` is None for the chart."""
+def kept_view_key(point, period, day, display, form):
+    """What a view's block or chart is kept by (None: not kept). For a block, `day` is the day in
+    view, which its links carry; for the chart, which has no links, the period's first day and
+    `display` None."""
     if (point.is_gas or point.measures_imported_at is None or form["data"].errors  # the block says what is wrong
             or not current_app.config["CHART_BLOCKS_SECONDS"]):
         return None
-    return (point.id, point.measures_imported_at, period, first, display, i18n.language(), rome_today())
+    return (point.id, point.measures_imported_at, period, day, display, i18n.language(), rome_today())
 
 
 @bp.route("/grafici-avanzati")
@@ -169,18 +172,18 @@ def advanced_charts():
         return render("consumption/advanced.html", title=_("Grafici avanzati"), data=None)
     customer = current_user.customer_id
     updated = charts.last_update(customer, point) if "data" not in request.args else None
-    period, first, last, display, form = chart_choice(point, updated)
-    key = kept_view_key(point, period, first, display, form) if requested_block() == "advanced_charts" else None
+    period, day, first, last, display, form = chart_choice(point, updated)
+    key = kept_view_key(point, period, day, display, form) if requested_block() == "advanced_charts" else None
     block = recent_chart_blocks().get(key) if key else None
     if block is not None:
         return make_response(block)
-    response = advanced_charts_page(point, period, first, last, display, form, updated)
+    response = advanced_charts_page(point, period, day, first, last, display, form, updated)
     if key:
         recent_chart_blocks().put(key, response.get_data(as_text=True))
     return response
 
 
-def advanced_charts_page(point, period, first, last, display, form, updated):
+def advanced_charts_page(point, period, day, first, last, display, form, updated):
     customer = current_user.customer_id
     updated = updated or charts.last_update(customer, point)
     data, has_previous = chart_data(point, period, first, last)
@@ -191,7 +194,7 @@ def advanced_charts_page(point, period, first, last, display, form, updated):
     later = charts.step_period(period, first, 1)
     return render("consumption/advanced.html", title=_("Grafici avanzati"), data=data,
                   summary=charts.consumption_summary(data), peak=charts.peak_hour(data), has_previous=has_previous, comparison=comparison,
-                  period=period, first=first, last=last, display=display, form=form,
+                  period=period, day=day, first=first, last=last, display=display, form=form,
                   periods={p: forms.CHART_PERIODS[p] for p in (charts.GAS_PERIODS if point.is_gas else charts.PERIODS)},
                   displays=forms.CHART_DISPLAYS, texts=chart_texts(point, period, first),
                   earlier=earlier if earlier.year >= 1900 else None, later=later if later <= rome_today() else None,
@@ -202,7 +205,7 @@ def advanced_charts_page(point, period, first, last, display, form, updated):
 @serves_a_file
 def advanced_charts_chart():
     point = selected_point_or_404()
-    period, first, last, _display, form = chart_choice(point)
+    period, _day, first, last, _display, form = chart_choice(point)
     key = kept_view_key(point, period, first, None, form)
     svg = recent_chart_blocks().get(key) if key else None
     if svg is None:

@@ -159,6 +159,14 @@ def test_without_a_date_the_newest_month_opens_and_a_step_back_is_read_out(live_
     expect(page.locator(".chart-period-name")).to_have_text("ottobre 2026")
     expect(page.locator("#announcer")).to_have_text("ottobre 2026")
     image_loaded(page)
+    # Up to the year and down again: the month one came from, not January.
+    for link, name in (("Anno", "2026"), ("Mese", "ottobre 2026")):
+        with page.expect_response(lambda r: "/grafici-avanzati?" in r.url) as answer:
+            page.get_by_role("link", name=link, exact=True).click()
+        wait_for_htmx(page)
+        assert answer.value.status == 200
+        expect(page.locator(".chart-period-name")).to_have_text(name)
+    assert "vista=mese" in page.url and "data=2026-10-01" in page.url
 
 
 def test_the_same_view_without_javascript(live_server, new_page, mario):
@@ -186,5 +194,6 @@ def test_the_same_view_without_javascript(live_server, new_page, mario):
     assert re.search(r"data=2026-10-25", page.url)
     with page.expect_navigation():
         page.get_by_role("link", name="Giorno").click()
-    expect(page.locator(".chart-period-name")).to_have_text("01/10/2026")
+    expect(page.locator(".chart-period-name")).to_have_text("25/10/2026")  # the day picked, the clocks going back
+    image_loaded(page)
     shot(page, "nojs-day")
