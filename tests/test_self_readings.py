@@ -604,16 +604,21 @@ def test_sending_is_rate_limited(logged_in, history, monkeypatch):
 OPERATOR_PASSWORD = "Sportello-Staff-2026!"
 
 
-@pytest.fixture
-def staff(app):
+def operator_client(app, email):
+    """A new operator, logged in with the second factor enrolled on the way."""
     with app.app_context():
-        accounts.create_staff("operatore@utility.it", OPERATOR_PASSWORD)
+        accounts.create_staff(email, OPERATOR_PASSWORD)
     client = app.test_client()
-    assert login(client, "operatore@utility.it", OPERATOR_PASSWORD).status_code == 303
+    assert login(client, email, OPERATOR_PASSWORD).status_code == 303
     page = ok(client.get("/login/codice"))
     secret = re.search(r'<code class="secret">([A-Z2-7]+)</code>', page).group(1)
     assert post_form(client, "/login/codice", {"code": pyotp.TOTP(secret).now()}).status_code == 303
     return client
+
+
+@pytest.fixture
+def staff(app):
+    return operator_client(app, "operatore@utility.it")
 
 
 def test_the_queue_lists_pending_readings_oldest_first_with_what_to_judge(logged_in, history, staff):
@@ -702,11 +707,51 @@ def test_operator_validates_and_customer_is_mailed(app, logged_in, history, staf
     assert smtp.messages[0]["Subject"] == "La tua autolettura è stata validata"
     # the validated reading is now the one the next is compared with
     assert "560,000" in ok(logged_in.get("/autolettura?sp=PR002875"))
-    # a second operator's click on the same reading changes nothing
+    # a second click on the same reading changes nothing
     again = staff.post(f"/backoffice/letture/{reading.id}/valida", data={"csrf_token": csrf_from(page)})
     assert again.status_code == 303
-    assert "già stata gestita" in ok(staff.get("/backoffice/letture"))
+    assert "Hai già gestito questa autolettura" in ok(staff.get("/backoffice/letture"))
     assert deliver(app) == 0
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
+@pytest.mark.parametrize("decided_by", ["same operator", "colleague", "billing system"])
+def test_a_stale_decision_says_who_decided_first(app, logged_in, history, staff, tmp_path, htmx, decided_by):
+    """The queue stays open in a tab while the reading is decided elsewhere: in another tab of
+    the same operator, by a colleague, or by the billing system's own reading. The late click
+    writes nothing and says which it was."""
+    assert send(logged_in, point="PR002875").status_code == 303
+    reading = Reading.get(Reading.source == "customer")
+    stale_tab = fetched(staff.get("/backoffice/letture"))
+    if decided_by == "same operator":
+        other_tab = fetched(staff.get("/backoffice/letture"))
+        assert staff.post(f"/backoffice/letture/{reading.id}/valida",
+                          data={"csrf_token": csrf_from(other_tab)}).status_code == 303
+        expected = "Hai già gestito questa autolettura, forse da un&#39;altra scheda: questa decisione non è stata registrata."
+    elif decided_by == "colleague":
+        colleague = operator_client(app, "collega@utility.it")
+        colleagues_page = fetched(colleague.get("/backoffice/letture"))
+        assert colleague.post(f"/backoffice/letture/{reading.id}/valida",
+                              data={"csrf_token": csrf_from(colleagues_page)}).status_code == 303
+        expected = "Questa autolettura è già stata gestita da un altro operatore."
+    else:
+        import_readings(app, tmp_path, [("PR002875", TODAY.isoformat(), "total", str(reading.value), "customer")])
+        expected = "Questa autolettura è già stata gestita."
+    assert Reading.get_by_id(reading.id).status == Reading.VALIDATED
+
+    headers = {**htmx_headers("reading-queue"), "HX-Current-URL": "http://localhost/backoffice/letture"} if htmx else {}
+    late = staff.post(f"/backoffice/letture/{reading.id}/respingi",
+                      data={"csrf_token": csrf_from(stale_tab), f"r{reading.id}-reason": "Troppo tardi"}, headers=headers)
+    if htmx:
+        assert late.status_code == 200 and "<html" not in body(late)
+        said = body(late)
+    else:
+        assert late.status_code == 303 and late.headers["Location"] == "/backoffice/letture"
+        said = ok(staff.get("/backoffice/letture"))
+    assert re.search(r'class="flash flash-error"[^>]*>%s</p>' % re.escape(expected), said), said
+    assert "altro operatore" not in said or decided_by == "colleague"
+    assert Reading.get_by_id(reading.id).status == Reading.VALIDATED
+    assert not AuditLog.select().where(AuditLog.action == "reading_rejected").exists()
 
 
 def test_a_decision_on_a_submission_another_operator_handled_meanwhile_writes_nothing(app, logged_in, history, staff):

@@ -41,8 +41,18 @@ def pending_submission(reading_id):
     return self_readings.submission_of(reading)
 
 
-def handled():
-    message = _("Questa autolettura è già stata gestita da un altro operatore.")
+def handled(reading_id):
+    """The answer to a decision on a submission decided meanwhile, saying by whom: the same
+    operator (a second tab, a double click), a colleague, or nobody (the billing system's
+    reading validated it)."""
+    reading = Reading.get_or_none(Reading.id == reading_id)
+    decided_by = reading.reviewed_by_id if reading else None
+    if decided_by == current_user.id:
+        message = _("Hai già gestito questa autolettura, forse da un'altra scheda: questa decisione non è stata registrata.")
+    elif decided_by is not None:
+        message = _("Questa autolettura è già stata gestita da un altro operatore.")
+    else:
+        message = _("Questa autolettura è già stata gestita.")
     if is_htmx():
         return queue_page(notice=message, notice_error=True)  # swapped: htmx drops a 409
     flash(message, "error")
@@ -67,7 +77,7 @@ def validate_reading(reading_id):
     except self_readings.AlreadyHandled:
         readings = None
     if not readings:
-        return handled()
+        return handled(reading_id)
     return done(_("Autolettura del punto %(code)s validata: il cliente riceve un'email.",
                   code=readings[0].supply_point.code))
 
@@ -88,7 +98,7 @@ def reject_reading(reading_id):
     except self_readings.AlreadyHandled:
         readings = None
     if not readings:
-        return handled()
+        return handled(reading_id)
     return done(_("Autolettura del punto %(code)s respinta: il cliente riceve un'email con il motivo.",
                   code=readings[0].supply_point.code))
 
