@@ -153,3 +153,31 @@ def test_the_ticket_pages_on_a_phone(live_server, new_page, mario):
         box = locator.bounding_box()
         assert box["x"] >= 0 and box["x"] + box["width"] <= 390, box
     shot(page, "10-phone-ticket")
+
+
+def test_the_back_office_queue_on_a_phone(live_server, new_page, mario):
+    """390 px: each ticket of the queue is a card whose every value is within the screen (seven
+    columns in a row were cut off at the right, the status and assignee out of sight)."""
+    with live_server.app.app_context():
+        colleague = accounts.create_staff("assistenza.clienti.reclami@utility-energia.example.it", STAFF_PASSWORD)
+    for n in range(3):
+        Ticket.create(customer=mario, subject=f"Una domanda con un oggetto piuttosto lungo da leggere {n}",
+                      category="billing", status=Ticket.WAITING_CUSTOMER, assignee=colleague)
+    page = new_page(viewport={"width": 390, "height": 844})
+    operator_logs_in(page, live_server)
+    page.goto(live_server.url + "/backoffice/ticket")
+    queue = page.locator("table.ticket-queue")
+    expect(queue.locator("tbody tr")).to_have_count(3)
+    shot(page, "11-phone-backoffice-queue")
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    wrapper = queue.locator("xpath=..")
+    assert wrapper.evaluate("wrap => wrap.scrollWidth <= wrap.clientWidth"), "the queue scrolls sideways"
+    first = queue.locator("tbody tr").first
+    for text in ("Una domanda con un oggetto", "005007", "bolletta", "in attesa del cliente", "assistenza.clienti", "oggi"):
+        cell = first.locator("td", has_text=text)
+        expect(cell).to_be_visible()
+        box = cell.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390, (text, box)
+        assert cell.evaluate("td => td.scrollWidth <= td.clientWidth"), f"{text} overflows its cell"
+    first.get_by_role("link", name="Una domanda con un oggetto").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Una domanda con un oggetto")
