@@ -235,13 +235,17 @@ def test_a_delegate_sees_the_customer_and_a_revoked_one_does_not(app, logged_in,
 
 def test_revoking_with_htmx_answers_the_list(logged_in, owner):
     delegate = make_delegate(owner)
-    token = csrf_from(logged_in.get(PAGE))
-    response = logged_in.post("/delegati/revoca", data={"delegate": delegate.id, "csrf_token": token},
-                              headers=htmx_headers("delegates"))
+    page = logged_in.get(PAGE)
+    assert page.status_code == 200
+    response = logged_in.post("/delegati/revoca", data={"delegate": delegate.id, "csrf_token": csrf_from(page)},
+                              headers={**htmx_headers("delegates"), "HX-Current-URL": "http://localhost" + PAGE})
     assert response.status_code == 200
     body = response.get_data(as_text=True)
     assert "<html" not in body and "Nessuno accede per tuo conto." in body
+    # The same words as the plain request's flash after its redirect.
+    assert '<p class="flash flash-success" role="status">Accesso di studio.bianchi@example.it revocato.</p>' in body
     assert "HX-Target" in response.headers["Vary"]
+    assert User.get_by_id(delegate.id).revoked_at is not None
 
 
 def test_only_the_customers_own_delegate_can_be_revoked(app, logged_in, owner):

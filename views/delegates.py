@@ -32,12 +32,22 @@ def owners_only():
     return None
 
 
-def delegates_page(form=None, invited=None):
+def delegates_page(form=None, done=None):
+    """The page, or (htmx) its list and form; `done`: what a change did, said above the list
+    (a plain request gets it as a flash after the redirect, see changed())."""
     owner = current_user._get_current_object()
     # After a change the form starts empty (not refilled from the request that made it).
     return render("delegates/delegates.html", title=_("Delegati"), form=form or InviteDelegateForm(formdata=None),
                   revoke_form=RevokeDelegateForm(), delegates=list(User.delegates_of(owner.customer_id)),
-                  invited=invited, limit=User.DELEGATE_LIMIT)
+                  done=done, limit=User.DELEGATE_LIMIT)
+
+
+def changed(message, htmx_status=200):
+    """The answer to an invitation or a revocation, the same words with or without htmx."""
+    if is_htmx():
+        return delegates_page(done=message), htmx_status
+    flash(message, "success")
+    return redirect(portal_url("delegates.delegates"), 303)
 
 
 @bp.route("/delegati")
@@ -61,10 +71,7 @@ def invite_delegate():
         return delegates_page(form=form), 422
     with write_transaction():
         delegate = delegation.invite(owner, form.email.data, form.rights.data)
-    if is_htmx():
-        return delegates_page(invited=delegate), 201
-    flash(_("Invito inviato a %(email)s.", email=delegate.email), "success")
-    return redirect(portal_url("delegates.delegates"), 303)
+    return changed(_("Invito inviato a %(email)s.", email=delegate.email), htmx_status=201)
 
 
 @bp.route("/delegati/revoca", methods=["POST"])
@@ -77,10 +84,7 @@ def revoke_delegate():
     with write_transaction():
         delegate = User.delegates_of(owner.customer_id).where(User.id == form.delegate.data).first() or abort(404)
         delegation.revoke(delegate, by=owner)
-    if is_htmx():
-        return delegates_page()
-    flash(_("Accesso di %(email)s revocato.", email=delegate.email), "success")
-    return redirect(portal_url("delegates.delegates"), 303)
+    return changed(_("Accesso di %(email)s revocato.", email=delegate.email))
 
 
 # --- the invited person's side: public, reached from the mail ---------------------------------------

@@ -85,6 +85,8 @@ def test_invite_accept_from_the_mail_log_in_as_the_delegate_and_revoke(live_serv
     if javascript:
         wait_for_htmx(owners_page)
     expect(owners_page.get_by_text("Nessuno accede per tuo conto.")).to_be_visible()
+    expect(owners_page.get_by_role("status").filter(has_text="revocato")).to_have_text(
+        "Accesso di studio@example.it revocato.")
 
     delegates_page.get_by_role("link", name="Home Page").click()
     expect(delegates_page).to_have_url(re.compile(re.escape(live_server.url) + "/login"))
