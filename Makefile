@@ -5,17 +5,28 @@ PORT ?= 5000
 BIN = $(VENV)/bin
 HTMX_VERSION ?= 2.0.11
 
-# The demo utility's customer service, in every page's footer. Like any variable, override them
-# on the command line or from the environment: make run PORTAL_SUPPORT_PHONE="0544 123456".
+# The demo utility's customer service and company, in every page's footer. Like any variable,
+# override them on the command line or from the environment: make run PORTAL_SUPPORT_PHONE="0544 123456".
+# The partita IVA is made up, with a valid check digit.
 PORTAL_SUPPORT_PHONE ?= 800 123 456
 PORTAL_SUPPORT_EMAIL ?= clienti@example.it
+PORTAL_OFFICE_HOURS ?= lun-ven 8:30-17:30
+PORTAL_GAS_EMERGENCY_PHONE ?= 800 900 999
+PORTAL_LEGAL_NAME ?= Sportello Energia S.p.A.
+PORTAL_ADDRESS ?= Via Esempio 1, 48121 Ravenna (RA)
+PORTAL_VAT_NUMBER ?= 01234560397
 
 # The targets that run the app on the demo instance (instance/): development settings (a random
-# key kept in instance/secret_key, no public address needed) and the contacts above.
+# key kept in instance/secret_key, no public address needed) and the footer's details above.
 DEMO_TARGETS = run operator
 $(DEMO_TARGETS): export PORTAL_ENV = development
 $(DEMO_TARGETS): export PORTAL_SUPPORT_PHONE := $(PORTAL_SUPPORT_PHONE)
 $(DEMO_TARGETS): export PORTAL_SUPPORT_EMAIL := $(PORTAL_SUPPORT_EMAIL)
+$(DEMO_TARGETS): export PORTAL_OFFICE_HOURS := $(PORTAL_OFFICE_HOURS)
+$(DEMO_TARGETS): export PORTAL_GAS_EMERGENCY_PHONE := $(PORTAL_GAS_EMERGENCY_PHONE)
+$(DEMO_TARGETS): export PORTAL_LEGAL_NAME := $(PORTAL_LEGAL_NAME)
+$(DEMO_TARGETS): export PORTAL_ADDRESS := $(PORTAL_ADDRESS)
+$(DEMO_TARGETS): export PORTAL_VAT_NUMBER := $(PORTAL_VAT_NUMBER)
 
 .PHONY: run operator lint test install translations messages vendor bench load audit clean
 

@@ -8,8 +8,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import click
+import stdnum.exceptions
 from flask import Flask
 from jinja2 import ChoiceLoader, FileSystemLoader
+from stdnum.it import iva
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import accounts
@@ -34,6 +36,12 @@ SETTINGS = {
     "PORTAL_COLOR": ("#0b5cab", str),
     "PORTAL_SUPPORT_EMAIL": (None, str),
     "PORTAL_SUPPORT_PHONE": (None, str),
+    "PORTAL_OFFICE_HOURS": (None, str),  # customer service's hours, beside its phone: "lun-ven 8:30-17:30"
+    "PORTAL_GAS_EMERGENCY_PHONE": (None, str),  # the gas emergency service (pronto intervento), 24 hours a day
+    # Who runs the portal, in every page's footer (an Italian company's site must show its partita IVA).
+    "PORTAL_LEGAL_NAME": (None, str),  # default: PORTAL_NAME
+    "PORTAL_ADDRESS": (None, str),  # the registered office
+    "PORTAL_VAT_NUMBER": (None, str),  # the partita IVA, checked at start
     "REGISTRATION_PROOF": ("invoice_or_point", str),  # or "invoice", "point"
     "REDIS_URL": (None, str),
     "MAIL_SERVER": (None, str),
@@ -178,6 +186,14 @@ def load_config(app, overrides):
             f"have a contrast of {contrast:.1f}:1, and at least {branding.MIN_CONTRAST}:1 is needed to be "
             "readable (WCAG AA). Choose a darker shade of the same colour."
         )
+    if app.config["PORTAL_VAT_NUMBER"]:
+        try:
+            app.config["PORTAL_VAT_NUMBER"] = iva.validate(app.config["PORTAL_VAT_NUMBER"])
+        except stdnum.exceptions.ValidationError:
+            raise ConfigError(
+                f"PORTAL_VAT_NUMBER {app.config['PORTAL_VAT_NUMBER']!r} is not a valid partita IVA: 11 digits, "
+                "the last one a check digit (an IT in front is allowed)."
+            ) from None
     if app.config["REGISTRATION_PROOF"] not in ("invoice_or_point", "invoice", "point"):
         raise ConfigError("REGISTRATION_PROOF must be invoice_or_point, invoice or point.")
     for name in ("READING_WINDOW_ELECTRICITY", "READING_WINDOW_GAS"):

@@ -55,6 +55,14 @@ def post_form(client, url, data, page=None, headers=None):
     return client.post(url, data=dict(data, csrf_token=token), headers=headers or {})
 
 
+# Every detail the footer can show (the partita IVA made up, with a valid check digit, written
+# as a person might: checked and compacted at start).
+COMPANY_SETTINGS = dict(
+    PORTAL_LEGAL_NAME="Energia & Gas Romagna S.p.A.", PORTAL_ADDRESS="Via Esempio 1, 48121 Ravenna (RA)",
+    PORTAL_VAT_NUMBER="IT 0123456 0397", PORTAL_SUPPORT_PHONE="0544 123456",
+    PORTAL_OFFICE_HOURS="lun-ven 8:30-17:30", PORTAL_GAS_EMERGENCY_PHONE="800 900 999")
+
+
 def login(client, user, password):
     return post_form(client, "/login", {"user": user, "password": password})
 

@@ -16,6 +16,7 @@ import i18n
 from models import User, utcnow
 from tests.factories import PASSWORD, make_customer, make_supply_point, make_user
 from tests.helpers import (
+    COMPANY_SETTINGS,
     csrf_from,
     customer_area_blueprints,
     htmx_headers,
@@ -330,3 +331,47 @@ def test_an_htmx_answer_carries_more_blocks_out_of_band(app):
     assert page.count("<li>Guasto</li>") == 1 and "hx-swap-oob" not in page
     with app.test_request_context("/", headers=htmx), pytest.raises(UnknownTarget, match="no block menu_badge"):
         render("oob-test.html", "menu_badge", ticket="Guasto")
+
+
+def footer_of(response):
+    assert response.status_code == 200
+    return re.search(r'<footer class="footer">(.*?)</footer>', response.get_data(as_text=True), re.S).group(1)
+
+
+def test_the_footer_says_who_runs_the_portal_and_how_to_reach_it(make_app):
+    """Every page, before and after login, in both languages: the company, its office and partita
+    IVA, customer service's phone (a link a phone dials) with its hours, and the gas emergency
+    number. A page's htmx fragment carries no footer: the page around it has one."""
+    app = make_app(**COMPANY_SETTINGS)
+    customer = make_customer(code="005007", name="ROSSI MARIO")
+    make_supply_point(customer, code="PR002874")
+    make_user(customer)
+    client = app.test_client()
+    public = footer_of(client.get("/login"))
+    login(client, "005007", PASSWORD)
+    for footer in (public, footer_of(client.get("/fatture", follow_redirects=True))):
+        assert "<span>Energia &amp; Gas Romagna S.p.A.</span>" in footer
+        assert "<span>Via Esempio 1, 48121 Ravenna (RA)</span>" in footer
+        assert "<span>P.IVA 01234560397</span>" in footer  # as checked at start, without the IT and spaces
+        assert 'Servizio clienti: <a href="tel:0544123456">0544 123456</a> (lun-ven 8:30-17:30)</span>' in footer
+        assert ('<span class="emergency">Pronto intervento gas, 24 ore su 24: '
+                '<a href="tel:800900999">800 900 999</a></span>') in footer
+    fragment = client.get("/fatture?sp=PR002874", headers={**htmx_headers("frame"), "HX-Current-URL": "http://localhost/fatture"})
+    assert fragment.status_code == 200 and "<footer" not in fragment.get_data(as_text=True)
+    assert post_form(client, "/lingua", {"lang": "en", "next": "/fatture"}, page="/fatture").status_code == 303
+    english = footer_of(client.get("/fatture", follow_redirects=True))
+    assert "<span>VAT no. 01234560397</span>" in english
+    assert "Gas emergency service, 24 hours a day: " in english and "Customer service: " in english
+
+
+def test_without_company_details_the_footer_shows_the_portals_name_alone(make_app):
+    footer = footer_of(make_app(PORTAL_NAME="Sportello Test").test_client().get("/login"))
+    assert "<span>Sportello Test</span>" in footer
+    assert "P.IVA" not in footer and "Pronto intervento" not in footer and "tel:" not in footer
+
+
+@pytest.mark.parametrize("number", ["01234560398", "0123456039", "IT01234560397X", "partita iva"])
+def test_a_wrong_partita_iva_stops_the_start_saying_why(make_app, number):
+    from app import ConfigError
+    with pytest.raises(ConfigError, match=rf"PORTAL_VAT_NUMBER '{re.escape(number)}' is not a valid partita IVA"):
+        make_app(PORTAL_VAT_NUMBER=number)

@@ -363,8 +363,9 @@ def run_session(scratch, blocks):
             if kind == "serve":
                 page = serve(scratch, state, command)
                 if section in DEMO_SECTIONS:  # the demo's customer service, from the Makefile
-                    assert makefile_default("PORTAL_SUPPORT_PHONE") in page
-                    assert makefile_default("PORTAL_SUPPORT_EMAIL") in page
+                    for name in ("PORTAL_SUPPORT_PHONE", "PORTAL_SUPPORT_EMAIL", "PORTAL_GAS_EMERGENCY_PHONE",
+                                 "PORTAL_VAT_NUMBER"):
+                        assert makefile_default(name) in page, name
             else:
                 check(scratch, command, run(scratch, state, command))
                 if kind == "state":

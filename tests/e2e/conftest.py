@@ -14,6 +14,7 @@ from werkzeug.serving import make_server
 
 from tests.conftest import free_port
 from tests.factories import PASSWORD
+from tests.helpers import COMPANY_SETTINGS
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -25,10 +26,11 @@ MAIL_DEADLINE_SECONDS = 15
 
 @pytest.fixture
 def live_server(make_app):
-    """The app in a thread, with its own mail delivery thread sending to the `smtp` sink."""
+    """The app in a thread, with its own mail delivery thread sending to the `smtp` sink, and the
+    whole footer (the accessibility checks read it on every page)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    app = make_app(MAIL_DELIVERY_THREAD=True, MAIL_RETRY_SECONDS=1, PORTAL_BASE_URL=url)
+    app = make_app(MAIL_DELIVERY_THREAD=True, MAIL_RETRY_SECONDS=1, PORTAL_BASE_URL=url, **COMPANY_SETTINGS)
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="e2e-server", daemon=True)
     thread.start()
