@@ -56,11 +56,11 @@ def form_of(client, url):
     return csrf_from(page), keys, html
 
 
-def staff_post(client, ticket, action, **data):
+def staff_post(client, ticket, action, headers=None, **data):
     token, keys, _ = form_of(client, f"/backoffice/ticket/{ticket.id}")
     if action in ("risposta", "nota"):
         data.setdefault("idempotency_key", keys[0] if action == "risposta" else keys[1])
-    return client.post(f"/backoffice/ticket/{ticket.id}/{action}", data={"csrf_token": token, **data})
+    return client.post(f"/backoffice/ticket/{ticket.id}/{action}", data={"csrf_token": token, **data}, headers=headers or {})
 
 
 # --- the queue --------------------------------------------------------------------------------------
@@ -222,6 +222,69 @@ def test_bad_input_is_said_next_to_its_field(staff, mario, action, data, field_i
     assert error and message in error.group(1)
     assert TicketMessage.select().count() == 1 and OutboxMail.select().count() == 0
     assert Ticket.get_by_id(ticket.id).status == Ticket.OPEN
+
+
+THE_TICKET = {"HX-Request": "true", "HX-Target": "ticket-page"}
+
+
+@pytest.mark.parametrize("action, data, field_id, message, kept", [
+    ("risposta", {"message": "x" * 10_001, "status": "waiting_customer"}, "message", "Al massimo 10000 caratteri.",
+     "x" * 10_001 + "</textarea>"),
+    ("nota", {"note": "   "}, "note", "Scrivi la nota.", None),
+])
+def test_a_refused_reply_or_note_with_htmx_stays_at_the_tickets_address(staff, mario, action, data, field_id,
+                                                                          message, kept):
+    """What the forms' hx-post sends: the ticket's block back with the error next to the field
+    and the text as typed; the browser stays at the ticket's address (nothing pushed, no
+    redirect), so a reload asks for the page and posts nothing."""
+    ticket = open_ticket(*mario)
+    address = f"http://localhost/backoffice/ticket/{ticket.id}"
+    response = staff_post(staff, ticket, action, headers={**THE_TICKET, "HX-Current-URL": address}, **data)
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "<html" not in html and "Location" not in response.headers and "HX-Push-Url" not in response.headers
+    error = re.search(rf'<p class="field-error" id="err-{field_id}">(.*?)</p>', html, re.S)
+    assert error and message in error.group(1)
+    if kept:
+        assert kept in html
+    assert f'hx-post="/backoffice/ticket/{ticket.id}/{action}" hx-target="#ticket-page"' in html
+    assert {"HX-Request", "HX-Target"} <= set(response.headers["Vary"].split(", "))
+    assert TicketMessage.select().count() == 1 and OutboxMail.select().count() == 0
+
+
+@pytest.mark.parametrize("action, data, said", [
+    ("risposta", {"message": "Abbiamo controllato.", "status": "waiting_customer"}, "Risposta inviata: il cliente riceve un&#39;email."),
+    ("nota", {"note": NOTE}, "Nota interna salvata."),
+])
+def test_a_reply_or_note_with_htmx_comes_back_in_the_tickets_block(staff, mario, action, data, said):
+    ticket = open_ticket(*mario)
+    address = f"http://localhost/backoffice/ticket/{ticket.id}"
+    response = staff_post(staff, ticket, action, headers={**THE_TICKET, "HX-Current-URL": address}, **data)
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "<html" not in html and "Location" not in response.headers
+    assert f'<p class="flash flash-success" role="status">{said}</p>' in html
+    written = TicketMessage.select().order_by(TicketMessage.id.desc()).first()
+    assert written.body == next(iter(data.values())) and written.body.replace("'", "&#39;") in html
+    assert re.search(r'id="message"[^>]*>\s*</textarea>', html)  # the forms are empty again
+    if action == "risposta":
+        assert "in attesa del cliente" in html  # the facts it changed
+
+
+@pytest.mark.parametrize("action", ["risposta", "nota"])
+def test_a_refused_reply_or_note_without_javascript_leaves_an_address_that_is_the_ticket(staff, mario, action):
+    """No JavaScript: the refusal is the page at the address posted to (422). Posted again (a
+    reload) it writes nothing; opened anew (a new tab, a restored session) it is the ticket."""
+    ticket = open_ticket(*mario)
+    for _ in range(2):
+        refused = staff_post(staff, ticket, action, message="  ", note="  ", status="waiting_customer",
+                             idempotency_key="a" * 32)
+        assert refused.status_code == 422 and "<html" in refused.get_data(as_text=True)
+    assert TicketMessage.select().count() == 1
+    opened_again = staff.get(f"/backoffice/ticket/{ticket.id}/{action}")
+    assert opened_again.status_code == 302 and opened_again.headers["Location"] == f"/backoffice/ticket/{ticket.id}"
+    page = staff.get(opened_again.headers["Location"])
+    assert page.status_code == 200 and "Rispondi al cliente" in page.get_data(as_text=True)
 
 
 def test_a_double_submitted_reply_or_note_is_written_once(staff, mario):

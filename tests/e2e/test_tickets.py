@@ -12,7 +12,7 @@ from PIL import Image
 from playwright.sync_api import expect
 
 import accounts
-from models import CannedReply, Ticket
+from models import CannedReply, Ticket, TicketMessage
 from tests.e2e.conftest import log_in, wait_for_htmx
 from tests.factories import make_customer, make_supply_point, make_user
 
@@ -181,3 +181,39 @@ def test_the_back_office_queue_on_a_phone(live_server, new_page, mario):
         assert cell.evaluate("td => td.scrollWidth <= td.clientWidth"), f"{text} overflows its cell"
     first.get_by_role("link", name="Una domanda con un oggetto").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Una domanda con un oggetto")
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+def test_a_refused_note_or_reply_keeps_its_text_and_a_reload_posts_nothing(live_server, new_page, mario, javascript):
+    """An empty note, a canned reply inserted without choosing one: each is refused next to its
+    field, the reply's text kept. With JavaScript the address stays the ticket's, so a reload
+    asks for the page again; without, the address posted to, opened anew, is the ticket."""
+    ticket = Ticket.create(customer=mario, subject="Bolletta troppo alta", category="billing")
+    page = new_page(java_script_enabled=javascript)
+    operator_logs_in(page, live_server)
+    address = f"{live_server.url}/backoffice/ticket/{ticket.id}"
+    page.goto(address)
+
+    page.get_by_role("button", name="Salva la nota").click()
+    settle(page, javascript)
+    expect(page.locator("#err-note")).to_have_text("Scrivi la nota.")
+    expect(page).to_have_url(address if javascript else address + "/nota")
+
+    page.get_by_label("Risposta al cliente").fill("Gentile cliente, ho controllato la bolletta.")
+    page.get_by_role("button", name="Inserisci nel testo").click()
+    settle(page, javascript)
+    expect(page.locator("#err-canned")).to_have_text("Scegli una risposta predefinita.")
+    expect(page.get_by_label("Risposta al cliente")).to_have_value("Gentile cliente, ho controllato la bolletta.")
+    if javascript:
+        expect(page).to_have_url(address)
+        page.requests_log.clear()
+        page.reload()
+        expect(page.get_by_role("heading", name="Rispondi al cliente")).to_be_visible()
+        assert [(method, url) for kind, method, url in page.requests_log if kind == "document"] == [("GET", address)]
+    else:
+        expect(page).to_have_url(address + "/risposta")
+        page.goto(page.url)  # the address bar's address, opened again
+        expect(page).to_have_url(address)
+        expect(page.get_by_role("heading", name="Rispondi al cliente")).to_be_visible()
+    with live_server.app.app_context():
+        assert not TicketMessage.select().where(TicketMessage.ticket == ticket).exists()

@@ -30,7 +30,7 @@ from forms import (
 )
 from models import CannedReply, Customer, Ticket, TicketAttachment, TicketMessage, User, utcnow
 from views.backoffice import PAGE_SIZE, bp
-from views.rendering import render
+from views.rendering import is_htmx, render
 
 # --- the queue ------------------------------------------------------------------------------------
 
@@ -83,7 +83,8 @@ def ticket(ticket_id):
     return ticket_page(ticket_or_404(ticket_id))
 
 
-def ticket_page(ticket, reply_form=None, note_form=None, assign_form=None, status_form=None):
+def ticket_page(ticket, reply_form=None, note_form=None, assign_form=None, status_form=None, done=None):
+    """The ticket's page, or (htmx) the block a form named; `done`: what was just written."""
     reply_form = reply_form or StaffReplyForm(formdata=None)
     reply_form.canned.choices = canned_choices()
     assign_form = assign_form or TicketAssignForm(formdata=None, assignee=str(ticket.assignee_id or ""))
@@ -93,12 +94,25 @@ def ticket_page(ticket, reply_form=None, note_form=None, assign_form=None, statu
     return render("backoffice/ticket.html", title=_("Ticket %(id)d", id=ticket.id), ticket=ticket, messages=messages,
                   authors=authors, attachments=TicketAttachment.of_messages(m.id for m in messages),
                   reply_form=reply_form, note_form=note_form or StaffNoteForm(formdata=None), assign_form=assign_form,
-                  status_form=status_form or TicketStatusForm(formdata=None, status=ticket.status))
+                  status_form=status_form or TicketStatusForm(formdata=None, status=ticket.status), done=done)
 
 
 def back_to(ticket, message):
+    """After a write: htmx gets the ticket's block again, as it is now, saying what was done; a
+    plain request the ticket's page, by a redirect (its reload posts nothing)."""
+    if is_htmx():
+        return ticket_page(ticket_or_404(ticket.id), done=message)
     flash(message, "success")
     return redirect(url_for("backoffice.ticket", ticket_id=ticket.id), 303)
+
+
+@bp.route("/ticket/<int:ticket_id>/risposta")
+@bp.route("/ticket/<int:ticket_id>/nota")
+def ticket_form_address(ticket_id):
+    """Without JavaScript a refused reply or note is shown again (422) at the address it was
+    posted to. Opened anew (a new tab, a bookmark, a restored session) that address is the
+    ticket; a reload posts the same form again, which writes nothing twice (idempotency_key)."""
+    return redirect(url_for("backoffice.ticket", ticket_id=ticket_id))
 
 
 def already_written(ticket, key):
