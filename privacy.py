@@ -146,31 +146,43 @@ def audit_rows(user):
     rows = []
     for entry in query:
         mine = entry.user_id == user.id
-        by = "tu" if mine else (entry.user.role if entry.user_id else "")
+        by = str(_l("tu")) if mine else (entry.user.role if entry.user_id else "")
         rows.append({"at": plain(entry.at), "action": entry.action, "by": by,
                      "ip": entry.ip if mine else None, "detail": entry.detail})
     return rows
 
 
-README = """I tuoi dati nel portale clienti ({portal}), esportati il {when} (UTC).
+# The tables' names in the user's language: the ZIP's file names and its JSON's keys. Columns
+# keep the database's names, the same in every language.
+TABLE_NAMES = {
+    "utente": _l("utente"), "consensi": _l("consensi"), "sessioni": _l("sessioni"), "chiavi_api": _l("chiavi_api"),
+    "registro_attivita": _l("registro_attivita"), "promemoria_autolettura": _l("promemoria_autolettura"),
+    "cliente": _l("cliente"), "punti_di_fornitura": _l("punti_di_fornitura"), "fatture": _l("fatture"),
+    "letture": _l("letture"), "ticket": _l("ticket"), "messaggi_ticket": _l("messaggi_ticket"),
+    "allegati_ticket": _l("allegati_ticket"), "modifiche_contatti": _l("modifiche_contatti"),
+    "consumi_giornalieri": _l("consumi_giornalieri"), "documenti": _l("documenti"), "delegati": _l("delegati"),
+}
+ALL_IN_ONE = _l("tutto.json")
+README = _l("""I tuoi dati nel portale clienti (%(portal)s), esportati il %(when)s (UTC).
 
-tutto.json   tutti i dati in un solo file JSON, tabella per tabella
+%(all)s   tutti i dati in un solo file JSON, tabella per tabella
 *.csv        le stesse tabelle, una per file (UTF-8, separatore virgola)
 
 Istanti in UTC (ISO 8601), importi in euro. Le fatture in PDF si scaricano da Elenco fatture.
 Non sono esportati password, codici di accesso e chiavi (solo la loro data) né le note interne
 degli operatori.
-"""
+""")
 
 
 def export_zip(user, portal_name="Sportello"):
-    """The ZIP's bytes: README.txt, tutto.json, one CSV per table. Small (daily totals, not
-    the raw measures), so it is made in memory."""
-    data = personal_data(user)
+    """The ZIP's bytes: README.txt, everything in one JSON file, one CSV per table, named in the
+    language of the page that asks for it. Small (daily totals, not the raw measures), so it is
+    made in memory."""
+    data = {str(TABLE_NAMES[table]): rows for table, rows in personal_data(user).items()}
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("README.txt", README.format(portal=portal_name, when=plain(utcnow())))
-        archive.writestr("tutto.json", json.dumps(data, ensure_ascii=False, indent=2))
+        archive.writestr("README.txt", README % {"portal": portal_name, "when": plain(utcnow()), "all": ALL_IN_ONE})
+        archive.writestr(str(ALL_IN_ONE), json.dumps(data, ensure_ascii=False, indent=2))
         for table, rows in data.items():
             archive.writestr(f"{table}.csv", csv_text(rows).encode("utf-8-sig"))
     return buffer.getvalue()

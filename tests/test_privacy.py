@@ -137,7 +137,8 @@ def fill_customer(owner, point, invoice_number="FT2026-000777"):
 def read_zip(response):
     assert response.status_code == 200
     assert response.mimetype == "application/zip"
-    assert response.headers["Content-Disposition"].startswith("attachment; filename=i-miei-dati-")
+    assert response.headers["Content-Disposition"].startswith(("attachment; filename=i-miei-dati-",
+                                                               "attachment; filename=my-data-"))
     return zipfile.ZipFile(io.BytesIO(response.get_data()))
 
 
@@ -176,6 +177,28 @@ def test_the_export_holds_the_users_consents_readings_and_tickets_and_nothing_of
     rows = list(csv.DictReader(io.StringIO(archive.read("letture.csv").decode("utf-8-sig"))))
     assert [(r["supply_point_code"], r["register"], r["value"]) for r in rows] == [("PR002874", "F1", "1234.500")]
     assert AuditLog.get(AuditLog.action == "data_exported").user_id == owner.id
+
+
+def test_an_english_users_export_is_in_english(logged_in, owner, point):
+    """Chosen on the page's language switch: the files, the JSON's tables, the README and the
+    ZIP's own name in English; the columns and values are the same in both languages."""
+    fill_customer(owner, point)
+    italian = read_zip(logged_in.get(EXPORT))
+    assert post_form(logged_in, "/lingua", {"lang": "en", "next": "/privacy-e-account"}, page="/privacy-e-account").status_code == 303
+    response = logged_in.get(EXPORT)
+    assert response.headers["Content-Disposition"] == "attachment; filename=my-data-005007.zip"
+    english = read_zip(response)
+    assert {"README.txt", "everything.json", "user.csv", "consents.csv", "invoices.csv", "ticket_messages.csv",
+            "supply_points.csv", "daily_consumption.csv", "activity_log.csv", "delegates.csv"} <= set(english.namelist())
+    assert not any(name in english.namelist() for name in ("tutto.json", "fatture.csv", "utente.csv"))
+    readme = english.read("README.txt").decode()
+    assert readme.startswith("Your data in the customer portal (Sportello), exported on ")
+    assert "everything.json   all the data in one JSON file" in readme and "tutti" not in readme
+    everything, tutto = json.loads(english.read("everything.json")), json.loads(italian.read("tutto.json"))
+    assert everything["invoices"] == tutto["fatture"] and everything["ticket_messages"] == tutto["messaggi_ticket"]
+    assert {row["by"] for row in everything["activity_log"]} == {"you"}
+    assert {row["by"] for row in tutto["registro_attivita"]} == {"tu"}
+    assert english.read("invoices.csv") == italian.read("fatture.csv")
 
 
 def test_a_delegates_export_holds_their_own_login_only(app, owner, point):

@@ -89,8 +89,8 @@ def export_my_data():
     with write_transaction():
         audit.record("data_exported", user=user)
     response = current_app.response_class(body, mimetype="application/zip")
-    code = user.customer.code if user.customer_id else "utente"
-    response.headers["Content-Disposition"] = f"attachment; filename=i-miei-dati-{code}.zip"
+    name, code = _("i-miei-dati"), user.customer.code if user.customer_id else _("utente")
+    response.headers["Content-Disposition"] = f"attachment; filename={name}-{code}.zip"
     response.headers["Cache-Control"] = "private, no-store"
     return response
 
