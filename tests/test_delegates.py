@@ -305,6 +305,14 @@ def test_a_read_only_delegate_is_refused_every_write(app, owner, url, endpoint, 
     assert response.status_code == 403, (endpoint, response.status_code)
     after = {model: model.select().count() for model in (AuditLog, User, Consent)}
     assert after == before
+    # A whole page (htmx swaps no 403), its heading short and the sentence below it.
+    page = response.get_data(as_text=True)
+    assert "<html" in page, endpoint
+    if endpoint.startswith("delegates."):  # no delegate manages delegates, whatever their rights
+        heading, sentence = "Accesso non consentito", "Solo il titolare del contratto può invitare e revocare i delegati."
+    else:
+        heading, sentence = "Accesso in sola lettura", "Il tuo accesso è in sola lettura: puoi vedere i dati del cliente"
+    assert f"<h1>{heading}</h1>\n  <p>{sentence}" in page, endpoint
 
 
 def test_can_write_is_the_owners_and_a_full_delegates(owner):

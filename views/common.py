@@ -89,6 +89,6 @@ def read_only_refusal():
     """The answer to a write that `current_user.can_write` refuses (a read-only delegate):
     `if not current_user.can_write: return read_only_refusal()`. Always the whole page: htmx
     does not swap a 403 (the layout's error line tells the user)."""
-    return render_page("errors/error.html", code=403, message=_(
+    return render_page("errors/error.html", code=403, heading=_("Accesso in sola lettura"), message=_(
         "Il tuo accesso è in sola lettura: puoi vedere i dati del cliente ma non cambiarli. "
         "Se ti serve, chiedi al titolare del contratto i permessi completi.")), 403

@@ -16,7 +16,7 @@ from forms import AcceptInvitationForm, InviteDelegateForm, RevokeDelegateForm
 from models import User
 from views.common import read_only_refusal, too_many
 from views.customer_area import area_blueprint, portal_url
-from views.rendering import is_htmx, render
+from views.rendering import is_htmx, render, render_page
 
 bp = area_blueprint("delegates", __name__)
 
@@ -25,7 +25,7 @@ bp = area_blueprint("delegates", __name__)
 def owners_only():
     """Delegates do not manage delegates; an owner with full rights does (can_write)."""
     if current_user.role != User.OWNER:
-        return render("errors/error.html", code=403, message=_(
+        return render_page("errors/error.html", code=403, message=_(
             "Solo il titolare del contratto può invitare e revocare i delegati.")), 403
     if not current_user.can_write:
         return read_only_refusal()
