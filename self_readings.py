@@ -8,7 +8,8 @@ The rules, each with the reason the customer reads (`check`):
 - a register's value is not lower than its last validated reading before that date, nor
   higher than a validated reading after it (the billing system's imported readings are
   validated; estimated ones are no meter's reading and are not compared against);
-- no duplicate: a live (not rejected) reading of the register on that day already exists;
+- no duplicate: a live (not rejected) reading of the registers on that day already exists
+  (said once, next to the date; the values are still checked);
 - gas: at most one live self-reading per calendar month;
 - windows: when the utility configures READING_WINDOW_ELECTRICITY / READING_WINDOW_GAS
   ("25-31": days of the month, the end clipped to the month's length; "28-3" runs into the
@@ -183,8 +184,8 @@ def check(point, day, values, today, confirmed=False):
             return [Problem("date", _(
                 "La data deve essere nella finestra di autolettura in corso, dal %(first)s al %(last)s.",
                 first=i18n.local_date(current.first), last=i18n.local_date(current.last)))]
-    problems = []
-    if point.is_gas:
+    problems = same_day(point, day, values)
+    if point.is_gas and not problems:
         month_start = day.replace(day=1)
         sent = (Reading.live().where(Reading.supply_point == point, Reading.source == "customer",
                                      Reading.date.between(month_start, month_day(day.year, day.month, 31)))
@@ -198,14 +199,22 @@ def check(point, day, values, today, confirmed=False):
     return problems
 
 
+def same_day(point, day, values):
+    """A reading of these registers on `day` already: one problem, the date's (the day is what to
+    change, whichever register), and the values are still checked on their own."""
+    readings = list(Reading.live().where(Reading.supply_point == point, Reading.register.in_(list(values)),
+                                         Reading.date == day).order_by(Reading.register))
+    validated = [r for r in readings if r.status == Reading.VALIDATED]
+    if validated:
+        shown = "; ".join(i18n.number(r.value) if r.register == "total" else f"{r.register} {i18n.number(r.value)}"
+                          for r in validated)
+        return [Problem("date", _("Per questa data c'è già una lettura validata (%(value)s).", value=shown))]
+    if readings:
+        return [Problem("date", _("Hai già inviato una lettura con questa data: la stiamo verificando."))]
+    return []
+
+
 def check_register(point, register, day, value, confirmed):
-    same_day = Reading.live().where(Reading.supply_point == point, Reading.register == register,
-                                    Reading.date == day).first()
-    if same_day is not None:
-        if same_day.status == Reading.PENDING:
-            return [Problem(register, _("Hai già inviato una lettura con questa data: la stiamo verificando."))]
-        return [Problem(register, _("Per questa data c'è già una lettura validata (%(value)s).",
-                                    value=i18n.number(same_day.value)))]
     previous = last_validated(point, register, before=day)
     if previous is not None and value < previous.value:
         return [Problem(register, _(

@@ -4,6 +4,7 @@ import io
 import re
 from datetime import date, timedelta
 from decimal import Decimal
+from html import unescape
 
 import pyotp
 import pytest
@@ -13,6 +14,7 @@ from PIL import Image
 import accounts
 import importer
 import self_readings
+import uploads
 from i18n import rome_today
 from models import AuditLog, Reading, ReadingReminder, User
 from tests.factories import PASSWORD, make_customer, make_supply_point, make_user
@@ -268,19 +270,37 @@ def test_a_reading_between_two_validated_ones_is_accepted(logged_in, history):
     assert response.status_code == 303
 
 
+def field_errors(page):
+    """{field: its error messages} of a page or fragment."""
+    errors = {}
+    for field, text in re.findall(r'<p class="field-error" id="err-([\w]+)"[^>]*>([^<]+)</p>', page):
+        errors.setdefault(field, []).append(unescape(text))
+    return errors
+
+
 @pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
 def test_a_duplicate_of_a_reading_already_sent_is_refused(logged_in, history, htmx):
+    """Said once, next to the date (the day is what to change), not under each register; a value
+    lower than the last validated reading is still said next to its register."""
     assert send(logged_in).status_code == 303
-    refused_page = send(logged_in, values={r: plausible(r) + 1 for r in ("F1", "F2", "F3")}, htmx=htmx)
+    refused_page = send(logged_in, values={"F1": plausible("F1") + 1, "F2": Decimal(1), "F3": plausible("F3") + 1},
+                        htmx=htmx)
     assert refused_page.status_code == 422
-    assert "Hai già inviato una lettura con questa data" in body(refused_page)
+    errors = field_errors(body(refused_page))
+    assert errors["date"] == ["Hai già inviato una lettura con questa data: la stiamo verificando."]
+    assert set(errors) == {"date", "value_F2"} and errors["value_F2"][0].startswith("La lettura è più bassa")
     assert Reading.select().where(Reading.source == "customer").count() == 3
 
 
-def test_a_reading_on_the_day_of_a_validated_one_is_refused(logged_in, history):
-    response = send(logged_in, point="PR002875", day=PREVIOUS, values={"total": last("total")})
-    assert response.status_code == 422
-    assert "Per questa data c&#39;è già una lettura validata" in body(response)
+@pytest.mark.parametrize("point, values, shown", [
+    ("PR002875", {"total": last("total")}, "(530)"),
+    ("PR002874", {r: last(r) for r in ("F1", "F2", "F3")}, "(F1 1.300; F2 2.300; F3 3.300)"),
+])
+def test_a_reading_on_the_day_of_a_validated_one_is_refused(logged_in, history, point, values, shown):
+    for htmx in (False, True):
+        response = send(logged_in, point=point, day=PREVIOUS, values=values, htmx=htmx)
+        assert response.status_code == 422
+        assert field_errors(body(response)) == {"date": [f"Per questa data c'è già una lettura validata {shown}."]}
 
 
 @pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
@@ -597,6 +617,18 @@ def test_sending_is_rate_limited(logged_in, history, monkeypatch):
     assert check(logged_in, value_total="1").status_code == 422
     quiet = check(logged_in, value_total="1")
     assert quiet.status_code == 204 and quiet.data == b""  # htmx swaps nothing; the submit checks again
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["page", "frame"])
+def test_the_photo_field_carries_the_limit_the_server_checks(logged_in, history, htmx):
+    """What static/app.js reads to refuse a photo too large before sending the form: the
+    server's own limit and words, and the hint says the same number."""
+    headers = {**htmx_headers("frame"), "HX-Current-URL": "http://localhost/autolettura?sp=PR002874"} if htmx else {}
+    html = ok(logged_in.get("/autolettura?sp=PR002875", headers=headers))
+    assert ("<html" in html) is not htmx
+    field = re.search(r'<input [^>]*id="photo"[^>]*>', html).group(0)
+    assert f'data-max-bytes="{uploads.MAX_UPLOAD_BYTES}"' in field and 'data-too-large="Il file supera 5 MB."' in field
+    assert "JPEG o PNG, al massimo 5 MB" in html
 
 
 # --- the back office --------------------------------------------------------------------------------
