@@ -26,6 +26,8 @@ LABELS = {
     "invoice_status": {"paid": _l("pagata"), "unpaid": _l("da pagare"), "partial": _l("parzialmente pagata")},
     "reading_source": {"distributor": _l("distributore"), "customer": _l("autolettura"), "estimated": _l("stimata")},
     "reading_status": {"pending": _l("da validare"), "validated": _l("validata"), "rejected": _l("respinta")},
+    # The same as the customer reads it: their reading is sent, the validating is the utility's.
+    "reading_status_for_customer": {"pending": _l("inviata"), "validated": _l("validata"), "rejected": _l("respinta")},
     # F1, F2 and F3 are the time bands' own names, on the bill too.
     "register": {"F1": "F1", "F2": "F2", "F3": "F3", "total": _l("totale")},
     "ticket_status": {

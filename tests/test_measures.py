@@ -230,13 +230,17 @@ def test_readings_of_the_interval_with_their_source(logged_in, measures, point):
     Reading.create(supply_point=point, date=date(2026, 2, 28), register="F1", value=Decimal("1234.5"), source="distributor")
     Reading.create(supply_point=point, date=date(2026, 3, 15), register="total", value=Decimal("2000"), source="customer",
                    status="pending")
+    Reading.create(supply_point=point, date=date(2026, 3, 20), register="total", value=Decimal("1900"), source="customer",
+                   status="rejected", rejection_reason="Cifre illeggibili")
     Reading.create(supply_point=point, date=date(2025, 12, 31), register="F2", value=Decimal(7), source="estimated")
     body = page_of(logged_in, "sp=PR002874&dal=2026-02-01&al=2026-03-31")
     readings = re.findall(r"<tr><td data-label=\"Data\">([^<]+)</td>\s*<td data-label=\"Registro\">([^<]+)</td>\s*"
                           r"<td class=\"num\" data-label=\"Lettura\">([^<]+)</td>\s*<td data-label=\"Fonte\">([^<]+)</td>", body)
-    assert readings == [("15/03/2026", "totale", "2.000,000", "autolettura (da validare)"),
+    # A self-reading's status in the words Autolettura uses: the customer's reading is "inviata".
+    assert readings == [("20/03/2026", "totale", "1.900,000", "autolettura (respinta)"),
+                        ("15/03/2026", "totale", "2.000,000", "autolettura (inviata)"),
                         ("28/02/2026", "F1", "1.234,500", "distributore")]
-    assert "Nessuna lettura in questo periodo." in page_of(logged_in, "sp=PR002874&dal=2026-03-20&al=2026-03-31")
+    assert "Nessuna lettura in questo periodo." in page_of(logged_in, "sp=PR002874&dal=2026-03-21&al=2026-03-31")
 
 
 # --- DST days -------------------------------------------------------------------------------------------
