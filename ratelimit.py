@@ -52,6 +52,7 @@ LIMITS = {
     "ticket-new": (10, 60 * 60),  # new tickets per user
     "ticket-reply": (60, 60 * 60),  # customers' replies per user
     "contacts-change": (20, 60 * 60),  # Dati Anagrafici's contact form sent, per user
+    "contacts-check": (300, 60 * 60),  # and its on-change checks
     "email-change": (3, 60 * 60),  # confirmation links to a new address, per user: no mail bombing
 }
 OUTAGE_LOG_EVERY = 60  # seconds: say that Redis is away once a minute, not once a request

@@ -12,6 +12,7 @@ import pytest
 import accounts
 import contacts
 import importer
+import ratelimit
 from models import AuditLog, ContactChange, Customer, EmailToken, User, utcnow
 from tests.factories import PASSWORD, make_customer, make_supply_point, make_user
 from tests.helpers import csrf_from, deliver, html_of, htmx_headers, link_in, login, post_form, text_of
@@ -284,6 +285,24 @@ def test_the_form_is_rate_limited(mario):
     assert response.status_code == 429
     assert "Troppi tentativi" in field_error(response.get_data(as_text=True), "email")
     assert stored("phone") == "+390544401219"
+
+
+def test_the_inline_check_is_rate_limited_and_the_save_still_checks(mario, monkeypatch):
+    """Past its limit the on-change check says nothing (204: htmx leaves the page as it is),
+    and the form's save still refuses what is wrong, next to the field."""
+    monkeypatch.setitem(ratelimit.LIMITS, "contacts-check", (3, 60 * 60))
+    client, _customer, _owner = mario
+    token = csrf_from(client.get(PAGE))
+    field, typed, message = INVALID[0]
+    headers = dict(htmx_headers(f"err-{field}"), **{"HX-Trigger-Name": field,
+                                                  "HX-Current-URL": f"http://localhost{PAGE}"})
+    answers = [client.post(CHECK, data=dict(STORED, **{field: typed}, csrf_token=token), headers=headers)
+               for _ in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 204]
+    assert message in answers[2].get_data(as_text=True).replace("&#39;", "'") and answers[3].get_data() == b""
+    saved = client.post(SAVE, data=dict(STORED, **{field: typed}, csrf_token=token))
+    assert saved.status_code == 422
+    assert message in field_error(saved.get_data(as_text=True), field)
 
 
 def test_a_read_only_delegate_sees_the_contacts_and_may_not_change_them(app, mario):

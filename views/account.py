@@ -167,6 +167,8 @@ def validate_contact():
     name = request.headers.get("HX-Trigger-Name", "")
     if name not in contacts.FIELDS:
         abort(400)
+    if ratelimit.hit("contacts-check", current_user.id):
+        return "", 204  # nothing to say now: the save checks everything again
     form.validate()
     return render_fragment("registration/_field_error.html", field=form[name], errors=form[name].errors)
 
