@@ -31,6 +31,7 @@ from flask_babel import lazy_gettext as _l
 import contacts
 import identifiers
 import partitions
+import self_readings
 import totals
 from database import is_sqlite, refresh_statistics, write_transaction
 from files import CONTENT_TYPES, EXTENSIONS, FileStore
@@ -467,6 +468,7 @@ def run(paths, file_store, progress=None):
 
 class ImportRun:
     new_invoices = ()  # the rows of invoices.csv this run added (for the customers' mail)
+    validated_self_readings = ()  # ids of customers' pending readings this run validated (their mail)
 
     def __init__(self, report, store, progress):
         self.report = report
@@ -636,6 +638,7 @@ class ImportRun:
                 self.merge_measures()
             self.write_documents()
             notify_new_invoices(self.new_invoices)  # in the same transaction: mail iff invoices
+            self_readings.validated_by_import(self.validated_self_readings)
         refresh_statistics()
 
     def upsert(self, file_name, model, rows, key_of, fields_of, existing):
@@ -761,9 +764,11 @@ class ImportRun:
             # A rejected self-reading is history: the billing system's reading is a new row.
             for reading in Reading.live().where(Reading.supply_point.in_(ids[start:start + 500])):
                 existing[(reading.supply_point_id, reading.date, reading.register)] = reading
-        self.upsert("readings.csv", Reading, rows,
-                    lambda r: (points[r.values["supply_point_code"]], r.values["date"], r.values["register"]),
-                    fields, existing)
+        key = lambda r: (points[r.values["supply_point_code"]], r.values["date"], r.values["register"])  # noqa: E731
+        self.upsert("readings.csv", Reading, rows, key, fields, existing)
+        sent_back = {key(row) for row in rows}
+        self.validated_self_readings = [reading.id for reading_key, reading in existing.items()
+                                        if reading.status == Reading.PENDING and reading_key in sent_back]
 
     def merge_measures(self):
         """Count, then upsert from the staging table: two statements for any number of rows."""

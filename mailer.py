@@ -17,6 +17,7 @@ here too: a view module never imports another one.
 Without MAIL_SERVER (the demo; in production only with MAIL_BACKEND=files), delivery writes
 each mail as an .eml file under instance/mail; the demo also logs its links.
 """
+import contextlib
 import logging
 import os
 import re
@@ -25,7 +26,7 @@ import threading
 from datetime import timedelta
 from email.utils import parseaddr
 
-from flask import current_app, g, render_template, request, url_for
+from flask import current_app, g, has_request_context, render_template, request, url_for
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 from flask_mail import Message
@@ -64,6 +65,14 @@ def queue(recipient, subject, template, language="it", **context):
 def mail_link(endpoint, **values):
     """Links in mails come from PORTAL_BASE_URL, never from the request's Host header."""
     return current_app.config["PORTAL_BASE_URL"] + url_for(endpoint, **values)
+
+
+def links_without_request():
+    """What mail_link needs where there is no request (a daily command, an import's worker): a
+    request context at PORTAL_BASE_URL. Inside a request, nothing."""
+    if has_request_context():
+        return contextlib.nullcontext()
+    return current_app.test_request_context(base_url=current_app.config["PORTAL_BASE_URL"])
 
 
 def notify_password_changed(user):

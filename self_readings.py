@@ -322,6 +322,25 @@ def reject(readings, operator, reason):
              _l("La tua autolettura non è stata accettata"), reason=reason)
 
 
+def validated_by_import(reading_ids):
+    """The customers' pending readings that the billing system's import sent back, and so
+    validated: their senders are told, as when an operator validates (a mail a submission).
+    Call inside the import's write transaction."""
+    readings = list(Reading.select(Reading, SupplyPoint).join(SupplyPoint)
+                    .where(Reading.id.in_(list(reading_ids) or [0])).order_by(Reading.register))
+    submissions = {}
+    for reading in readings:
+        submissions.setdefault(reading.submission or reading.id, []).append(reading)
+    with mailer.links_without_request():
+        for group in submissions.values():
+            first = group[0]
+            audit.record("reading_validated", customer=first.supply_point.customer_id, identifier=first.id,
+                         point=first.supply_point.code, by="import")
+            if first.submitted_by_id:
+                tell(first.submitted_by, first.supply_point, group, "reading_validated",
+                     _l("La tua autolettura è stata validata"))
+
+
 class AlreadyHandled(Exception):
     """Another operator decided on the submission first: this decision is not written."""
 
@@ -350,9 +369,7 @@ def tell(user, point, readings, template, subject, **context):
 def remind(today):
     """Mail every user who asked for it that a window of their points' commodity is open
     (`flask remind-readings`, daily): once per user, commodity and window. Returns how many."""
-    app = current_app._get_current_object()
-    # Links are built from PORTAL_BASE_URL, as in every mail; a daily command has no request.
-    with app.test_request_context(base_url=app.config["PORTAL_BASE_URL"]):
+    with mailer.links_without_request():  # a daily command
         return remind_in_request(today)
 
 

@@ -831,6 +831,30 @@ def test_the_billing_systems_reading_validates_the_customers_row(app, logged_in,
     assert [(r.id, r.status, r.submitted_by_id) for r in rows] == [(sent.id, Reading.VALIDATED, sent.submitted_by_id)]
 
 
+def test_the_customer_is_mailed_when_the_billing_system_validates_their_reading(app, logged_in, history, tmp_path, smtp):
+    """As when an operator validates: one mail for the submission's three registers, with the
+    values the billing system took (its F2 differs); importing the same file again mails no one."""
+    assert send(logged_in).status_code == 303
+    deliver(app)
+    smtp.messages.clear()
+    sent = {r.register: r.value for r in Reading.select().where(Reading.source == "customer")}
+    rows = [("PR002874", TODAY.isoformat(), register, str(value + (5 if register == "F2" else 0)), "customer")
+            for register, value in sent.items()]
+    assert import_readings(app, tmp_path, rows).summary["readings.csv"] == (0, 3, 0)
+    assert deliver(app) == 1
+    [mail] = smtp.messages
+    assert mail["Subject"] == "La tua autolettura è stata validata" and mail["To"] == "mario@example.it"
+    text = text_of(mail)
+    for register, value in sent.items():
+        shown = value + (5 if register == "F2" else 0)
+        assert f"- {register}: {format_decimal(shown, format='#,##0.000', locale='it')} kWh" in text
+    assert f"{app.config['PORTAL_BASE_URL']}/autolettura?sp=PR002874" in text
+    entry = AuditLog.get(AuditLog.action == "reading_validated")
+    assert entry.user_id is None and '"by": "import"' in entry.detail
+    import_readings(app, tmp_path, rows)
+    assert deliver(app) == 0
+
+
 def test_after_a_rejection_the_billing_systems_reading_is_a_new_row(app, logged_in, history, staff, tmp_path):
     assert send(logged_in, point="PR002875").status_code == 303
     sent = Reading.get(Reading.source == "customer")
