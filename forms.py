@@ -678,15 +678,39 @@ def message_field(label, required_message):
         Length(max=Ticket.BODY_MAX, message=_l("Al massimo %(max)d caratteri.", max=Ticket.BODY_MAX))])
 
 
+class AttributeText:
+    """A translated text as an HTML attribute's value, escaped as any other: a lazy string says
+    it is safe HTML already (__html__), and wtforms would write it unescaped."""
+
+    def __init__(self, text):
+        self.text = text
+
+    def __str__(self):
+        return str(self.text)
+
+
+def checked_upload(**render_kw):
+    """render_kw of a file field whose files uploads.accept judges. static/app.js reads the
+    limit and its message from these attributes and refuses a larger file next to the field
+    before the form is sent: sent, a request over MAX_CONTENT_LENGTH gets the 413 page, and
+    the customer loses what they typed. `data_max_total_bytes` and `data_total_too_large` add a
+    limit on all the field's files together."""
+    return {"data_max_bytes": uploads.MAX_UPLOAD_BYTES, "data_too_large": AttributeText(uploads.TOO_LARGE), **render_kw}
+
+
 class AttachmentsMixin:
     """Up to TicketAttachment.MAX_PER_MESSAGE files, each judged by its bytes (uploads.accept):
     JPEG, PNG or PDF. The accepted ones are in `clean_files` as (name, CleanFile)."""
 
+    TOTAL_TOO_LARGE = _l("Gli allegati superano in tutto %(mb)d MB.", mb=TicketAttachment.MAX_TOTAL_BYTES // (1024 * 1024))
+
     attachments = MultipleFileField(
         _l("Allegati (facoltativi)"),
         description=_l("Fino a %(count)d file JPEG, PNG o PDF, ognuno al massimo di %(each)d MB e in tutto di %(mb)d MB.",
-                       count=TicketAttachment.MAX_PER_MESSAGE, each=uploads.MAX_UPLOAD_BYTES // (1024 * 1024),
-                       mb=TicketAttachment.MAX_TOTAL_BYTES // (1024 * 1024)))
+                       count=TicketAttachment.MAX_PER_MESSAGE, each=uploads.MAX_UPLOAD_MB,
+                       mb=TicketAttachment.MAX_TOTAL_BYTES // (1024 * 1024)),
+        render_kw=checked_upload(data_max_total_bytes=TicketAttachment.MAX_TOTAL_BYTES,
+                                 data_total_too_large=AttributeText(TOTAL_TOO_LARGE)))
     clean_files = ()
 
     def validate_attachments(self, field):
@@ -698,8 +722,7 @@ class AttachmentsMixin:
             data = upload.read(uploads.MAX_UPLOAD_BYTES + 1)
             total += len(data)
             if total > TicketAttachment.MAX_TOTAL_BYTES:
-                raise ValidationError(_l("Gli allegati superano in tutto %(mb)d MB.",
-                                         mb=TicketAttachment.MAX_TOTAL_BYTES // (1024 * 1024)))
+                raise ValidationError(self.TOTAL_TOO_LARGE)
             try:
                 clean = uploads.accept(data, kinds=("image", "pdf"))
             except uploads.Refused as refused:
@@ -830,8 +853,9 @@ class SelfReadingForm(Form):
 
     date = PickerDateField(_l("Data della lettura"), validators=[InputRequired(_l("Scegli la data della lettura."))],
                            description=_l("Il giorno in cui hai letto il contatore."))
-    photo = FileField(_l("Foto del contatore (facoltativa)"),
-                      description=_l("JPEG o PNG, al massimo 5 MB: ci aiuta a verificare la lettura."))
+    photo = FileField(_l("Foto del contatore (facoltativa)"), render_kw=checked_upload(),
+                      description=_l("JPEG o PNG, al massimo %(mb)d MB: ci aiuta a verificare la lettura.",
+                                     mb=uploads.MAX_UPLOAD_MB))
     kept_photo = HiddenField(validators=[Length(max=300)])
     confirm_implausible = BooleanField(_l("Confermo che la lettura è giusta"))
     submission = HiddenField(validators=[Optional(), Length(max=36)])

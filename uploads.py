@@ -13,9 +13,14 @@ import io
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # per file: a phone's photo of a meter fits, re-encoded
+MAX_UPLOAD_MB = MAX_UPLOAD_BYTES // (1024 * 1024)  # the same limit in the words customers read
+# The refusal of a larger file: said by the server, and by the browser before sending one
+# (forms.checked_upload).
+TOO_LARGE = _l("Il file supera %(mb)d MB.", mb=MAX_UPLOAD_MB)
 MAX_IMAGE_PIXELS = 40_000_000  # larger is a decompression bomb, not a photo
 MAX_IMAGE_SIDE = 2400  # photos are scaled down to this: readable digits, a few hundred KB
 IMAGE_KINDS = {"JPEG": ("image/jpeg", ".jpg"), "PNG": ("image/png", ".png")}
@@ -38,7 +43,7 @@ def accept(data, kinds=("image",)):
     if not data:
         raise Refused(_("Il file è vuoto."))
     if len(data) > MAX_UPLOAD_BYTES:
-        raise Refused(_("Il file supera %(mb)d MB.", mb=MAX_UPLOAD_BYTES // (1024 * 1024)))
+        raise Refused(str(TOO_LARGE))
     if data.startswith(b"%PDF-"):
         if "pdf" not in kinds:
             raise Refused(allowed_message(kinds))

@@ -71,6 +71,48 @@
     }
   });
 
+  // A file over the server's limit is refused next to its field as soon as it is chosen, and
+  // its form is not sent: a request over the portal's size limit would get the error page, and
+  // the customer would lose what they typed. The limits and the words are the field's data-
+  // attributes, written from the constants the server checks (forms.checked_upload).
+  function fileProblem(input) {
+    var files = Array.prototype.slice.call(input.files || []);
+    var eachLimit = Number(input.dataset.maxBytes), totalLimit = Number(input.dataset.maxTotalBytes);
+    var tooLarge = files.filter(function (file) { return file.size > eachLimit; })[0];
+    if (tooLarge) return (input.multiple ? tooLarge.name + ": " : "") + input.dataset.tooLarge;
+    var total = files.reduce(function (sum, file) { return sum + file.size; }, 0);
+    if (totalLimit && total > totalLimit) return input.dataset.totalTooLarge;
+    return "";
+  }
+
+  function checkFiles(input) {
+    var problem = fileProblem(input);
+    var error = document.getElementById("err-" + input.id);  // the field's error line (forms.field)
+    if (error) {
+      error.textContent = problem;
+      error.hidden = !problem;
+    }
+    if (problem) input.setAttribute("aria-invalid", "true");
+    else input.removeAttribute("aria-invalid");
+    return !problem;
+  }
+
+  var CHECKED_FILES = "input[type=file][data-max-bytes]";
+  document.addEventListener("change", function (event) {
+    if (event.target.matches(CHECKED_FILES)) checkFiles(event.target);
+  });
+  // In the capture phase, before htmx's own listener on the form would send it.
+  document.addEventListener("submit", function (event) {
+    var refused = Array.prototype.filter.call(event.target.querySelectorAll(CHECKED_FILES), function (input) {
+      return !checkFiles(input);
+    });
+    if (refused.length) {
+      event.preventDefault();
+      event.stopPropagation();
+      refused[0].focus();
+    }
+  }, true);
+
   // A request that fails (server error, network down) says so instead of doing nothing.
   function showError(text) {
     var box = document.getElementById("connection-error");

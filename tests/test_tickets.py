@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 import ratelimit
+import uploads
 from models import AuditLog, Ticket, TicketAttachment, TicketMessage, User, utcnow
 from tests.factories import PASSWORD, make_customer, make_user
 from tests.helpers import csrf_from, htmx_headers, logged_in_customer, login
@@ -291,6 +292,40 @@ def test_attachments_over_the_total_size_are_refused(logged_in, monkeypatch):
     assert response.status_code == 422
     assert "Gli allegati superano in tutto" in response.get_data(as_text=True)
     assert Ticket.select().count() == 0
+
+
+def test_the_attachments_field_carries_the_limits_the_server_checks(logged_in, answered):
+    """What static/app.js reads to refuse a file before sending it: the same numbers and words as
+    the server's own refusal, on the new ticket's form and on a reply's (a page or the thread
+    htmx swaps in)."""
+    each = f'data-max-bytes="{uploads.MAX_UPLOAD_BYTES}" data-max-total-bytes="{TicketAttachment.MAX_TOTAL_BYTES}"'
+    words = 'data-too-large="Il file supera 5 MB." data-total-too-large="Gli allegati superano in tutto 10 MB."'
+    _token, _key, html = form_page(logged_in)
+    thread = logged_in.get(f"/ticket/{answered.id}?sp=PR002874", headers={
+        **htmx_headers("ticket-thread"), "HX-Current-URL": f"http://localhost/ticket/{answered.id}"})
+    assert thread.status_code == 200 and "<html" not in thread.get_data(as_text=True)
+    for page in (html, thread.get_data(as_text=True)):
+        field = re.search(r'<input [^>]*id="attachments"[^>]*>', page).group(0)
+        assert each in field and words in field and "multiple" in field
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["new ticket, plain", "reply, htmx"])
+def test_a_request_over_the_size_limit_says_the_limit_and_to_go_back(logged_in, answered, htmx):
+    """Without JavaScript nothing stops a file of 21 MiB being sent: past MAX_CONTENT_LENGTH
+    nothing of the form is read, and the page says the limit of a file and what to do. (htmx
+    does not swap a 413: it is the page a reply's request gets if app.js did not run.)"""
+    files = [("scansione.pdf", b"%PDF-1.4 " + b"0" * (21 * 1024 * 1024))]
+    if htmx:
+        response = reply(logged_in, answered, files=files, headers={
+            **htmx_headers("ticket-thread"), "HX-Current-URL": f"http://localhost/ticket/{answered.id}"})
+    else:
+        response = new_ticket(logged_in, files=files)
+    assert response.status_code == 413
+    html = response.get_data(as_text=True)
+    assert "<h1>File troppo grande</h1>" in html
+    assert ("<p>Il file è troppo grande: ogni file può essere al massimo di 5 MB. Torna indietro e scegli un "
+            "file più piccolo.</p>") in html
+    assert Ticket.select().count() == 1 and len(TicketMessage.visible(answered)) == 2  # nothing written
 
 
 # --- one ticket: the conversation, replies ------------------------------------------------------------

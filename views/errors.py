@@ -7,6 +7,7 @@ from flask_wtf.csrf import CSRFError
 from playhouse.pool import MaxConnectionsExceeded
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+import uploads
 from extensions import login_manager
 from views.rendering import render_page
 
@@ -17,7 +18,10 @@ MESSAGES = {
     403: lambda: _("Non hai accesso a questa pagina."),
     404: lambda: _("La pagina che cerchi non c'è."),
     405: lambda: _("La richiesta non è valida."),
-    413: lambda: _("Il file è troppo grande."),
+    # Past MAX_CONTENT_LENGTH nothing of the form is read: what can be said is the customer's
+    # per-file limit (with JavaScript static/app.js refuses such a file before sending it).
+    413: lambda: _("Il file è troppo grande: ogni file può essere al massimo di %(mb)d MB. Torna indietro e "
+                   "scegli un file più piccolo.", mb=uploads.MAX_UPLOAD_MB),
     429: lambda: _("Troppe richieste: riprova tra qualche minuto."),
 }
 

@@ -138,3 +138,30 @@ def test_on_a_phone_a_rejected_readings_status_stays_after_its_column_name(live_
     assert box["x"] >= name_right and text["x"] >= name_right, (name_right, box, text)
     assert box["x"] <= text["x"] and text["x"] + text["width"] <= box["x"] + box["width"], (box, text)  # the pill holds its word
     assert box["x"] + box["width"] <= 390, box
+
+
+def test_with_javascript_a_photo_over_the_limit_is_refused_before_sending(live_server, customer, new_page):
+    """The form is sent by htmx: a photo over the limit is said next to its field when chosen,
+    and Invia lettura sends nothing until a smaller one (or none) is chosen."""
+    page = new_page()
+    log_in(page, live_server)
+    page.goto(live_server.url + "/autolettura?sp=PR002875")
+    page.get_by_label("Lettura (m³)").fill("560")
+    photo = page.get_by_label("Foto del contatore (facoltativa)")
+    photo.set_input_files([{"name": "contatore.jpg", "mimeType": "image/jpeg", "buffer": b"\xff\xd8" + b"0" * (6 * 1024 * 1024)}])
+    expect(page.locator("#err-photo")).to_have_text("Il file supera 5 MB.")
+    wait_for_htmx(page)  # the reading's own check, on change
+    page.requests_log.clear()
+    page.get_by_role("button", name="Invia lettura").click()
+    expect(photo).to_be_focused()
+    wait_for_htmx(page)
+    sent = [url for _kind, method, url in page.requests_log if method == "POST" and "/verifica" not in url]
+    assert not sent, sent  # the value's own check on leaving its field is all that was asked
+    assert Reading.select().where(Reading.source == "customer").count() == 0
+
+    photo.set_input_files([])
+    expect(page.locator("#err-photo")).to_be_hidden()
+    page.get_by_role("button", name="Invia lettura").click()
+    wait_for_htmx(page)
+    expect(page.locator("table.reading-history")).to_contain_text("inviata")
+    assert Reading.select().where(Reading.source == "customer").count() == 1

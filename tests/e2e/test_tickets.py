@@ -217,3 +217,57 @@ def test_a_refused_note_or_reply_keeps_its_text_and_a_reload_posts_nothing(live_
         expect(page.get_by_role("heading", name="Rispondi al cliente")).to_be_visible()
     with live_server.app.app_context():
         assert not TicketMessage.select().where(TicketMessage.ticket == ticket).exists()
+
+
+MB = 1024 * 1024
+
+
+def pdf_of(name, size):
+    """A file to choose of `size` bytes, whole enough for uploads.accept."""
+    head, tail = b"%PDF-1.4\n", b"\n%%EOF\n"
+    return {"name": name, "mimeType": "application/pdf", "buffer": head + b"0" * (size - len(head) - len(tail)) + tail}
+
+
+def test_with_javascript_a_file_over_the_limit_is_refused_before_sending(live_server, new_page, mario):
+    """The limits are the field's (uploads.MAX_UPLOAD_BYTES a file, 10 MB in all): a file over
+    them is said next to the field as soon as it is chosen, and the form is not sent, so what
+    was typed stays. A file within them clears the message and the ticket is opened."""
+    page = new_page()
+    log_in(page, live_server)
+    page.goto(live_server.url + "/ticket/nuovo")
+    page.get_by_label("Oggetto").fill("Bolletta di ottobre")
+    page.get_by_label("Messaggio").fill("Allego la scansione.")
+    field = page.get_by_label("Allegati (facoltativi)")
+    error = page.locator("#err-attachments")
+
+    field.set_input_files([pdf_of("scansione.pdf", 6 * MB)])
+    expect(error).to_have_text("scansione.pdf: Il file supera 5 MB.")
+    expect(field).to_have_attribute("aria-invalid", "true")
+    page.requests_log.clear()
+    page.get_by_role("button", name="Invia il ticket").click()
+    expect(field).to_be_focused()
+    assert not [request for request in page.requests_log if request[1] == "POST"]
+    expect(page.get_by_label("Oggetto")).to_have_value("Bolletta di ottobre")
+
+    field.set_input_files([pdf_of(f"pagina{n}.pdf", 4 * MB) for n in range(3)])
+    expect(error).to_have_text("Gli allegati superano in tutto 10 MB.")
+
+    field.set_input_files([pdf_of("pagina1.pdf", 1 * MB)])
+    expect(error).to_be_hidden()
+    page.get_by_role("button", name="Invia il ticket").click()
+    expect(page.get_by_text("Ticket aperto: ti risponderemo qui")).to_be_visible()
+    expect(page.get_by_role("link", name="pagina1.pdf")).to_be_visible()
+
+
+def test_without_javascript_a_request_over_the_limit_says_the_limit_and_to_go_back(live_server, new_page, mario):
+    page = new_page(java_script_enabled=False)
+    log_in(page, live_server)
+    page.goto(live_server.url + "/ticket/nuovo")
+    page.get_by_label("Oggetto").fill("Bolletta di ottobre")
+    page.get_by_label("Messaggio").fill("Allego la scansione.")
+    page.get_by_label("Allegati (facoltativi)").set_input_files([pdf_of("scansione.pdf", 21 * MB)])
+    with page.expect_response(lambda response: response.request.method == "POST") as posted:
+        page.get_by_role("button", name="Invia il ticket").click()
+    assert posted.value.status == 413
+    expect(page.get_by_role("heading", level=1)).to_have_text("File troppo grande")
+    expect(page.locator("main")).to_contain_text("ogni file può essere al massimo di 5 MB. Torna indietro e scegli un file più piccolo.")
