@@ -56,6 +56,7 @@ SETTINGS = {
     "MAIL_RETRY_SECONDS": (30, int),  # the first retry of a mail the server did not take; doubled each time, at most an hour
     "MAIL_CLAIM_SECONDS": (120, int),  # how long a sender holds the mail it sends (mailer.claim_duration)
     "MAIL_DELIVERY_THREAD": (True, "bool"),  # deliver the outbox from inside each process
+    "MAIL_KEEP_DAYS": (30, int),  # a sent mail is deleted from the outbox after these days; 0 keeps them
     "SESSION_IDLE_MINUTES": (30, int),
     "SESSION_MAX_HOURS": (12, int),
     "SESSION_CACHE_SECONDS": (10, int),  # PostgreSQL: how long a process may reuse a session's rows; 0: never
@@ -371,7 +372,8 @@ def register_commands(app):
             mailer.run_worker()
         else:
             sent = mailer.deliver_pending()
-            click.echo(f"{sent} mail(s) delivered.")
+            forgotten = mailer.forget_sent_mails()
+            click.echo(f"{sent} mail(s) delivered; {forgotten} sent more than MAIL_KEEP_DAYS ago deleted.")
 
     # --- export: CSV for the billing system (exporter.py). The CSV alone goes to standard
     # output, so it can be piped; the summary goes to standard error.

@@ -23,7 +23,7 @@ import os
 import re
 import smtplib
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.utils import parseaddr
 
 from flask import current_app, g, has_request_context, render_template, request, url_for
@@ -323,8 +323,25 @@ def deliver_round(app):
             with db_wrapper.database.connection_context():
                 while deliver_pending() == BATCH:
                     pass
+                if utcnow() - app.extensions.get("mails_forgotten_at", datetime.min) > FORGET_EVERY:
+                    app.extensions["mails_forgotten_at"] = utcnow()
+                    forget_sent_mails()
         except Exception:  # noqa: BLE001 - a broken round must not kill the thread
             log.exception("mail delivery round failed")
+
+
+FORGET_EVERY = timedelta(hours=1)  # how often a sender looks for sent mails past MAIL_KEEP_DAYS
+
+
+def forget_sent_mails():
+    """Delete the mails sent more than MAIL_KEEP_DAYS ago (0: keep them): a mail's text holds
+    the customer's personal data, and the audit log keeps what happened. Mails not sent yet
+    stay, however old. Returns how many went."""
+    days = current_app.config["MAIL_KEEP_DAYS"]
+    if not days:
+        return 0
+    with write_transaction():
+        return OutboxMail.delete().where(OutboxMail.sent_at < utcnow() - timedelta(days=days)).execute()
 
 
 def _ensure_thread():

@@ -213,3 +213,43 @@ def test_a_sender_skips_a_mail_another_is_claiming_rather_than_wait(app, migrate
     assert sent == 2
     assert sorted(m.envelope_to[0] for m in smtp.messages) == ["u1@example.it", "u2@example.it"]
     assert deliver(app) == 1  # the lock is gone: the mail goes
+
+
+def aged(mail_id, sent_days_ago=None, created_days_ago=0, due_in_days=0):
+    """Move a queued mail back in time: sent that many days ago, or not sent and not due yet."""
+    now = utcnow()
+    OutboxMail.update(created_at=now - timedelta(days=created_days_ago),
+                      sent_at=None if sent_days_ago is None else now - timedelta(days=sent_days_ago),
+                      next_attempt_at=now + timedelta(days=due_in_days)).where(OutboxMail.id == mail_id).execute()
+
+
+def test_sent_mails_are_deleted_after_mail_keep_days_and_unsent_ones_never(make_app, smtp):
+    """A sent mail's text holds personal data and links: after MAIL_KEEP_DAYS it goes, by
+    `flask send-mail` and by each process's sender once an hour; a mail still to be sent stays,
+    however old; MAIL_KEEP_DAYS=0 keeps everything."""
+    app = make_app(MAIL_KEEP_DAYS=30)
+    for name in ("old", "recent", "unsent"):
+        queue_one(app, f"{name}@example.it")
+    with app.app_context():
+        old, recent, unsent = (OutboxMail.get(OutboxMail.recipient == f"{name}@example.it").id
+                               for name in ("old", "recent", "unsent"))
+        aged(old, sent_days_ago=31, created_days_ago=31)
+        aged(recent, sent_days_ago=29, created_days_ago=29)
+        aged(unsent, created_days_ago=40, due_in_days=1)  # the server has refused it for 40 days
+    result = app.test_cli_runner().invoke(args=["send-mail"])
+    assert result.exit_code == 0, result.output
+    assert result.output == "0 mail(s) delivered; 1 sent more than MAIL_KEEP_DAYS ago deleted.\n"
+    with app.app_context():
+        assert sorted(m.id for m in OutboxMail.select()) == sorted([recent, unsent])
+        aged(recent, sent_days_ago=31)
+    mailer.deliver_round(app)  # the delivery thread's round: its first look this hour
+    with app.app_context():
+        assert [m.id for m in OutboxMail.select()] == [unsent]
+        aged(unsent, sent_days_ago=31)
+    mailer.deliver_round(app)  # within the hour: not looked at again
+    with app.app_context():
+        assert [m.id for m in OutboxMail.select()] == [unsent]
+    keeping = make_app(MAIL_KEEP_DAYS=0)
+    assert keeping.test_cli_runner().invoke(args=["send-mail"]).output.endswith("; 0 sent more than MAIL_KEEP_DAYS ago deleted.\n")
+    with keeping.app_context():
+        assert [m.id for m in OutboxMail.select()] == [unsent]
