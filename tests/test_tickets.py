@@ -375,6 +375,18 @@ def test_a_reply_without_javascript(logged_in, owner, answered):
     assert AuditLog.select().where(AuditLog.action == "ticket_replied").count() == 1
 
 
+def test_the_address_a_refused_reply_leaves_is_the_tickets_page_when_opened_anew(app, logged_in, answered):
+    """Without JavaScript a refused reply is a 422 page at /ticket/<id>/risposta; opened again
+    (a new tab, a bookmark) that address leads to the ticket, and only for its own customer."""
+    refused = reply(logged_in, answered, message="  ")
+    assert refused.status_code == 422
+    opened = logged_in.get(f"/ticket/{answered.id}/risposta?sp=PR002874")
+    assert opened.status_code == 302 and opened.headers["Location"] == f"/ticket/{answered.id}?sp=PR002874"
+    assert logged_in.get(opened.headers["Location"]).status_code == 200
+    other_client, _ = logged_in_customer(app, code="006001")
+    assert other_client.get(f"/ticket/{answered.id}/risposta", follow_redirects=True).status_code == 404
+
+
 def test_a_reply_with_htmx_swaps_the_thread_and_the_badge(logged_in, answered):
     response = reply(logged_in, answered, headers={**htmx_headers("ticket-thread"),
                                                    "HX-Current-URL": f"http://localhost/ticket/{answered.id}"})

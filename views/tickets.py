@@ -142,6 +142,13 @@ def ticket_page(ticket, form):
                   reopenable=ticket.reopenable(days), reopen_days=days)
 
 
+@bp.route("/ticket/<int:ticket_id>/risposta")
+def reply_address(ticket_id):
+    """Without JavaScript a refused reply is shown again (422) at the address it was posted to.
+    Opened anew (a new tab, a bookmark, a restored session), that address is the ticket's page."""
+    return redirect(portal_url("tickets.ticket", ticket_id=customer_ticket_or_404(ticket_id).id))
+
+
 @bp.route("/ticket/<int:ticket_id>/risposta", methods=["POST"])
 def reply(ticket_id):
     """The customer's reply. It puts the ticket back in the utility's hands (waiting_customer ->

@@ -661,6 +661,7 @@ NOT_CHECKED = {
         "api.supply_points", "api.unknown")},
     "health.healthz": "the health probe's answer, for a load balancer",
     "backoffice.ticket_form_address": "a redirect to the ticket's page (backoffice.ticket), no page of its own",
+    "tickets.reply_address": "a redirect to the ticket's page (tickets.ticket), no page of its own",
     **{endpoint: "a file, not a page" for endpoint in (
         "backoffice.attachment", "backoffice.reading_photo", "branding_css", "favicon_ico", "favicon_svg", "static")},
 }
