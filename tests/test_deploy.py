@@ -378,6 +378,26 @@ def test_nginx_takes_a_large_upload_only_on_the_import(nginx):
     assert statuses["/backoffice/importazioni"] != 413  # passed to the app, which wants a logged-in operator
 
 
+def test_a_request_over_the_limit_gets_the_portals_page(nginx):
+    """nginx refuses it on its Content-Length, before any body, and shows the portal's 413 page
+    (the limit of a file, in the portal's layout) instead of its own."""
+    _, https_port, context, _, _ = nginx
+    connection = http.client.HTTPSConnection("127.0.0.1", https_port, context=context, timeout=30)
+    try:
+        connection.putrequest("POST", "/dati-anagrafici/contatti", skip_host=True)
+        for name, value in (("Host", NAME), ("Content-Type", "multipart/form-data; boundary=x"),
+                            ("Content-Length", str(21 * 1024 * 1024))):
+            connection.putheader(name, value)
+        connection.endheaders()
+        response = connection.getresponse()
+        page = response.read().decode()
+    finally:
+        connection.close()
+    assert response.status == 413
+    assert "ogni file può essere al massimo di 5 MB" in page and '<html lang="it">' in page
+    assert "nginx" not in page and response.getheader("Content-Security-Policy")
+
+
 def test_the_administrator_logs_in_through_nginx(nginx):
     """The app sees the scheme and host the browser used (nginx's Host and X-Forwarded-Proto):
     over HTTPS the CSRF check also wants a Referer of the same host (Flask-WTF's strict check),

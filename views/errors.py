@@ -5,7 +5,7 @@ from flask import Blueprint, abort, current_app, g, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from playhouse.pool import MaxConnectionsExceeded
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
 
 import uploads
 from extensions import login_manager
@@ -53,6 +53,13 @@ def http_error(error):
         return server_error(error)
     message = MESSAGES.get(code, MESSAGES[400])()
     return render_page("errors/error.html", code=code, message=message), code
+
+
+@bp.route("/file-troppo-grande")
+def too_large():
+    """The page nginx shows instead of its own when a request is over its client_max_body_size
+    (deploy/nginx/sportello.conf, error_page 413): this one, in the visitor's language."""
+    return http_error(RequestEntityTooLarge())
 
 
 @bp.app_errorhandler(InternalServerError)

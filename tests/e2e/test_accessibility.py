@@ -668,7 +668,16 @@ NOT_CHECKED = {
 CHECKED_ELSEWHERE = {  # pages reached by the tests of the states above, not in the lists
     "registration.register_user": "test_registration_steps_and_their_errors",
     "auth.second_factor": "test_the_second_factor_enrolment",
+    "errors.too_large": "test_an_error_page",
 }
+
+
+def test_an_error_page(site, visitor):
+    """Every error page is this layout: the one nginx shows for a request over its size limit."""
+    response = visitor.goto(site.url + "/file-troppo-grande")
+    assert response.status == 413
+    expect(visitor.get_by_role("heading", level=1)).to_be_visible()
+    assert_accessible(visitor)
 
 
 def test_every_page_of_the_url_map_is_checked(site):
