@@ -755,9 +755,10 @@ class TicketReplyForm(AttachmentsMixin, IdempotentForm):
     message = message_field(_l("La tua risposta"), _l("Scrivi la risposta."))
 
 
-class StaffReplyForm(IdempotentForm):
-    """An operator's answer. `canned` + "Inserisci" puts a canned reply into the text without
-    sending anything (a select and a button: it works without JavaScript too)."""
+class StaffReplyForm(AttachmentsMixin, IdempotentForm):
+    """An operator's answer, with files the customer downloads from the ticket (a copy of a bill,
+    a form). `canned` + "Inserisci" puts a canned reply into the text without sending anything
+    (a select and a button: it works without JavaScript too)."""
 
     message = TextAreaField(_l("Risposta al cliente"), filters=[without_controls], validators=[
         Length(max=Ticket.BODY_MAX, message=_l("Al massimo %(max)d caratteri.", max=Ticket.BODY_MAX))])

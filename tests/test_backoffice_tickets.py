@@ -2,6 +2,7 @@
 (with canned replies inserted, with and without htmx), internal notes, assignment, status; the
 canned replies' page; the customer mailed on replies and status changes, never on notes; and the
 round trip with the customer, where an internal note reaches no page, fragment, mail or export."""
+import io
 import re
 from datetime import timedelta
 
@@ -12,6 +13,7 @@ import accounts
 from models import AuditLog, CannedReply, OutboxMail, Ticket, TicketMessage, User, utcnow
 from tests.factories import PASSWORD, make_customer, make_supply_point, make_user
 from tests.helpers import csrf_from, deliver, html_of, htmx_headers, login, text_of
+from tests.import_data import pdf_bytes
 from tests.test_backoffice import OPERATOR_PASSWORD, enroll, enter_code
 from tests.test_tickets import XSS
 
@@ -470,6 +472,55 @@ def test_the_staff_download_an_attachment_of_the_ticket(app, staff, mario):
     assert download.headers["Content-Disposition"].startswith("attachment;")
     other = open_ticket(*mario)
     assert staff.get(f"/backoffice/ticket/{other.id}/allegati/{attachment.id}").status_code == 404
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
+def test_an_operator_attaches_files_the_customer_downloads(app, staff, mario, smtp, htmx):
+    """A copy of a bill with the reply: kept with it, named in the mail (the file stays in the
+    portal, behind the login), downloaded by the customer from their ticket and by no one else."""
+    customer, user = mario
+    ticket = open_ticket(customer, user)
+    token, keys, _ = form_of(staff, f"/backoffice/ticket/{ticket.id}")
+    headers = {**htmx_headers("ticket-page"), "HX-Current-URL": f"http://localhost/backoffice/ticket/{ticket.id}"} if htmx else {}
+    response = staff.post(f"/backoffice/ticket/{ticket.id}/risposta", headers=headers, content_type="multipart/form-data", data={
+        "csrf_token": token, "idempotency_key": keys[0], "message": "Le allego la bolletta corretta.",
+        "status": "waiting_customer", "canned": "", "attachments": [(io.BytesIO(pdf_bytes("Bolletta")), "bolletta corretta.pdf")]})
+    assert response.status_code == (200 if htmx else 303)
+    reply = TicketMessage.select().where(TicketMessage.from_staff == True).get()  # noqa: E712
+    [attachment] = reply.attachments
+    assert (attachment.name, attachment.content_type) == ("bolletta corretta.pdf", "application/pdf")
+    assert '"attachments": 1' in AuditLog.get(AuditLog.action == "operator_ticket_replied").detail
+    deliver(app)
+    [mail] = smtp.messages
+    assert "Allegati, da scaricare dal ticket nel portale: bolletta corretta.pdf." in text_of(mail)
+    assert len(list(mail.iter_attachments())) == 0
+
+    customer_client = app.test_client()
+    assert login(customer_client, "005007", PASSWORD).status_code == 303
+    page = customer_client.get(f"/ticket/{ticket.id}?sp=PR002874")
+    assert page.status_code == 200
+    link = f"/ticket/{ticket.id}/allegati/{attachment.id}"
+    assert link in page.get_data(as_text=True)
+    download = customer_client.get(link + "?sp=PR002874")
+    assert download.status_code == 200 and download.data.startswith(b"%PDF-")
+    stranger = make_customer(code="006001")
+    make_supply_point(stranger, code="PR006001")
+    make_user(stranger, username="luigi", email="luigi@example.it")
+    other = app.test_client()
+    assert login(other, "006001", PASSWORD).status_code == 303
+    assert other.get(link, follow_redirects=True).status_code == 404
+
+
+def test_a_file_an_operator_may_not_attach_is_said_next_to_the_field(staff, mario):
+    ticket = open_ticket(*mario)
+    token, keys, _ = form_of(staff, f"/backoffice/ticket/{ticket.id}")
+    response = staff.post(f"/backoffice/ticket/{ticket.id}/risposta", content_type="multipart/form-data", data={
+        "csrf_token": token, "idempotency_key": keys[0], "message": "Ecco il programma.", "status": "open", "canned": "",
+        "attachments": [(io.BytesIO(b"MZ\x90\x00 not a document"), "programma.pdf")]})
+    assert response.status_code == 422
+    error = re.search(r'<p class="field-error" id="err-attachments">([^<]+)</p>', response.get_data(as_text=True))
+    assert error and "Ecco il programma.</textarea>" in response.get_data(as_text=True)
+    assert TicketMessage.select().where(TicketMessage.from_staff == True).count() == 0  # noqa: E712
 
 
 def test_the_customers_page_links_to_their_tickets(staff, mario):

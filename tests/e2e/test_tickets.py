@@ -15,6 +15,7 @@ import accounts
 from models import CannedReply, Ticket, TicketMessage
 from tests.e2e.conftest import log_in, wait_for_htmx
 from tests.factories import make_customer, make_supply_point, make_user
+from tests.import_data import pdf_bytes
 
 STAFF_PASSWORD = "Sportello-Staff-2026!"
 SHOTS = os.environ.get("E2E_SHOTS")
@@ -106,9 +107,13 @@ def test_a_ticket_from_the_customer_to_the_operator_and_back(live_server, new_pa
     settle(staff_page, javascript)
     expect(staff_page.get_by_label("Risposta al cliente")).to_have_value(
         "Gentile cliente,\n\nQuando il distributore non legge il contatore, i consumi sono stimati.")
+    notice = tmp_path / "avviso lettura.pdf"
+    notice.write_bytes(pdf_bytes("Avviso"))
+    staff_page.get_by_label("Allegati (facoltativi)").set_input_files(str(notice))
     shot(staff_page, f"05-staff-ticket-{mode}")
     staff_page.get_by_role("button", name="Invia risposta").click()
     expect(staff_page.get_by_text("Risposta inviata: il cliente riceve un'email.")).to_be_visible()
+    expect(staff_page.locator(".conversation .from-staff").last.get_by_role("link", name="avviso lettura.pdf")).to_be_visible()
 
     # The customer sees the badge, the answer and no note; replies.
     customer_page.goto(live_server.url + "/")
@@ -120,6 +125,9 @@ def test_a_ticket_from_the_customer_to_the_operator_and_back(live_server, new_pa
     customer_page.get_by_role("link", name="Lettura <b>stimata</b>").click()
     expect(customer_page.get_by_text("Quando il distributore non legge il contatore")).to_be_visible()
     expect(customer_page.get_by_text(NOTE)).to_have_count(0)
+    with customer_page.expect_download() as download:
+        customer_page.get_by_role("link", name="avviso lettura.pdf").click()
+    assert open(download.value.path(), "rb").read() == notice.read_bytes()
     shot(customer_page, f"07-answer-{mode}")
     customer_page.get_by_label("La tua risposta").fill("Grazie, farò l'autolettura.")
     customer_page.get_by_role("button", name="Invia risposta").click()

@@ -31,6 +31,7 @@ from forms import (
 from models import CannedReply, Customer, Ticket, TicketAttachment, TicketMessage, User, utcnow
 from views.backoffice import PAGE_SIZE, bp
 from views.rendering import is_htmx, render
+from views.tickets import attach, store_files
 
 # --- the queue ------------------------------------------------------------------------------------
 
@@ -141,25 +142,28 @@ def reply(ticket_id):
         return ticket_page(ticket, reply_form=form), 422
     if not already_written(ticket, form.idempotency_key.data):
         operator = current_user._get_current_object()
+        stored = store_files(form.clean_files)
         try:
             with write_transaction():
                 now = utcnow()
-                TicketMessage.create(ticket=ticket, author=operator, from_staff=True, body=form.message.data,
-                                     created_at=now, idempotency_key=form.idempotency_key.data)
+                message = TicketMessage.create(ticket=ticket, author=operator, from_staff=True, body=form.message.data,
+                                               created_at=now, idempotency_key=form.idempotency_key.data)
+                attach(message, stored)
                 changes = status_changes(form.status.data, now)
                 Ticket.update(updated_at=now, **changes).where(Ticket.id == ticket.id).execute()
                 ticket = ticket_or_404(ticket.id)
-                notify_customer(ticket, reply=form.message.data)
+                notify_customer(ticket, reply=form.message.data, attachments=[name for name, _clean, _path in stored])
                 audit.record("operator_ticket_replied", user=operator, customer=ticket.customer_id, ticket=ticket.id,
-                             ticket_status=ticket.status)
+                             ticket_status=ticket.status, attachments=len(stored))
         except IntegrityError:
             pass  # sent twice at once: the other request kept it
     return back_to(ticket, _("Risposta inviata: il cliente riceve un'email."))
 
 
-def notify_customer(ticket, reply=None):
+def notify_customer(ticket, reply=None, attachments=()):
     """Mail who opened the ticket (or the customer's address, if that login is gone): the
-    reply's text, or the new status, and the link to the ticket. Call inside the transaction."""
+    reply's text and its files' names (the files stay in the portal, behind the login), or the
+    new status, and the link to the ticket. Call inside the transaction."""
     user = ticket.opened_by if ticket.opened_by_id else None
     if user is not None and (user.disabled or user.confirmed_at is None):
         user = None
@@ -171,7 +175,8 @@ def notify_customer(ticket, reply=None):
                else _l("Il tuo ticket «%(subject)s» è %(status)s", subject=ticket.subject,
                        status=labels.LABELS["ticket_status"].get(ticket.status, ticket.status)))
     mailer.queue(recipient, subject, template, language=user.language if user is not None else "it",
-                 ticket=ticket, reply=reply, link=mailer.mail_link("tickets.ticket", ticket_id=ticket.id))
+                 ticket=ticket, reply=reply, attachments=attachments,
+                 link=mailer.mail_link("tickets.ticket", ticket_id=ticket.id))
 
 
 def status_changes(status, now):
