@@ -13,7 +13,7 @@ from flask_babel import force_locale
 from werkzeug.routing import IntegerConverter
 
 import i18n
-from models import User, utcnow
+from models import SupplyPoint, User, utcnow
 from tests.factories import PASSWORD, make_customer, make_supply_point, make_user
 from tests.helpers import (
     COMPANY_SETTINGS,
@@ -38,8 +38,25 @@ FILES = [url for _method, url, endpoint in CUSTOMER_ROUTES
 # A page of one record (/ticket/<int:ticket_id>) needs that record: its own tests show it.
 ONE_RECORD = {endpoint for endpoint, rules in ROUTES_APP.url_map._rules_by_endpoint.items()
               if any(isinstance(c, IntegerConverter) for rule in rules for c in rule._converters.values())}
+# A form's POST-only address opened anew is its page's (customer_area.form_address_opens).
+FORM_ADDRESSES = {url: ROUTES_APP.view_functions[endpoint].opens for method, url, endpoint in CUSTOMER_ROUTES
+                  if method == "GET" and hasattr(ROUTES_APP.view_functions[endpoint], "opens")}
 PAGES = [url for method, url, endpoint in CUSTOMER_ROUTES
-         if method == "GET" and url not in FILES and endpoint not in ONE_RECORD]
+         if method == "GET" and url not in FILES and endpoint not in ONE_RECORD and url not in FORM_ADDRESSES]
+
+
+@pytest.mark.parametrize("url", FORM_ADDRESSES)
+def test_a_forms_address_opened_anew_is_its_page(app, url):
+    """Without JavaScript a refused form is shown again at the address it posted to; opened
+    again (a new tab, a bookmark), that address is the form's page, with the selected point."""
+    client, user = logged_in_customer(app)
+    code = SupplyPoint.get(SupplyPoint.customer == user.customer_id).code
+    response = client.get(f"{url}?sp={code}")
+    assert response.status_code == 302
+    with app.test_request_context():
+        page = url_for(FORM_ADDRESSES[url], sp=code)
+    assert response.headers["Location"] == page
+    assert client.get(page).status_code == 200
 
 
 def test_the_route_lists_are_complete():
@@ -48,6 +65,7 @@ def test_the_route_lists_are_complete():
     assert {"/", "/fatture", "/fatture/1/pdf", "/cambio-password", "/documentazione/comunicati"} <= set(CUSTOMER_GETS)
     assert {"/cambio-password", "/dati-anagrafici"} <= set(CUSTOMER_POSTS)
     assert "/fatture/pdf.zip" not in PAGES and "/fatture" in PAGES
+    assert {"/dati-anagrafici/contatti", "/privacy-e-account/chiudi", "/delegati/revoca"} <= set(FORM_ADDRESSES)
     assert {"/fatture/pdf.zip", "/fatture/1/pdf", "/prelievi-fatturati.svg", "/consumi-recenti.svg"} <= set(FILES)
 
 

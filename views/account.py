@@ -22,7 +22,7 @@ from forms import ApiTokenForm, ChangePasswordForm, ContactDataForm, EmptyForm, 
 from mailer import mail_link, notify_password_changed
 from models import ApiToken, Customer, EmailToken, User, token_digest, utcnow
 from views.common import invalid_link, read_only_refusal, safe_next, too_many
-from views.customer_area import area_blueprint, portal_url
+from views.customer_area import area_blueprint, form_address_opens, portal_url
 from views.rendering import is_htmx, render, render_fragment
 
 bp = area_blueprint("account", __name__)
@@ -304,3 +304,9 @@ def revoke_api_token():
         return customer_data_page()
     flash(_("Chiave «%(name)s» revocata.", name=token.name), "success")
     return redirect(portal_url("account.customer_data"), 303)
+
+
+# Where a refused form leaves a browser without JavaScript, opened again: the form's page.
+form_address_opens(bp, "/dati-anagrafici/contatti", "account.customer_data")
+form_address_opens(bp, "/dati-anagrafici/chiavi-api", "account.customer_data")
+form_address_opens(bp, "/dati-anagrafici/chiavi-api/revoca", "account.customer_data")

@@ -99,6 +99,16 @@ def selected_point_or_404():
     return g.supply_point
 
 
+def form_address_opens(bp, rule, page):
+    """A GET of a form's POST-only address answers with the form's page (`page`, an endpoint).
+    Without JavaScript a refused form is shown again (422) at the address it was posted to;
+    opened anew (a new tab, a bookmark, a restored session) that address was a 405."""
+    def opened_anew():
+        return redirect(portal_url(page))
+    opened_anew.opens = page  # not a page of its own: the tests that walk every page skip it
+    bp.add_url_rule(rule, f"{rule.strip('/').replace('/', '_').replace('-', '_')}_address", opened_anew, methods=["GET"])
+
+
 def portal_url(endpoint, **values):
     """url_for that keeps the selected supply point."""
     point = g.get("supply_point")

@@ -15,7 +15,7 @@ from database import write_transaction
 from forms import AcceptInvitationForm, InviteDelegateForm, RevokeDelegateForm
 from models import User
 from views.common import read_only_refusal, too_many
-from views.customer_area import area_blueprint, portal_url
+from views.customer_area import area_blueprint, form_address_opens, portal_url
 from views.rendering import is_htmx, render, render_page
 
 bp = area_blueprint("delegates", __name__)
@@ -123,3 +123,7 @@ def invalid_invitation():
     return render("auth/message.html", title=_("Invito non valido"), message=_(
         "Questo invito non è più valido: è scaduto (vale 7 giorni), è già stato usato oppure è "
         "stato revocato. Chiedi a chi ti ha invitato di mandartene un altro.")), 410
+
+
+# Where a refused form leaves a browser without JavaScript, opened again: the form's page.
+form_address_opens(bp, "/delegati/revoca", "delegates.delegates")

@@ -15,7 +15,7 @@ from database import write_transaction
 from forms import CloseAccountForm, ConsentsForm
 from models import Consent, User
 from views.common import too_many
-from views.customer_area import area_blueprint, portal_url, serves_a_file
+from views.customer_area import area_blueprint, form_address_opens, portal_url, serves_a_file
 from views.rendering import is_htmx, render
 
 bp = area_blueprint("privacy", __name__)
@@ -115,3 +115,8 @@ def close_account():
     session.clear()
     flash(_("Il tuo accesso è stato chiuso e i suoi dati cancellati. Ti abbiamo inviato un'email di conferma."), "success")
     return redirect(url_for("auth.login"), 303)
+
+
+# Where a refused form leaves a browser without JavaScript, opened again: the form's page.
+form_address_opens(bp, "/privacy-e-account/consensi", "privacy.privacy_and_account")
+form_address_opens(bp, "/privacy-e-account/chiudi", "privacy.privacy_and_account")

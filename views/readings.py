@@ -22,7 +22,7 @@ from forms import EmptyForm, SelfReadingForm
 from i18n import rome_today
 from models import Reading, User
 from views.common import read_only_refusal, too_many
-from views.customer_area import area_blueprint, portal_url, serves_a_file
+from views.customer_area import area_blueprint, form_address_opens, portal_url, serves_a_file
 from views.rendering import is_htmx, render
 
 bp = area_blueprint("readings", __name__)
@@ -225,3 +225,7 @@ def reading_reminder():
     flash(_("Ti scriveremo quando si apre la finestra di autolettura.") if wanted
           else _("Non ti scriveremo più quando si apre la finestra di autolettura."), "success")
     return redirect(portal_url("readings.self_reading"), 303)
+
+
+# Where a refused form leaves a browser without JavaScript, opened again: the form's page.
+form_address_opens(bp, "/autolettura/promemoria", "readings.self_reading")
