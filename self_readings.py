@@ -326,8 +326,10 @@ def validated_by_import(reading_ids):
     """The customers' pending readings that the billing system's import sent back, and so
     validated: their senders are told, as when an operator validates (a mail a submission).
     Call inside the import's write transaction."""
+    if not reading_ids:
+        return
     readings = list(Reading.select(Reading, SupplyPoint).join(SupplyPoint)
-                    .where(Reading.id.in_(list(reading_ids) or [0])).order_by(Reading.register))
+                    .where(Reading.id.in_(list(reading_ids))).order_by(Reading.register))
     submissions = {}
     for reading in readings:
         submissions.setdefault(reading.submission or reading.id, []).append(reading)
