@@ -8,6 +8,7 @@ from html import unescape
 
 import pyotp
 import pytest
+from babel.dates import format_date
 from babel.numbers import format_decimal
 from PIL import Image
 
@@ -149,6 +150,34 @@ def test_a_point_without_readings_offers_its_commodity_registers(logged_in, poin
     page = ok(logged_in.get("/autolettura?sp=PR002874"))
     assert "Nessuna lettura validata." in page and 'name="value_F3"' in page
     assert "Nessuna lettura per questo punto." in page
+
+
+def history_dates(page):
+    """The dates of the history's rows, as the page lists them."""
+    table = re.search(r'<table class="cards reading-history">.*?</table>', page, re.S).group(0)
+    return re.findall(r'<tr><td data-label="Data">([^<]+)</td>', table)
+
+
+def test_the_history_shows_the_newest_readings_and_all_of_them_on_request(logged_in, points):
+    """Three years of monthly readings and four more: the newest 36, then "Mostra tutto lo
+    storico" lists all 40, as a page and as the history's block for htmx."""
+    gas = points[1]
+    days = [TODAY - timedelta(days=30 * n) for n in range(40)]
+    for n, day in enumerate(reversed(days)):
+        validated(gas, day, "total", START["total"] + n)
+    shown = [format_date(day, "dd/MM/yyyy", locale="it") for day in days]
+    page = ok(logged_in.get("/autolettura?sp=PR002875"))
+    assert history_dates(page) == shown[:36]
+    link = re.search(r'<a href="([^"]+)" hx-get="\1" hx-target="#reading-history" hx-push-url="true">Mostra tutto lo storico</a>', page)
+    assert link and unescape(link.group(1)) == "/autolettura?storico=tutto&sp=PR002875"
+    whole = ok(logged_in.get(unescape(link.group(1))))
+    assert history_dates(whole) == shown and "Mostra tutto lo storico" not in whole and "<html" in whole
+    fragment = logged_in.get(unescape(link.group(1)), headers={
+        **htmx_headers("reading-history"), "HX-Current-URL": "http://localhost/autolettura?sp=PR002875"})
+    assert fragment.status_code == 200
+    assert "<html" not in body(fragment) and body(fragment).lstrip().startswith('<h2 id="history-title">')
+    assert history_dates(body(fragment)) == shown
+    assert "Mostra tutto lo storico" not in ok(logged_in.get("/autolettura?sp=PR002874"))  # a short history
 
 
 def test_switching_point_answers_the_frame(logged_in, history):

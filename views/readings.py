@@ -58,10 +58,12 @@ def page(form=None, status=200, sent=None, checking=False):
         context.update(
             form=form or reading_form(point, fresh=True), unit=self_readings.unit(point),
             last_readings=[(register, self_readings.last_validated(point, register)) for register in registers],
-            history=history(point, registers), registers=registers,
+            registers=registers,
             window=current, next_window=upcoming,
             implausible=bool(form is not None and getattr(form, "implausible", False)),
         )
+        # The newest HISTORY_ROWS readings; "Mostra tutto lo storico" (?storico=tutto) every one.
+        context["history"], context["more_history"] = history(point, registers, whole=request.args.get("storico") == "tutto")
     return render(TEMPLATE, **context), status
 
 
@@ -73,17 +75,20 @@ class HistoryRow:
     values: dict  # register -> value
 
 
-def history(point, registers):
+def history(point, registers, whole=False):
     """The point's readings, newest first, a row per day, source and state (a rejected
-    self-reading and the reading that replaced it are two rows)."""
+    self-reading and the reading that replaced it are two rows): the newest HISTORY_ROWS, or
+    every one (`whole`); and whether there are more than those shown."""
     rows = {}
-    query = (Reading.for_point(current_user.customer_id, point)
-             .order_by(Reading.date.desc(), Reading.id.desc()).limit(HISTORY_ROWS * len(registers)))
+    query = Reading.for_point(current_user.customer_id, point).order_by(Reading.date.desc(), Reading.id.desc())
+    if not whole:
+        query = query.limit((HISTORY_ROWS + 1) * len(registers))  # one row more tells there are more
     for reading in query:
         key = (reading.date, reading.source, reading.status, reading.submission)
         row = rows.setdefault(key, HistoryRow(reading, {}))
         row.values[reading.register] = reading.value
-    return list(rows.values())[:HISTORY_ROWS]
+    rows = list(rows.values())
+    return (rows, False) if whole else (rows[:HISTORY_ROWS], len(rows) > HISTORY_ROWS)
 
 
 @bp.route("/autolettura", methods=["GET", "POST"])
