@@ -88,6 +88,7 @@ LABELS = {
         "export_readings": _l("Esportazione delle letture"),
         "reading_submitted": _l("Autolettura inviata"),
         "reading_validated": _l("Autolettura validata"),
+        "reading_validated_by_import": _l("Autolettura validata dall'importazione"),
         "reading_rejected": _l("Autolettura respinta"),
         "reading_reminder_changed": _l("Promemoria dell'autolettura cambiato"),
         "reading_reminders": _l("Promemoria dell'autolettura inviati"),

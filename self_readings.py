@@ -336,8 +336,8 @@ def validated_by_import(reading_ids):
     with mailer.links_without_request():
         for group in submissions.values():
             first = group[0]
-            audit.record("reading_validated", customer=first.supply_point.customer_id, identifier=first.id,
-                         point=first.supply_point.code, by="import")
+            audit.record("reading_validated_by_import", customer=first.supply_point.customer_id, identifier=first.id,
+                         point=first.supply_point.code)
             if first.submitted_by_id:
                 tell(first.submitted_by, first.supply_point, group, "reading_validated",
                      _l("La tua autolettura è stata validata"))

@@ -472,7 +472,7 @@ def test_new_password_must_follow_the_policy(app, client, owner, smtp):
     link = link_in(smtp.messages[0], "/password/nuova/")
     weak = post_form(client, link, {"password": "corta", "password_repeat": "corta"})
     assert weak.status_code == 422
-    assert "La password deve contenere anche" in weak.get_data(as_text=True)
+    assert "La password deve avere almeno 8 caratteri e contenere anche" in weak.get_data(as_text=True)
     assert EmailToken.get().used_at is None  # a failed attempt does not use the link up
 
 

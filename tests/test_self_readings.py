@@ -878,8 +878,8 @@ def test_the_customer_is_mailed_when_the_billing_system_validates_their_reading(
         shown = value + (5 if register == "F2" else 0)
         assert f"- {register}: {format_decimal(shown, format='#,##0.000', locale='it')} kWh" in text
     assert f"{app.config['PORTAL_BASE_URL']}/autolettura?sp=PR002874" in text
-    entry = AuditLog.get(AuditLog.action == "reading_validated")
-    assert entry.user_id is None and '"by": "import"' in entry.detail
+    entry = AuditLog.get(AuditLog.action == "reading_validated_by_import")
+    assert entry.user_id is None and '"point": "PR002874"' in entry.detail
     import_readings(app, tmp_path, rows)
     assert deliver(app) == 0
 
