@@ -17,7 +17,6 @@ here too: a view module never imports another one.
 Without MAIL_SERVER (the demo; in production only with MAIL_BACKEND=files), delivery writes
 each mail as an .eml file under instance/mail; the demo also logs its links.
 """
-import contextlib
 import logging
 import os
 import re
@@ -63,16 +62,15 @@ def queue(recipient, subject, template, language="it", **context):
 
 
 def mail_link(endpoint, **values):
-    """Links in mails come from PORTAL_BASE_URL, never from the request's Host header."""
-    return current_app.config["PORTAL_BASE_URL"] + url_for(endpoint, **values)
-
-
-def links_without_request():
-    """What mail_link needs where there is no request (a daily command, an import's worker): a
-    request context at PORTAL_BASE_URL. Inside a request, nothing."""
+    """Links in mails come from PORTAL_BASE_URL, never from the request's Host header. Outside a
+    request (an import run by a worker or a command) the path comes from the URL map alone: a
+    request context pushed there would close the database connection, and its transaction, when
+    popped."""
     if has_request_context():
-        return contextlib.nullcontext()
-    return current_app.test_request_context(base_url=current_app.config["PORTAL_BASE_URL"])
+        path = url_for(endpoint, **values)
+    else:
+        path = current_app.url_map.bind("portal").build(endpoint, values)
+    return current_app.config["PORTAL_BASE_URL"] + path
 
 
 def notify_password_changed(user):

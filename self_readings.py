@@ -333,14 +333,13 @@ def validated_by_import(reading_ids):
     submissions = {}
     for reading in readings:
         submissions.setdefault(reading.submission or reading.id, []).append(reading)
-    with mailer.links_without_request():
-        for group in submissions.values():
-            first = group[0]
-            audit.record("reading_validated_by_import", customer=first.supply_point.customer_id, identifier=first.id,
-                         point=first.supply_point.code)
-            if first.submitted_by_id:
-                tell(first.submitted_by, first.supply_point, group, "reading_validated",
-                     _l("La tua autolettura è stata validata"))
+    for group in submissions.values():
+        first = group[0]
+        audit.record("reading_validated_by_import", customer=first.supply_point.customer_id, identifier=first.id,
+                     point=first.supply_point.code)
+        if first.submitted_by_id:
+            tell(first.submitted_by, first.supply_point, group, "reading_validated",
+                 _l("La tua autolettura è stata validata"))
 
 
 class AlreadyHandled(Exception):
@@ -371,7 +370,9 @@ def tell(user, point, readings, template, subject, **context):
 def remind(today):
     """Mail every user who asked for it that a window of their points' commodity is open
     (`flask remind-readings`, daily): once per user, commodity and window. Returns how many."""
-    with mailer.links_without_request():  # a daily command
+    app = current_app._get_current_object()
+    # Links are built from PORTAL_BASE_URL, as in every mail; a daily command has no request.
+    with app.test_request_context(base_url=app.config["PORTAL_BASE_URL"]):
         return remind_in_request(today)
 
 
