@@ -837,8 +837,6 @@ class ImportRun:
 def notify_new_invoices(invoices):
     """One mail per run to each confirmed user of a customer who got new invoices (not one per
     invoice), unless they opted out in Dati Anagrafici."""
-    from flask import current_app
-
     import mailer
 
     by_customer = {}
@@ -846,9 +844,7 @@ def notify_new_invoices(invoices):
         by_customer.setdefault(values["customer_code"], []).append(values)
     if not by_customer:
         return
-    base = current_app.config["PORTAL_BASE_URL"]
-    paths = current_app.url_map.bind("portal")  # no request here: build the paths from the map
-    link, settings = base + paths.build("invoices.invoices"), base + paths.build("account.customer_data")
+    link, settings = mailer.mail_link("invoices.invoices"), mailer.mail_link("account.customer_data")
     users = (User.select(User, Customer).join(Customer)
              .where(Customer.code.in_(list(by_customer)), User.confirmed_at.is_null(False),
                     User.disabled == False, User.notify_invoices == True))  # noqa: E712
