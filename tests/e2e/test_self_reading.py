@@ -165,3 +165,25 @@ def test_with_javascript_a_photo_over_the_limit_is_refused_before_sending(live_s
     wait_for_htmx(page)
     expect(page.locator("table.reading-history")).to_contain_text("inviata")
     assert Reading.select().where(Reading.source == "customer").count() == 1
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+def test_the_whole_history_on_request(live_server, customer, new_page, javascript):
+    """Past the newest 36 readings, «Mostra tutto lo storico» lists every one: swapped in place
+    with JavaScript (the address says so, for reload and back), a page without."""
+    gas = SupplyPoint.get(SupplyPoint.code == "PR002875")
+    for n in range(2, 40):  # with the fixture's two: 40 readings, a month apart
+        Reading.create(supply_point=gas, date=TODAY - timedelta(days=30 * n + 1), register="total",
+                       value=Decimal(400 - n), source="distributor", status=Reading.VALIDATED)
+    page = new_page(java_script_enabled=javascript)
+    log_in(page, live_server)
+    assert page.goto(live_server.url + "/autolettura?sp=PR002875").status == 200
+    rows = page.locator("table.reading-history tbody tr")
+    expect(rows).to_have_count(36)
+    page.get_by_role("link", name="Mostra tutto lo storico").click()
+    if javascript:
+        wait_for_htmx(page)
+    expect(rows).to_have_count(40)
+    expect(page.get_by_role("link", name="Mostra tutto lo storico")).to_have_count(0)
+    assert re.search(r"storico=tutto", page.url)
+    expect(page.get_by_label("Lettura (m³)")).to_be_visible()  # the form is still there
